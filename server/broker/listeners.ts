@@ -1,0 +1,190 @@
+// Opens the MQTT listeners (tcp, ssl, ws, wss) and hands every accepted stream to aedes with the
+// listener's zone attached. A port that cannot be bound is a start-up error naming the listener.
+import net from 'node:net';
+import tls from 'node:tls';
+import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Config, ListenerConfig } from '../config/types.ts';
+import type { Logger } from '../logger.ts';
+import type { ListenerStatus } from './types.ts';
+import type { AedesBroker, AedesClient } from './aedes-types.ts';
+import { newConnState } from './broker.ts';
+
+export class ListenerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenerError';
+  }
+}
+
+export interface RunningListener {
+  config: ListenerConfig;
+  id: string;
+  port: number;
+  host: string;
+  connections: number;
+  close(): Promise<void>;
+}
+
+export interface Listeners {
+  running: RunningListener[];
+  status(): ListenerStatus[];
+  /** the bound port of "<proto>:<name>" */
+  port(id: string): number | undefined;
+  close(): Promise<void>;
+}
+
+/** Connections per second above max_conn_rate are closed on accept. */
+function rateGate(perSecond: number): () => boolean {
+  if (perSecond <= 0) return () => true;
+  let windowStart = 0;
+  let count = 0;
+  return () => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      count = 0;
+    }
+    return ++count <= perSecond;
+  };
+}
+
+function readTlsFiles(l: ListenerConfig): tls.SecureContextOptions {
+  const read = (what: string, file: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new ListenerError(`listener ${l.proto}.${l.name}: cannot read ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    key: read('keyfile', l.keyfile!),
+    cert: read('certfile', l.certfile!),
+    ...(l.cacertfile ? { ca: read('cacertfile', l.cacertfile) } : {}),
+  };
+}
+
+function listen(server: net.Server, l: ListenerConfig): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const what =
+        err.code === 'EADDRINUSE'
+          ? 'the port is already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.message;
+      reject(new ListenerError(`listener ${l.proto}.${l.name} cannot bind ${l.host}:${l.port}: ${what}`));
+    };
+    server.once('error', onError);
+    server.listen(l.port, l.host, () => {
+      server.off('error', onError);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Promise<RunningListener> {
+  const id = `${l.proto}:${l.name}`;
+  const allowRate = rateGate(l.max_conn_rate);
+  const sockets = new Set<Duplex>();
+  const running: RunningListener = { config: l, id, port: 0, host: l.host, connections: 0, close: async () => {} };
+
+  // Returns false when the listener is full or over its rate: the caller drops the connection.
+  const admit = (): boolean => {
+    if (!allowRate()) return false;
+    if (l.max_connections > 0 && running.connections >= l.max_connections) return false;
+    return true;
+  };
+  const handle = (stream: Duplex, req?: http.IncomingMessage) => {
+    running.connections++;
+    sockets.add(stream);
+    stream.once('close', () => {
+      running.connections--;
+      sockets.delete(stream);
+    });
+    const client = aedes.handle(stream, req) as AedesClient;
+    client.tern = newConnState(l.zone, id);
+  };
+
+  let server: net.Server;
+  let wss: WebSocketServer | undefined;
+  if (l.proto === 'tcp' || l.proto === 'ssl') {
+    const onSocket = (socket: net.Socket) => {
+      if (!admit()) return socket.destroy();
+      socket.setNoDelay(true);
+      handle(socket);
+    };
+    server =
+      l.proto === 'tcp'
+        ? net.createServer(onSocket)
+        : tls.createServer(readTlsFiles(l), onSocket as (s: tls.TLSSocket) => void);
+    // A TLS handshake failure is that one client's problem.
+    server.on('tlsClientError', (err: Error) => log.debug({ listener: id, err: err.message }, 'TLS handshake failed'));
+  } else {
+    server = l.proto === 'ws' ? http.createServer() : https.createServer(readTlsFiles(l));
+    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to ' + l.mqtt_path);
+    });
+    wss = new WebSocketServer({
+      server: server as http.Server,
+      path: l.mqtt_path,
+      // Browsers and mqtt.js offer "mqtt" (3.1.1) or "mqttv3.1"; echo what they ask for.
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+      verifyClient: () => admit(),
+    });
+    wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      handle(stream, req);
+    });
+  }
+  server.on('error', (err) => log.error({ listener: id, err: err.message }, 'listener error'));
+
+  running.port = await listen(server, l);
+  running.close = () =>
+    new Promise<void>((resolve) => {
+      wss?.close();
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  log.info({ listener: id, bind: `${l.host}:${running.port}`, zone: l.zone }, 'listening');
+  return running;
+}
+
+export async function startListeners(deps: { config: Config; aedes: AedesBroker; logger: Logger }): Promise<Listeners> {
+  const log = deps.logger.child({ module: 'listeners' });
+  const running: RunningListener[] = [];
+  try {
+    for (const l of deps.config.listeners) {
+      if ((l.proto === 'ssl' || l.proto === 'wss') && !(l.keyfile && l.certfile)) {
+        log.info({ listener: `${l.proto}:${l.name}` }, 'TLS listener not started: keyfile and certfile are not configured');
+        continue;
+      }
+      running.push(await startOne(l, deps.aedes, log));
+    }
+  } catch (err) {
+    await Promise.all(running.map((r) => r.close()));
+    throw err;
+  }
+  return {
+    running,
+    port: (id) => running.find((r) => r.id === id)?.port,
+    status: () =>
+      running.map((r) => ({
+        id: r.id,
+        type: r.config.proto,
+        name: r.config.name,
+        bind: `${r.host}:${r.port}`,
+        zone: r.config.zone,
+        running: true,
+        current_connections: r.connections,
+        max_connections: r.config.max_connections,
+      })),
+    close: async () => {
+      await Promise.all(running.map((r) => r.close()));
+    },
+  };
+}
