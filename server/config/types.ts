@@ -7,9 +7,11 @@ export interface ZoneConfig {
   /** undefined means "fall back to the global allow_anonymous" */
   allow_anonymous: boolean | undefined;
   idle_timeout: number;
+  /** 0 = no limit */
   max_subscriptions: number;
   max_inflight: number;
   retry_interval: number;
+  /** 0 = no limit */
   max_awaiting_rel: number;
   await_rel_timeout: number;
   session_expiry_interval: number;
@@ -35,6 +37,11 @@ export interface ListenerConfig {
   keyfile?: string;
   certfile?: string;
   cacertfile?: string;
+  /**
+   * listener.<proto>.<name>.access.<n> rules in n order, e.g. ["deny 10.0.0.0/8", "allow all"]
+   * (EMQX: first match wins; undefined = allow all). Validated strings; the listener enforces them.
+   */
+  access?: string[];
 }
 
 export type SharedStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid' | 'hash_topic';
@@ -50,6 +57,7 @@ export interface Config {
   mqtt: {
     max_packet_size: number;
     max_clientid_len: number;
+    /** 0 = no limit */
     max_topic_levels: number;
     max_qos_allowed: 0 | 1 | 2;
     retain_available: boolean;
@@ -59,7 +67,9 @@ export interface Config {
   zones: Record<string, ZoneConfig>;
   listeners: ListenerConfig[];
   broker: {
+    /** 0 = don't publish these $SYS topics */
     sys_interval: number;
+    /** 0 = don't publish these $SYS topics */
     sys_heartbeat: number;
     shared_subscription_strategy: SharedStrategy;
   };

@@ -1,0 +1,141 @@
+// The real entry point as a child process: start on env-overridden ports, answer /api/v5/status,
+// stop on SIGTERM with exit 0, and fail start-up clearly on a busy port or a bad config file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tempDir, connect, endAll } from '../helpers/tern.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+// --import resolves against the child's cwd (a temp dir): hand it tsx's absolute URL.
+const tsxLoader = import.meta.resolve('tsx');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function portsEnv(): Promise<Record<string, string> & { tcp: string; http: string }> {
+  const [tcp, internal, ws, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  return {
+    EMQX_LISTENER__TCP__EXTERNAL: `127.0.0.1:${tcp}`,
+    EMQX_LISTENER__TCP__INTERNAL: `127.0.0.1:${internal}`,
+    EMQX_LISTENER__WS__EXTERNAL: `127.0.0.1:${ws}`,
+    EMQX_DASHBOARD__LISTENER__HTTP: `127.0.0.1:${http}`,
+    EMQX_NODE__DATA_DIR: tempDir(),
+    tcp: String(tcp),
+    http: String(http),
+  };
+}
+
+function run(env: Record<string, string>, args: string[] = [], cwd = tempDir()): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  let out = '';
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'server/main.ts'), ...args], {
+    cwd,
+    env: { ...process.env, ...env, EMQX_LOG__LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exit };
+}
+
+async function waitFor(check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out');
+}
+
+test('npm start equivalent: starts on the defaults with env overrides, serves status, stops on SIGTERM with exit 0', async () => {
+  const env = await portsEnv();
+  const p = run(env);
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as Record<string, unknown>;
+    assert.equal(status.node, 'tern@127.0.0.1');
+    assert.equal(typeof status.version, 'string');
+    assert.equal(typeof status.uptime, 'number');
+    const client = await connect(`mqtt://127.0.0.1:${env.tcp}`, { clientId: 'proc-test' });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exit, 0);
+    await closed; // the broker disconnected its client
+    await endAll(client);
+    assert.match(p.output(), /shutting down/);
+    // logs are structured JSON lines
+    const first = p.output().split('\n').find((l) => l.startsWith('{'));
+    assert.ok(first && JSON.parse(first).level);
+  } finally {
+    p.child.kill('SIGKILL');
+  }
+});
+
+test('SIGINT stops it too', async () => {
+  const env = await portsEnv();
+  const p = run(env);
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    p.child.kill('SIGINT');
+    assert.equal(await p.exit, 0);
+  } finally {
+    p.child.kill('SIGKILL');
+  }
+});
+
+test('a port already in use names the listener and the port and exits non-zero', async () => {
+  const env = await portsEnv();
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(Number(env.tcp), '127.0.0.1', () => resolve()));
+  try {
+    const p = run(env);
+    const code = await p.exit;
+    assert.notEqual(code, 0);
+    assert.match(p.output(), new RegExp(`listener tcp\\.external cannot bind 127\\.0\\.0\\.1:${env.tcp}: the port is already in use`));
+  } finally {
+    blocker.close();
+  }
+});
+
+test('a bad line in the file given with --config stops start-up naming file:line', async () => {
+  const env = await portsEnv();
+  const dir = tempDir();
+  const file = path.join(dir, 'my.conf');
+  fs.writeFileSync(file, '# comment\nallow_anonymous = maybe\n');
+  const p = run(env, ['--config', file]);
+  assert.notEqual(await p.exit, 0);
+  assert.match(p.output(), /my\.conf:2/);
+  assert.match(p.output(), /allow_anonymous/);
+});
+
+test('./emqx.conf in the working directory is read by default', async () => {
+  const env = await portsEnv();
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'emqx.conf'), 'node.name = fromfile@127.0.0.1\n');
+  const p = run(env, [], dir);
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as { node: string };
+    assert.equal(status.node, 'fromfile@127.0.0.1');
+  } finally {
+    p.child.kill('SIGTERM');
+    await p.exit;
+  }
+});
+
+test('a corrupt database stops start-up with a clear error and exit code', async () => {
+  const env = await portsEnv();
+  fs.writeFileSync(path.join(env.EMQX_NODE__DATA_DIR!, 'tern.db'), Buffer.alloc(4096, 7));
+  const p = run(env);
+  assert.notEqual(await p.exit, 0);
+  assert.match(p.output(), /corrupt or not a SQLite database/);
+});
