@@ -2,15 +2,20 @@
 // main.ts calls startTern() with the loaded config; tests call it with every port set to 0.
 import http from 'node:http';
 import net from 'node:net';
-import Koa from 'koa';
 import type { Config } from './config/types.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openStore, type Store } from './store/open.ts';
 import { createAuthService } from './broker/auth.ts';
 import { createBroker } from './broker/broker.ts';
 import { startListeners, ListenerError, type Listeners } from './broker/listeners.ts';
-import type { AedesBroker } from './broker/aedes-types.ts';
-import type { AuthService } from './broker/types.ts';
+import { hasLiveSubscriber, type AedesBroker } from './broker/aedes-types.ts';
+import type { AuthService, BrokerControl } from './broker/types.ts';
+import { createEventBus, type EventBus } from './broker/events.ts';
+import { createMetrics, type Metrics } from './broker/metrics.ts';
+import { createSessions, type Sessions } from './broker/sessions.ts';
+import { createBrokerControl } from './broker/control.ts';
+import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
+import { createApiApp, ensureDefaultAdmin, type ApiOptions } from './api/app.ts';
 import { VERSION } from './version.ts';
 
 export interface Tern {
@@ -19,6 +24,11 @@ export interface Tern {
   store: Store;
   aedes: AedesBroker;
   auth: AuthService;
+  events: EventBus;
+  metrics: Metrics;
+  sessions: Sessions;
+  persistence: TernPersistence;
+  control: BrokerControl;
   listeners: Listeners;
   http: http.Server;
   ports: { http: number; tcp: Record<string, number>; ws: Record<string, number>; ssl: Record<string, number>; wss: Record<string, number> };
@@ -26,7 +36,7 @@ export interface Tern {
   close(): Promise<void>;
 }
 
-export async function startTern(opts: { config: Config; logger?: Logger }): Promise<Tern> {
+export async function startTern(opts: { config: Config; logger?: Logger; api?: ApiOptions }): Promise<Tern> {
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.log.level);
   const startedAt = Date.now();
@@ -49,20 +59,54 @@ export async function startTern(opts: { config: Config; logger?: Logger }): Prom
     const auth = await createAuthService({ db: store.db, config: () => config, logger });
     await auth.seedFromConfig();
 
-    const aedes = await createBroker({ config: () => config, auth, logger });
+    const events = createEventBus((name, err) => logger.error({ err, event: name }, 'event listener failed'));
+    const metrics = createMetrics();
+    countEvents(events, metrics);
+
+    const durable = config.persistence === 'sqlite';
+    const sessions = createSessions({ config: () => config, events, logger, metrics, sqlite: durable ? store.sqlite : undefined });
+    cleanups.push(async () => sessions.close());
+    const persistence = createPersistence({
+      mode: config.persistence,
+      db: durable ? store.sqlite : undefined,
+      policy: sessions.queuePolicy,
+      logger: logger.child({ module: 'persistence' }),
+    });
+    // after aedes has closed (cleanups run in reverse): commit the last batch
+    cleanups.push(() => persistence.destroy());
+
+    const aedes = await createBroker({
+      config: () => config,
+      auth,
+      logger,
+      persistence,
+      hooks: sessions.hooks,
+      events,
+      metrics,
+      routeBeforePuback: durable,
+    });
+    sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
 
     const listeners = await startListeners({ config, aedes, logger });
     cleanups.push(() => listeners.close());
 
-    const app = new Koa();
-    app.use(async (ctx, next) => {
-      if (ctx.path === '/api/v5/status') {
-        ctx.body = { node: config.node.name, version: VERSION, uptime: Date.now() - startedAt, status: 'running' };
-        return;
-      }
-      await next();
+    const control = createBrokerControl({
+      config: () => config,
+      aedes,
+      listeners,
+      sessions,
+      persistence,
+      metrics,
+      version: VERSION,
+      startedAt,
+      hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
+
+    const apiDeps = { config, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
+    await ensureDefaultAdmin(apiDeps);
+    const app = createApiApp(apiDeps, opts.api);
+    cleanups.push(async () => app.close());
     const server = http.createServer(app.callback());
     const { host, port } = config.dashboard.listener;
     const httpPort = await new Promise<number>((resolve, reject) => {
@@ -94,6 +138,11 @@ export async function startTern(opts: { config: Config; logger?: Logger }): Prom
       store,
       aedes,
       auth,
+      events,
+      metrics,
+      sessions,
+      persistence,
+      control,
       listeners,
       http: server,
       ports,
@@ -104,4 +153,15 @@ export async function startTern(opts: { config: Config; logger?: Logger }): Prom
     await closeAll();
     throw err;
   }
+}
+
+/** EMQX's session and message counters, fed from the event bus. */
+function countEvents(events: EventBus, metrics: Metrics): void {
+  events.on('client.connected', () => metrics['client.connected']++);
+  events.on('client.disconnected', () => metrics['client.disconnected']++);
+  events.on('session.created', () => metrics['session.created']++);
+  events.on('session.resumed', () => metrics['session.resumed']++);
+  events.on('session.takeovered', () => metrics['session.takeovered']++);
+  events.on('session.discarded', () => metrics['session.discarded']++);
+  events.on('session.terminated', () => metrics['session.terminated']++);
 }

@@ -19,6 +19,10 @@ export interface ConnState {
   isSuperuser: boolean;
   recvMsg: number;
   sendMsg: number;
+  /** closed by the management plane */
+  kicked: boolean;
+  /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
+  takenOver: boolean;
 }
 
 /** The parts of an aedes client that exist at runtime but not in its .d.ts. */
@@ -51,4 +55,11 @@ export function clientAddress(client: Client): { ip: string | null; port: number
 
 function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/** Whether a subscription of a connected client (or of the broker itself) matches the topic. */
+export function hasLiveSubscriber(aedes: AedesBroker, topic: string): boolean {
+  // mqemitter keeps its qlobber as _matcher; aedes subscribes every live subscription there.
+  const mq = (aedes as unknown as { mq: { _matcher: { match(topic: string): unknown[] } } }).mq;
+  return mq._matcher.match(topic).length > 0;
 }

@@ -6,6 +6,9 @@ import type { Logger } from '../logger.ts';
 import type { AuthService } from './types.ts';
 import { checkConnect } from './protocol.ts';
 import type { AedesBroker, AedesClient, ConnState, Client, ConnectPacket } from './aedes-types.ts';
+import type { EventBus } from './events.ts';
+import type { Metrics } from './metrics.ts';
+import type { AedesPublishPacket, PublishPacket } from 'aedes';
 
 export interface BrokerDeps {
   config: () => Config;
@@ -14,8 +17,20 @@ export interface BrokerDeps {
   /** an aedes persistence; aedes' in-memory one when omitted */
   persistence?: unknown;
   /** extra aedes options (hooks added by other broker modules) */
-  hooks?: Partial<Pick<import('aedes').AedesOptions, 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'published'>>;
+  hooks?: Partial<Pick<import('aedes').AedesOptions, 'authorizeSubscribe' | 'authorizeForward' | 'published'>>;
+  events: EventBus;
+  metrics: Metrics;
+  /**
+   * Route a client's QoS 1 PUBLISH (into the persistence) before its PUBACK is written. aedes
+   * acknowledges first, so a crash between the two would lose an acknowledged message.
+   */
+  routeBeforePuback: boolean;
 }
+
+/** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
+const ROUTED = Symbol('tern.routed');
+const REFUSED = Symbol('tern.refused');
+type MarkedPacket = PublishPacket & { [ROUTED]?: boolean; [REFUSED]?: boolean };
 
 type AuthError = Error & { returnCode: number };
 
@@ -34,6 +49,37 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     id: deps.config().node.name,
     persistence: deps.persistence,
     ...deps.hooks,
+
+    authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) {
+      const marked = packet as MarkedPacket;
+      if (client && packet.topic.startsWith('$SYS/')) {
+        // [MQTT-3.3.5-2] acknowledge as usual and drop, as EMQX does, instead of disconnecting.
+        marked[REFUSED] = true;
+        deps.metrics['messages.dropped']++;
+        deps.metrics['messages.dropped.not_authorized']++;
+        if (deps.events.has('message.dropped')) {
+          deps.events.emit('message.dropped', {
+            reason: 'not_authorized',
+            clientid: null,
+            topic: packet.topic,
+            qos: packet.qos,
+            retain: packet.retain ?? false,
+            payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+            from_clientid: client.id,
+            from_username: (client as AedesClient).tern?.username ?? null,
+            ts: Date.now(),
+          });
+        }
+        return done(null);
+      }
+      if (client && packet.qos === 1 && deps.routeBeforePuback) {
+        return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
+          if (!err) marked[ROUTED] = true;
+          done(err ?? null);
+        });
+      }
+      done(null);
+    },
 
     preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) {
       const verdict = checkConnect(packet, { maxClientIdLen: deps.config().mqtt.max_clientid_len });
@@ -69,6 +115,10 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         .then((result) => {
           if (result.ok) {
             if (state) state.isSuperuser = result.isSuperuser;
+            // aedes is about to close the live connection with this id [MQTT-3.1.4-2]; mark it so
+            // the session layer reads its disconnect as a takeover, not a departure.
+            const old = aedes.clients[client.id];
+            if (old && old !== client && old.tern) old.tern.takenOver = true;
             return done(null, true);
           }
           log.info({ clientid: client.id, username, returnCode: result.returnCode }, 'authentication failed');
@@ -80,6 +130,19 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         });
     },
   })) as AedesBroker;
+
+  // aedes calls publish() after PUBACK for QoS 1; a packet already routed in authorizePublish (or
+  // refused there) must not be routed again.
+  const originalPublish = aedes.publish.bind(aedes) as unknown as (p: AedesPublishPacket, c: Client | null, done: (err?: Error) => void) => void;
+  (aedes as { publish: unknown }).publish = function publish(
+    packet: MarkedPacket,
+    client: Client | null | ((err?: Error) => void),
+    done?: (err?: Error) => void,
+  ) {
+    if (typeof client === 'function') return originalPublish(packet as AedesPublishPacket, null, client);
+    if (packet[ROUTED] || packet[REFUSED]) return done?.();
+    return originalPublish(packet as AedesPublishPacket, client, done ?? (() => {}));
+  };
 
   aedes.on('clientReady', (client) => {
     const state = (client as AedesClient).tern;
@@ -103,5 +166,7 @@ export function newConnState(zone: string, listener: string): ConnState {
     isSuperuser: false,
     recvMsg: 0,
     sendMsg: 0,
+    kicked: false,
+    takenOver: false,
   };
 }

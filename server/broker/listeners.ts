@@ -26,12 +26,17 @@ export interface RunningListener {
   port: number;
   host: string;
   connections: number;
+  /** live transport sockets, for byte counters */
+  sockets: Set<net.Socket>;
+  closedBytes: { received: number; sent: number };
   close(): Promise<void>;
 }
 
 export interface Listeners {
   running: RunningListener[];
   status(): ListenerStatus[];
+  /** bytes read from and written to client sockets since start */
+  bytes(): { received: number; sent: number };
   /** the bound port of "<proto>:<name>" */
   port(id: string): number | undefined;
   close(): Promise<void>;
@@ -90,7 +95,16 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
   const id = `${l.proto}:${l.name}`;
   const allowRate = rateGate(l.max_conn_rate);
   const sockets = new Set<Duplex>();
-  const running: RunningListener = { config: l, id, port: 0, host: l.host, connections: 0, close: async () => {} };
+  const running: RunningListener = {
+    config: l,
+    id,
+    port: 0,
+    host: l.host,
+    connections: 0,
+    sockets: new Set(),
+    closedBytes: { received: 0, sent: 0 },
+    close: async () => {},
+  };
 
   // Returns false when the listener is full or over its rate: the caller drops the connection.
   const admit = (): boolean => {
@@ -98,12 +112,16 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
     if (l.max_connections > 0 && running.connections >= l.max_connections) return false;
     return true;
   };
-  const handle = (stream: Duplex, req?: http.IncomingMessage) => {
+  const handle = (stream: Duplex, transport: net.Socket, req?: http.IncomingMessage) => {
     running.connections++;
     sockets.add(stream);
+    running.sockets.add(transport);
     stream.once('close', () => {
       running.connections--;
       sockets.delete(stream);
+      running.sockets.delete(transport);
+      running.closedBytes.received += transport.bytesRead;
+      running.closedBytes.sent += transport.bytesWritten;
     });
     const client = aedes.handle(stream, req) as AedesClient;
     client.tern = newConnState(l.zone, id);
@@ -115,7 +133,7 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
     const onSocket = (socket: net.Socket) => {
       if (!admit()) return socket.destroy();
       socket.setNoDelay(true);
-      handle(socket);
+      handle(socket, socket);
     };
     server =
       l.proto === 'tcp'
@@ -138,7 +156,7 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      handle(stream, req);
+      handle(stream, req.socket, req);
     });
   }
   server.on('error', (err) => log.error({ listener: id, err: err.message }, 'listener error'));
@@ -172,6 +190,19 @@ export async function startListeners(deps: { config: Config; aedes: AedesBroker;
   return {
     running,
     port: (id) => running.find((r) => r.id === id)?.port,
+    bytes: () => {
+      let received = 0;
+      let sent = 0;
+      for (const r of running) {
+        received += r.closedBytes.received;
+        sent += r.closedBytes.sent;
+        for (const s of r.sockets) {
+          received += s.bytesRead;
+          sent += s.bytesWritten;
+        }
+      }
+      return { received, sent };
+    },
     status: () =>
       running.map((r) => ({
         id: r.id,

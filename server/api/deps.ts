@@ -1,0 +1,36 @@
+// What the management API needs from the rest of Tern. Everything is passed in, so tests can
+// run several Terns in one process.
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.ts';
+import type { Database } from '../store/database.ts';
+import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
+
+export interface ApiDeps {
+  /** read at request time (never copied), so a later config reload can swap it in place */
+  config: Config;
+  db: Kysely<Database>;
+  auth: AuthService;
+  sessions: SessionRegistry;
+  broker: BrokerControl;
+  logger: Logger;
+  version: string;
+  /** ms since the epoch */
+  startedAt: number;
+}
+
+/** Tunables with production defaults; tests shorten them. */
+export interface ApiOptions {
+  /** lifetime of a login token, default 1 h */
+  tokenTtlMs?: number;
+  /** largest accepted JSON body, default max(1 MiB, 2 × mqtt.max_packet_size) so a base64 publish of a maximal packet fits */
+  bodyLimitBytes?: number;
+  /** failed logins per source address before 429, default 5 per 60 s */
+  loginFailures?: { max: number; windowMs: number };
+  /** how often the /monitor_current sampler reads the broker's counters, default 1000 ms */
+  monitorSampleMs?: number;
+  /** the OpenAPI file, default api-spec/openapi.yaml */
+  specFile?: string;
+  /** stops the sampler, like close() */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,109 @@
+// Sessions, connected or not, and acting on a client's behalf.
+import { notFound } from '../../errors.ts';
+import type { QoS, SessionFilter, SessionInfo } from '../../broker/types.ts';
+import { input, noContent, pageMeta, type ApiContext, type ApiRoutes, type RouteServices } from '../router.ts';
+
+const clientNotFound = (id: string) => notFound('CLIENTID_NOT_FOUND', `client ${id} not found`);
+
+const FILTERS = ['clientid', 'username', 'conn_state', 'like_clientid', 'like_username', 'ip_address', 'clean_start', 'gte_mqueue_len', 'lte_mqueue_len', 'zone'] as const;
+
+export function register(r: ApiRoutes, { deps }: RouteServices) {
+  const { sessions } = deps;
+
+  /** exactly the fields of the spec's Client, whatever else the registry carries */
+  const row = (s: SessionInfo) => ({
+    clientid: s.clientid,
+    username: s.username,
+    connected: s.connected,
+    node: deps.config.node.name,
+    zone: s.zone,
+    listener: s.listener,
+    ip_address: s.ip_address,
+    port: s.port,
+    keepalive: s.keepalive,
+    clean_start: s.clean_start,
+    expiry_interval: s.expiry_interval,
+    proto_name: s.proto_name,
+    proto_ver: s.proto_ver,
+    created_at: s.created_at,
+    connected_at: s.connected_at,
+    disconnected_at: s.disconnected_at,
+    subscriptions_cnt: s.subscriptions_cnt,
+    inflight_cnt: s.inflight_cnt,
+    inflight_max: s.inflight_max,
+    mqueue_len: s.mqueue_len,
+    mqueue_max: s.mqueue_max,
+    mqueue_dropped: s.mqueue_dropped,
+    recv_msg: s.recv_msg,
+    send_msg: s.send_msg,
+  });
+
+  const existing = (ctx: ApiContext) => {
+    const id = input.param(ctx, 'clientid');
+    const session = sessions.get(id);
+    if (!session) throw clientNotFound(id);
+    return session;
+  };
+
+  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.node.name });
+
+  r.get('/clients', (ctx) => {
+    const q = input.query<Record<string, unknown> & { page: number; limit: number }>(ctx);
+    const filter: Record<string, unknown> = {};
+    for (const key of FILTERS) if (q[key] !== undefined) filter[key] = q[key];
+    const res = sessions.list(filter as SessionFilter, { page: q.page, limit: q.limit });
+    ctx.body = { data: res.data.map(row), meta: pageMeta(q.page, q.limit, res.count) };
+  });
+
+  r.get('/clients/{clientid}', (ctx) => {
+    ctx.body = row(existing(ctx));
+  });
+
+  // EMQX's kick: the connection closes and the session (subscriptions, queue) goes with it; an
+  // offline persistent session is removed. kick() first, so hooks see EMQX's reason "kicked".
+  r.delete('/clients/{clientid}', async (ctx) => {
+    const id = input.param(ctx, 'clientid');
+    if (!(await sessions.kick(id))) throw clientNotFound(id);
+    // (a client that reconnected meanwhile has a new connection: leave that one alone)
+    if (sessions.get(id)?.connected === false) await sessions.discard(id);
+    noContent(ctx);
+  });
+
+  r.get('/clients/{clientid}/subscriptions', (ctx) => {
+    const { clientid } = existing(ctx);
+    ctx.body = sessions.subscriptions(clientid).map(subscriptionRow);
+  });
+
+  r.post('/clients/{clientid}/subscribe', async (ctx) => {
+    const { clientid } = existing(ctx);
+    const { topic, qos } = input.body<{ topic: string; qos: QoS }>(ctx);
+    await sessions.subscribe(clientid, topic, qos);
+    // answer with what the broker granted (it may downgrade the QoS)
+    const granted = sessions.subscriptions(clientid).find((s) => s.topic === topic);
+    ctx.body = subscriptionRow(granted ?? { clientid, topic, qos });
+  });
+
+  r.post('/clients/{clientid}/unsubscribe', async (ctx) => {
+    const { clientid } = existing(ctx);
+    await sessions.unsubscribe(clientid, input.body<{ topic: string }>(ctx).topic);
+    noContent(ctx);
+  });
+
+  r.get('/clients/{clientid}/mqueue_messages', async (ctx) => {
+    const { clientid } = existing(ctx);
+    const q = input.query<{ page: number; limit: number; payload: 'base64' | 'plain' | 'none' }>(ctx);
+    const res = await sessions.queuedMessages(clientid, { page: q.page, limit: q.limit });
+    ctx.body = {
+      data: res.data.map((m) => ({
+        topic: m.topic,
+        qos: m.qos,
+        payload: q.payload === 'none' ? null : m.payload.toString(q.payload === 'plain' ? 'utf8' : 'base64'),
+        retain: m.retain,
+        publish_at: m.publish_at,
+        inflight: m.inflight,
+        from_clientid: m.from_clientid,
+      })),
+      meta: pageMeta(q.page, q.limit, res.count),
+    };
+  });
+}

@@ -1,0 +1,31 @@
+// Tern's aedes persistence. Give the result to aedes as `persistence`:
+//
+//   const persistence = createPersistence({ mode: 'sqlite', db: store.sqlite, policy, logger });
+//   const broker = await Aedes.createBroker({ persistence });   // runs persistence.setup(broker)
+//   ...
+//   await new Promise((r) => broker.close(r));
+//   await persistence.destroy();                               // commits the last batch
+//
+// memory: everything in memory, lost on exit. sqlite: the same memory indexes, every mutation also
+// written to SQLite in one transaction per event-loop turn; a mutation's promise resolves after
+// its transaction committed. setup() loads the whole state back. The db handle stays the caller's.
+//
+// Notes for the broker:
+// - aedes sends PUBACK for an inbound QoS 1 PUBLISH *before* routing it (lib/handlers/publish.js),
+//   so only QoS 2 (PUBREC after incomingStorePacket and enqueueOffline) is acknowledged after the
+//   message is durable.
+// - aedes stamps packet.clientId after enqueueOffline, so queued messages show from_clientid only
+//   if the broker sets packet.clientId earlier (authorizePublish: `packet.clientId = client.id`,
+//   which aedes-packet copies).
+// - QoS 0 publishes never reach enqueueOffline: for offline sessions call
+//   `outgoingEnqueueCombi(await subscriptionsByTopic(topic), packet)` with the aedes packet; entries
+//   are kept only for clients the policy reports offline with storeQos0.
+import { Persistence, DEFAULT_POLICY } from './persistence.ts';
+import type { PersistenceOptions, TernPersistence } from './types.ts';
+
+export type * from './types.ts';
+export { DEFAULT_POLICY };
+
+export function createPersistence(opts: PersistenceOptions): TernPersistence {
+  return new Persistence(opts);
+}

@@ -1,0 +1,580 @@
+// The session layer aedes lacks: one record per session (online, or offline with
+// clean_session=false), its lifecycle events (EMQX's session.* hook points), expiry, the mqueue
+// policy the persistence applies, and the registry the API reads.
+//
+// Wiring order (see tern.ts): createSessions() first, because the persistence needs its
+// queuePolicy; then the persistence; then aedes with sessions.hooks; then sessions.attach().
+import type BetterSqlite3 from 'better-sqlite3';
+import type { AedesPublishPacket, Subscription } from 'aedes';
+import type { Config, ZoneConfig } from '../config/types.ts';
+import type { Logger } from '../logger.ts';
+import type { EventBus, TerminateReason } from './events.ts';
+import type { AedesBroker, AedesClient, Client } from './aedes-types.ts';
+import { clientAddress } from './aedes-types.ts';
+import type { QueuePolicy, TernPersistence } from './persistence/types.ts';
+import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from './types.ts';
+import { shareGroup, topicMatches } from './topic.ts';
+import { notFound } from '../errors.ts';
+import type { Metrics } from './metrics.ts';
+import { hasLiveSubscriber } from './aedes-types.ts';
+
+interface SessionRecord {
+  clientid: string;
+  username: string | null;
+  zone: string;
+  listener: string;
+  clean: boolean;
+  protoName: string;
+  protoVer: number;
+  keepalive: number;
+  ip: string | null;
+  port: number | null;
+  /** ms */
+  expiryInterval: number;
+  createdAt: number;
+  connectedAt: number | null;
+  disconnectedAt: number | null;
+  /** the live connection, when connected */
+  client: AedesClient | undefined;
+  recvMsg: number;
+  sendMsg: number;
+  expiryTimer: NodeJS.Timeout | undefined;
+}
+
+export interface Sessions extends SessionRegistry {
+  /** handed to the persistence: EMQX's per-zone mqueue settings */
+  readonly queuePolicy: QueuePolicy;
+  /** aedes hooks this module needs */
+  readonly hooks: {
+    published: (packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) => void;
+    authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null;
+  };
+  attach(aedes: AedesBroker, persistence: TernPersistence): void;
+  /** sessions known, online and offline */
+  count(): number;
+  offlineCount(): number;
+  close(): void;
+}
+
+export interface SessionsDeps {
+  config: () => Config;
+  events: EventBus;
+  logger: Logger;
+  metrics: Metrics;
+  /** set in sqlite persistence mode: session metadata is stored so offline sessions survive a restart */
+  sqlite?: BetterSqlite3.Database;
+}
+
+// setTimeout takes at most 2^31-1 ms; longer expiries re-arm in steps.
+const MAX_TIMER = 2_147_483_647;
+
+export function createSessions(deps: SessionsDeps): Sessions {
+  const log = deps.logger.child({ module: 'sessions' });
+  const { events } = deps;
+  const records = new Map<string, SessionRecord>();
+  let offline = 0;
+  let aedes: AedesBroker | undefined;
+  let persistence: TernPersistence | undefined;
+
+  const zoneOf = (zone: string): ZoneConfig => {
+    const zones = deps.config().zones;
+    return zones[zone] ?? zones.external ?? Object.values(zones)[0]!;
+  };
+  const zoneOfClient = (clientId: string): ZoneConfig => zoneOf(records.get(clientId)?.zone ?? 'external');
+  const info = (r: SessionRecord) => ({ clientid: r.clientid, username: r.username });
+
+  // ---- session metadata in SQLite (persistent sessions only) ------------------------------------
+  const db = deps.sqlite;
+  const stmts = db && {
+    upsert: db.prepare(`insert into mqtt_session (clientid, username, zone, listener, proto_name, proto_ver, keepalive,
+        ip_address, port, expiry_interval, created_at, connected_at, disconnected_at, recv_msg, send_msg)
+      values (@clientid, @username, @zone, @listener, @protoName, @protoVer, @keepalive, @ip, @port, @expiryInterval,
+        @createdAt, @connectedAt, @disconnectedAt, @recvMsg, @sendMsg)
+      on conflict (clientid) do update set username = excluded.username, zone = excluded.zone, listener = excluded.listener,
+        proto_name = excluded.proto_name, proto_ver = excluded.proto_ver, keepalive = excluded.keepalive,
+        ip_address = excluded.ip_address, port = excluded.port, expiry_interval = excluded.expiry_interval,
+        created_at = excluded.created_at, connected_at = excluded.connected_at, disconnected_at = excluded.disconnected_at,
+        recv_msg = excluded.recv_msg, send_msg = excluded.send_msg`),
+    remove: db.prepare('delete from mqtt_session where clientid = ?'),
+    all: db.prepare('select * from mqtt_session'),
+  };
+  const save = (r: SessionRecord) => {
+    if (!stmts || r.clean) return;
+    const { client: _c, expiryTimer: _t, clean: _clean, ...row } = r;
+    stmts.upsert.run(row);
+  };
+
+  // ---- expiry -----------------------------------------------------------------------------------
+  function armExpiry(r: SessionRecord) {
+    clearTimeout(r.expiryTimer);
+    const due = (r.disconnectedAt ?? Date.now()) + r.expiryInterval;
+    const wait = Math.max(0, due - Date.now());
+    r.expiryTimer = setTimeout(() => {
+      if (Date.now() < due) return armExpiry(r); // a step of a long expiry
+      void terminate(r, 'expired');
+    }, Math.min(wait, MAX_TIMER));
+    r.expiryTimer.unref();
+  }
+
+  /** Ends a session for good: its subscriptions, queue and record go. */
+  async function terminate(r: SessionRecord, reason: TerminateReason): Promise<void> {
+    if (records.get(r.clientid) !== r) return;
+    clearTimeout(r.expiryTimer);
+    records.delete(r.clientid);
+    if (!r.client) offline--;
+    stmts?.remove.run(r.clientid);
+    if (reason === 'expired' && persistence) {
+      // the queued messages die with the session
+      const { data, count } = persistence.queued(r.clientid, 0, events.has('message.dropped') ? Number.MAX_SAFE_INTEGER : 0);
+      deps.metrics['messages.dropped'] += count;
+      deps.metrics['messages.dropped.expired'] += count;
+      for (const m of data) {
+        events.emit('message.dropped', {
+          reason: 'expired',
+          clientid: r.clientid,
+          topic: m.topic,
+          qos: m.qos as QoS,
+          retain: m.retain,
+          payload: m.payload,
+          from_clientid: m.from_clientid,
+          from_username: null,
+          ts: m.publish_at,
+        });
+      }
+    }
+    if (!r.clean && persistence) await persistence.deleteClient(r.clientid);
+    log.debug({ clientid: r.clientid, reason }, 'session terminated');
+    events.emit('session.terminated', { ...info(r), reason });
+  }
+
+  // ---- aedes events -----------------------------------------------------------------------------
+  function onClient(client: Client) {
+    const c = client as AedesClient;
+    const state = c.tern;
+    const now = Date.now();
+    const previous = records.get(c.id);
+    const zone = state?.zone ?? 'external';
+    const username = state?.username ?? null;
+    const who = { clientid: c.id, username };
+
+    if (previous) {
+      clearTimeout(previous.expiryTimer);
+      if (!previous.client) offline--;
+    }
+    let created = true;
+    if (previous && !c.clean && !previous.clean) {
+      created = false;
+      // [MQTT-3.1.4-2] same id while the old connection lived: EMQX calls it a takeover
+      events.emit(previous.client ? 'session.takeovered' : 'session.resumed', who);
+    } else if (previous) {
+      // clean_start=1 (or the old session was clean): the old session state is gone
+      events.emit('session.discarded', { clientid: c.id, username: previous.username });
+      events.emit('session.terminated', { clientid: c.id, username: previous.username, reason: 'discarded' });
+    }
+    const { ip, port } = clientAddress(c);
+    const r: SessionRecord = {
+      clientid: c.id,
+      username,
+      zone,
+      listener: state?.listener ?? '',
+      clean: c.clean,
+      protoName: state?.protoName ?? 'MQTT',
+      protoVer: state?.protoVer ?? c.version,
+      keepalive: state?.keepalive ?? 0,
+      ip,
+      port,
+      expiryInterval: c.clean ? 0 : zoneOf(zone).session_expiry_interval,
+      createdAt: created ? now : previous!.createdAt,
+      connectedAt: now,
+      disconnectedAt: null,
+      client: c,
+      recvMsg: created ? 0 : previous!.recvMsg,
+      sendMsg: created ? 0 : previous!.sendMsg,
+      expiryTimer: undefined,
+    };
+    // re-insert so the list keeps connection order
+    records.delete(c.id);
+    records.set(c.id, r);
+    if (!r.clean && stmts) save(r);
+    else if (previous && !previous.clean) stmts?.remove.run(c.id);
+    if (created) events.emit('session.created', { ...who, clean_start: r.clean, created_at: now });
+  }
+
+  function onClientReady(client: Client) {
+    const r = records.get(client.id);
+    if (!r || r.client !== client) return;
+    if (events.has('client.connected')) {
+      events.emit('client.connected', {
+        ...info(r),
+        ipaddress: r.ip,
+        port: r.port,
+        keepalive: r.keepalive,
+        proto_name: r.protoName,
+        proto_ver: r.protoVer,
+        clean_start: r.clean,
+        expiry_interval: Math.round(r.expiryInterval / 1000),
+        connected_at: r.connectedAt ?? Date.now(),
+        zone: r.zone,
+        listener: r.listener,
+      });
+    }
+  }
+
+  function onClientDisconnect(client: Client) {
+    const c = client as AedesClient;
+    const r = records.get(c.id);
+    const now = Date.now();
+    const state = c.tern;
+    events.emit('client.disconnected', {
+      clientid: c.id,
+      username: state?.username ?? null,
+      reason: state?.kicked ? 'kicked' : state?.takenOver ? 'takeovered' : 'closed',
+      connected_at: state?.connectedAt ?? null,
+      disconnected_at: now,
+      ipaddress: r?.ip ?? null,
+    });
+    // The record may already belong to the connection that took this one over.
+    if (!r || r.client !== c) return;
+    if (state?.kicked) {
+      void terminate(r, 'kicked');
+      return;
+    }
+    if (r.clean) {
+      void terminate(r, state?.takenOver ? 'takeovered' : 'normal');
+      return;
+    }
+    r.client = undefined;
+    r.disconnectedAt = now;
+    offline++;
+    save(r);
+    if (r.expiryInterval === 0) void terminate(r, 'expired');
+    else armExpiry(r);
+  }
+
+  // ---- the registry -----------------------------------------------------------------------------
+  function toInfo(r: SessionRecord): SessionInfo {
+    const zone = zoneOf(r.zone);
+    const stats = persistence && !r.clean ? persistence.stats(r.clientid) : undefined;
+    const subs = r.client ? Object.keys(r.client.subscriptions ?? {}).length : (stats?.subscriptions_cnt ?? 0);
+    return {
+      clientid: r.clientid,
+      username: r.username,
+      connected: r.client !== undefined,
+      zone: r.zone,
+      listener: r.listener,
+      ip_address: r.ip,
+      port: r.port,
+      keepalive: r.keepalive,
+      clean_start: r.clean,
+      expiry_interval: Math.round(r.expiryInterval / 1000),
+      proto_name: r.protoName,
+      proto_ver: r.protoVer,
+      created_at: new Date(r.createdAt).toISOString(),
+      connected_at: r.connectedAt === null ? null : new Date(r.connectedAt).toISOString(),
+      disconnected_at: r.disconnectedAt === null ? null : new Date(r.disconnectedAt).toISOString(),
+      subscriptions_cnt: subs,
+      inflight_cnt: stats?.inflight_cnt ?? 0,
+      inflight_max: zone.max_inflight,
+      mqueue_len: stats?.mqueue_len ?? 0,
+      mqueue_max: zone.max_mqueue_len,
+      mqueue_dropped: stats?.mqueue_dropped ?? 0,
+      recv_msg: r.client?.tern?.recvMsg ?? r.recvMsg,
+      send_msg: r.client?.tern?.sendMsg ?? r.sendMsg,
+    };
+  }
+
+  function matches(r: SessionRecord, f: SessionFilter): boolean {
+    if (f.clientid !== undefined && r.clientid !== f.clientid) return false;
+    if (f.username !== undefined && r.username !== f.username) return false;
+    if (f.conn_state !== undefined && (r.client !== undefined) !== (f.conn_state === 'connected')) return false;
+    if (f.like_clientid !== undefined && !r.clientid.includes(f.like_clientid)) return false;
+    if (f.like_username !== undefined && !(r.username ?? '').includes(f.like_username)) return false;
+    if (f.ip_address !== undefined && r.ip !== f.ip_address) return false;
+    if (f.clean_start !== undefined && r.clean !== f.clean_start) return false;
+    if (f.zone !== undefined && r.zone !== f.zone) return false;
+    if (f.gte_mqueue_len !== undefined || f.lte_mqueue_len !== undefined) {
+      const len = persistence && !r.clean ? persistence.stats(r.clientid).mqueue_len : 0;
+      if (f.gte_mqueue_len !== undefined && len < f.gte_mqueue_len) return false;
+      if (f.lte_mqueue_len !== undefined && len > f.lte_mqueue_len) return false;
+    }
+    return true;
+  }
+
+  function requireRecord(clientId: string): SessionRecord {
+    const r = records.get(clientId);
+    if (!r) throw notFound('CLIENTID_NOT_FOUND', `client ${clientId} not found`);
+    return r;
+  }
+
+  function clientSubscriptions(r: SessionRecord): SubscriptionInfo[] {
+    if (r.client) {
+      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => ({ clientid: r.clientid, topic, qos: s.qos }));
+    }
+    if (!persistence || r.clean) return [];
+    return persistence.subscriptions(r.clientid).map((s) => ({ clientid: r.clientid, topic: s.topic, qos: s.qos as QoS }));
+  }
+
+  const queuePolicy: QueuePolicy = {
+    maxQueueLen: (clientId) => zoneOfClient(clientId).max_mqueue_len,
+    storeQos0: (clientId) => zoneOfClient(clientId).mqueue_store_qos0,
+    isOnline: (clientId) => records.get(clientId)?.client !== undefined,
+    onDropped(clientId, packet, reason) {
+      deps.metrics['messages.dropped']++;
+      deps.metrics['messages.dropped.queue_full']++;
+      if (!events.has('message.dropped')) return;
+      const p = packet as typeof packet & { retain?: boolean; clientId?: string };
+      events.emit('message.dropped', {
+        reason,
+        clientid: clientId,
+        topic: packet.topic,
+        qos: packet.qos as QoS,
+        retain: p.retain ?? false,
+        payload: packet.payload,
+        from_clientid: p.clientId ?? null,
+        from_username: null,
+        ts: Date.now(),
+      });
+    },
+  };
+
+  const hooks: Sessions['hooks'] = {
+    // aedes never queues QoS 0 for offline sessions; EMQX does when mqueue_store_qos0 is on.
+    published(packet, client, done) {
+      const m = deps.metrics;
+      if (client) {
+        const state = (client as AedesClient).tern;
+        if (state) state.recvMsg++;
+        m['messages.received']++;
+        if (packet.qos === 0) m['messages.qos0.received']++;
+        else if (packet.qos === 1) m['messages.qos1.received']++;
+        else m['messages.qos2.received']++;
+        if (packet.retain) m['messages.retained']++;
+      }
+      if (events.has('message.dropped') && aedes && !packet.topic.startsWith('$SYS/')) reportUnrouted(packet, client);
+      if (packet.qos !== 0 || offline === 0 || !persistence || packet.topic.startsWith('$SYS/')) return done();
+      persistence.subscriptionsByTopic(packet.topic).then(
+        (subs) => {
+          const targets = subs.filter((s) => {
+            const r = records.get(s.clientId);
+            return r !== undefined && r.client === undefined && zoneOf(r.zone).mqueue_store_qos0;
+          });
+          if (targets.length === 0) return done();
+          persistence!.outgoingEnqueueCombi(targets, packet).then(() => done(), done);
+        },
+        (err: Error) => done(err),
+      );
+    },
+    authorizeForward(client, packet) {
+      const state = (client as AedesClient).tern;
+      if (state) state.sendMsg++;
+      deps.metrics['messages.sent']++;
+      return packet;
+    },
+  };
+
+  /**
+   * message.dropped with reason no_subscribers. Checking for a subscriber costs a trie match per
+   * publish, so it runs only while someone listens for the event.
+   */
+  function reportUnrouted(packet: AedesPublishPacket, client: Client | null) {
+    if (hasLiveSubscriber(aedes!, packet.topic)) return;
+    persistence!.subscriptionsByTopic(packet.topic).then((subs) => {
+      if (subs.length > 0) return;
+      deps.metrics['messages.dropped']++;
+      deps.metrics['messages.dropped.no_subscribers']++;
+      events.emit('message.dropped', {
+        reason: 'no_subscribers',
+        clientid: null,
+        topic: packet.topic,
+        qos: packet.qos,
+        retain: packet.retain,
+        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+        from_clientid: client?.id ?? null,
+        from_username: (client as AedesClient | null)?.tern?.username ?? null,
+        ts: Date.now(),
+      });
+    }, () => {});
+  }
+
+  return {
+    queuePolicy,
+    hooks,
+
+    attach(broker, store) {
+      aedes = broker;
+      persistence = store;
+      // Offline sessions from before the restart: listed, counted, and expiring on schedule.
+      if (stmts) {
+        for (const row of stmts.all.all() as Record<string, unknown>[]) {
+          const r: SessionRecord = {
+            clientid: row.clientid as string,
+            username: (row.username as string | null) ?? null,
+            zone: row.zone as string,
+            listener: row.listener as string,
+            clean: false,
+            protoName: row.proto_name as string,
+            protoVer: row.proto_ver as number,
+            keepalive: row.keepalive as number,
+            ip: (row.ip_address as string | null) ?? null,
+            port: (row.port as number | null) ?? null,
+            expiryInterval: row.expiry_interval as number,
+            createdAt: row.created_at as number,
+            connectedAt: (row.connected_at as number | null) ?? null,
+            // a session that was online when the process died went offline then
+            disconnectedAt: (row.disconnected_at as number | null) ?? Date.now(),
+            client: undefined,
+            recvMsg: row.recv_msg as number,
+            sendMsg: row.send_msg as number,
+            expiryTimer: undefined,
+          };
+          records.set(r.clientid, r);
+          offline++;
+          armExpiry(r);
+        }
+      }
+      broker.on('client', onClient);
+      broker.on('clientReady', onClientReady);
+      broker.on('clientDisconnect', onClientDisconnect);
+      broker.on('subscribe', (subs: Subscription[], client: Client) => {
+        if (!events.has('session.subscribed')) return;
+        const username = (client as AedesClient).tern?.username ?? null;
+        for (const s of subs) {
+          if (s.qos > 2) continue; // refused (SUBACK 0x80)
+          events.emit('session.subscribed', { clientid: client.id, username, topic: s.topic, opts: { qos: s.qos as QoS } });
+        }
+      });
+      broker.on('unsubscribe', (topics: string[], client: Client) => {
+        if (!events.has('session.unsubscribed')) return;
+        const username = (client as AedesClient).tern?.username ?? null;
+        for (const topic of topics) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+      });
+    },
+
+    count: () => records.size,
+    offlineCount: () => offline,
+
+    list(filter, { page, limit }) {
+      const data: SessionInfo[] = [];
+      const start = (page - 1) * limit;
+      let count = 0;
+      for (const r of records.values()) {
+        if (!matches(r, filter)) continue;
+        if (count >= start && data.length < limit) data.push(toInfo(r));
+        count++;
+      }
+      return { data, count };
+    },
+
+    get(clientId) {
+      const r = records.get(clientId);
+      return r ? toInfo(r) : undefined;
+    },
+
+    async kick(clientId) {
+      const r = records.get(clientId);
+      if (!r) return false;
+      if (r.client) {
+        const c = r.client;
+        if (c.tern) c.tern.kicked = true;
+        await new Promise<void>((resolve) => c.close(() => resolve()));
+        // aedes emits clientDisconnect from close(); terminate() runs from there
+        if (records.get(clientId) === r) await terminate(r, 'kicked');
+      } else {
+        await terminate(r, 'kicked');
+      }
+      return true;
+    },
+
+    async discard(clientId) {
+      const r = records.get(clientId);
+      if (!r) return false;
+      if (r.client) {
+        const c = r.client;
+        if (c.tern) c.tern.kicked = true;
+        await new Promise<void>((resolve) => c.close(() => resolve()));
+      }
+      if (records.get(clientId) === r) await terminate(r, 'discarded');
+      return true;
+    },
+
+    subscriptions(clientId) {
+      return clientSubscriptions(requireRecord(clientId));
+    },
+
+    allSubscriptions(f) {
+      const out: SubscriptionInfo[] = [];
+      const rs = f.clientid !== undefined ? [records.get(f.clientid)].filter((r): r is SessionRecord => !!r) : records.values();
+      for (const r of rs) {
+        for (const s of clientSubscriptions(r)) {
+          if (f.topic !== undefined && s.topic !== f.topic) continue;
+          if (f.qos !== undefined && s.qos !== f.qos) continue;
+          if (f.share_group !== undefined && shareGroup(s.topic) !== f.share_group) continue;
+          if (f.match_topic !== undefined && !topicMatches(f.match_topic, s.topic)) continue;
+          out.push(s);
+        }
+      }
+      return out;
+    },
+
+    async subscribe(clientId, topic, qos) {
+      const r = requireRecord(clientId);
+      if (r.client) {
+        const c = r.client;
+        await new Promise<void>((resolve, reject) =>
+          c.subscribe({ topic, qos }, (err?: Error) => (err ? reject(err) : resolve())),
+        );
+        return;
+      }
+      // offline persistent session: store it; it is restored when the client returns
+      await persistence!.addSubscriptions({ id: clientId }, [{ topic, qos }]);
+    },
+
+    async unsubscribe(clientId, topic) {
+      const r = requireRecord(clientId);
+      if (r.client) {
+        const c = r.client;
+        await new Promise<void>((resolve, reject) =>
+          c.unsubscribe({ unsubscriptions: [topic] } as never, (err?: Error) => (err ? reject(err) : resolve())),
+        );
+        return;
+      }
+      await persistence!.removeSubscriptions({ id: clientId }, [topic]);
+    },
+
+    async queuedMessages(clientId, { page, limit }) {
+      const r = requireRecord(clientId);
+      if (!persistence || r.clean) return { data: [], count: 0 };
+      const { data, count } = persistence.queued(clientId, (page - 1) * limit, limit);
+      return {
+        count,
+        data: data.map(
+          (m): QueuedMessage => ({
+            topic: m.topic,
+            qos: m.qos as QoS,
+            payload: m.payload,
+            retain: m.retain,
+            publish_at: m.publish_at,
+            inflight: m.inflight,
+            from_clientid: m.from_clientid,
+          }),
+        ),
+      };
+    },
+
+    close() {
+      for (const r of records.values()) clearTimeout(r.expiryTimer);
+      // Remember the counters of sessions still online so a restart shows them offline.
+      if (stmts) {
+        const now = Date.now();
+        for (const r of records.values()) {
+          if (!r.clean && r.client) {
+            r.recvMsg = r.client.tern?.recvMsg ?? r.recvMsg;
+            r.sendMsg = r.client.tern?.sendMsg ?? r.sendMsg;
+            r.disconnectedAt = now;
+            save(r);
+          }
+        }
+      }
+    },
+  };
+}
