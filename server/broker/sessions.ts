@@ -212,7 +212,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
         proto_name: r.protoName,
         proto_ver: r.protoVer,
         clean_start: r.clean,
-        expiry_interval: Math.round(r.expiryInterval / 1000),
+        expiry_interval: r.expiryInterval / 1000,
         connected_at: r.connectedAt ?? Date.now(),
         zone: r.zone,
         listener: r.listener,
@@ -233,8 +233,9 @@ export function createSessions(deps: SessionsDeps): Sessions {
       disconnected_at: now,
       ipaddress: r?.ip ?? null,
     });
-    // The record may already belong to the connection that took this one over.
-    if (!r || r.client !== c) return;
+    // The record may already belong to the connection that took this one over; or that
+    // connection is about to register and continue (or discard) this session.
+    if (!r || r.client !== c || state?.takenOver) return;
     if (state?.kicked) {
       void terminate(r, 'kicked');
       return;
@@ -266,7 +267,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       port: r.port,
       keepalive: r.keepalive,
       clean_start: r.clean,
-      expiry_interval: Math.round(r.expiryInterval / 1000),
+      expiry_interval: r.expiryInterval / 1000,
       proto_name: r.protoName,
       proto_ver: r.protoVer,
       created_at: new Date(r.createdAt).toISOString(),
