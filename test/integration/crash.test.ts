@@ -1,0 +1,108 @@
+// Durability: Tern killed with SIGKILL while a publisher streams QoS 1 messages to an offline
+// persistent session; after a restart on the same data dir every acknowledged message arrives.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { tempDir, connect, endAll } from '../helpers/tern.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const tsxLoader = import.meta.resolve('tsx');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startChild(dataDir: string) {
+  const [tcp, internal, ws, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'server/main.ts')], {
+    cwd: dataDir,
+    env: {
+      ...process.env,
+      EMQX_LISTENER__TCP__EXTERNAL: `127.0.0.1:${tcp}`,
+      EMQX_LISTENER__TCP__INTERNAL: `127.0.0.1:${internal}`,
+      EMQX_LISTENER__WS__EXTERNAL: `127.0.0.1:${ws}`,
+      EMQX_DASHBOARD__LISTENER__HTTP: `127.0.0.1:${http}`,
+      EMQX_NODE__DATA_DIR: dataDir,
+      EMQX_LOG__LEVEL: 'warn',
+    },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${http}/api/v5/status`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > end) throw new Error('Tern did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, url: `mqtt://127.0.0.1:${tcp}`, exited };
+}
+
+test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its publisher', async () => {
+  const dataDir = tempDir();
+  let tern = await startChild(dataDir);
+  const sub = await connect(tern.url, { clientId: 'crash-sub', clean: false });
+  await sub.subscribeAsync('crash/t', { qos: 1 });
+  await sub.endAsync();
+
+  const acked = new Set<number>();
+  const pub = await connect(tern.url, { clientId: 'crash-pub' });
+  pub.on('error', () => {});
+  // Stream with a window of 50 unacknowledged messages; kill the broker once 500 are acknowledged.
+  const total = 5000;
+  let next = 0;
+  let killed = false;
+  await new Promise<void>((resolve) => {
+    const window = 50;
+    let outstanding = 0;
+    const pump = () => {
+      while (!killed && outstanding < window && next < total) {
+        const i = next++;
+        outstanding++;
+        pub.publish('crash/t', String(i), { qos: 1 }, (err) => {
+          outstanding--;
+          if (!err) acked.add(i);
+          if (!killed && acked.size >= 500) {
+            killed = true;
+            tern.child.kill('SIGKILL');
+            resolve();
+          } else pump();
+        });
+      }
+    };
+    pump();
+  });
+  await tern.exited;
+  pub.end(true);
+  assert.ok(acked.size >= 500);
+
+  tern = await startChild(dataDir);
+  try {
+    const got = new Set<number>();
+    const back = await connect(tern.url, { clientId: 'crash-sub', clean: false });
+    back.on('message', (_t, payload) => got.add(Number(payload.toString())));
+    // wait until every acknowledged message arrived, or the stream has been quiet for 2 s
+    let lastSize = -1;
+    let quietSince = Date.now();
+    while ([...acked].some((i) => !got.has(i)) && Date.now() - quietSince < 2000) {
+      if (got.size !== lastSize) {
+        lastSize = got.size;
+        quietSince = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const missing = [...acked].filter((i) => !got.has(i));
+    assert.deepEqual(missing, [], `${missing.length} of ${acked.size} acknowledged messages lost`);
+    await endAll(back);
+  } finally {
+    tern.child.kill('SIGTERM');
+    await tern.exited;
+  }
+});
