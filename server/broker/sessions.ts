@@ -236,10 +236,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
     // The record may already belong to the connection that took this one over; or that
     // connection is about to register and continue (or discard) this session.
     if (!r || r.client !== c || state?.takenOver) return;
-    if (state?.kicked) {
-      void terminate(r, 'kicked');
-      return;
-    }
+    // end() terminates it with its own reason once close() returns
+    if (state?.kicked) return;
     if (r.clean) {
       void terminate(r, state?.takenOver ? 'takeovered' : 'normal');
       return;
@@ -298,6 +296,20 @@ export function createSessions(deps: SessionsDeps): Sessions {
       if (f.gte_mqueue_len !== undefined && len < f.gte_mqueue_len) return false;
       if (f.lte_mqueue_len !== undefined && len > f.lte_mqueue_len) return false;
     }
+    return true;
+  }
+
+  /** Closes the connection, if any, and ends the session whatever its clean flag. */
+  async function end(clientId: string, reason: 'kicked' | 'discarded'): Promise<boolean> {
+    const r = records.get(clientId);
+    if (!r) return false;
+    if (r.client) {
+      const c = r.client;
+      // read by onClientDisconnect, which aedes runs from close()
+      if (c.tern) c.tern.kicked = true;
+      await new Promise<void>((resolve) => c.close(() => resolve()));
+    }
+    if (records.get(clientId) === r) await terminate(r, reason);
     return true;
   }
 
@@ -471,32 +483,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
       return r ? toInfo(r) : undefined;
     },
 
-    async kick(clientId) {
-      const r = records.get(clientId);
-      if (!r) return false;
-      if (r.client) {
-        const c = r.client;
-        if (c.tern) c.tern.kicked = true;
-        await new Promise<void>((resolve) => c.close(() => resolve()));
-        // aedes emits clientDisconnect from close(); terminate() runs from there
-        if (records.get(clientId) === r) await terminate(r, 'kicked');
-      } else {
-        await terminate(r, 'kicked');
-      }
-      return true;
-    },
-
-    async discard(clientId) {
-      const r = records.get(clientId);
-      if (!r) return false;
-      if (r.client) {
-        const c = r.client;
-        if (c.tern) c.tern.kicked = true;
-        await new Promise<void>((resolve) => c.close(() => resolve()));
-      }
-      if (records.get(clientId) === r) await terminate(r, 'discarded');
-      return true;
-    },
+    kick: (clientId) => end(clientId, 'kicked'),
+    discard: (clientId) => end(clientId, 'discarded'),
 
     subscriptions(clientId) {
       return clientSubscriptions(requireRecord(clientId));

@@ -116,7 +116,7 @@ export interface SubscriptionInfo {
 export interface SessionRegistry {
   list(filter: SessionFilter, page: { page: number; limit: number }): { data: SessionInfo[]; count: number };
   get(clientId: string): SessionInfo | undefined;
-  /** disconnects the client (the session stays if clean_start=false); false when not connected */
+  /** EMQX's kick: closes the connection if any and ends the session (online or offline, any clean flag); false when unknown */
   kick(clientId: string): Promise<boolean>;
   /** removes the session entirely (kicks first if connected); false when unknown */
   discard(clientId: string): Promise<boolean>;

@@ -2,47 +2,14 @@
 // persistent session; after a restart on the same data dir every acknowledged message arrives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
 import { tempDir, connect, endAll } from '../helpers/tern.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
-const tsxLoader = import.meta.resolve('tsx');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { portsEnv, runTern, waitForStatus } from '../helpers/process.ts';
 
 async function startChild(dataDir: string) {
-  const [tcp, internal, ws, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'server/main.ts')], {
-    cwd: dataDir,
-    env: {
-      ...process.env,
-      EMQX_LISTENER__TCP__EXTERNAL: `127.0.0.1:${tcp}`,
-      EMQX_LISTENER__TCP__INTERNAL: `127.0.0.1:${internal}`,
-      EMQX_LISTENER__WS__EXTERNAL: `127.0.0.1:${ws}`,
-      EMQX_DASHBOARD__LISTENER__HTTP: `127.0.0.1:${http}`,
-      EMQX_NODE__DATA_DIR: dataDir,
-      EMQX_LOG__LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${http}/api/v5/status`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > end) throw new Error('Tern did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, url: `mqtt://127.0.0.1:${tcp}`, exited };
+  const env = await portsEnv(dataDir);
+  const p = runTern({ ...env, EMQX_LOG__LEVEL: 'warn' }, [], dataDir);
+  await waitForStatus(env.http);
+  return { child: p.child, url: `mqtt://127.0.0.1:${env.tcp}`, exited: p.exit };
 }
 
 test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its publisher', async () => {

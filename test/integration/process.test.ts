@@ -2,65 +2,17 @@
 // stop on SIGTERM with exit 0, and fail start-up clearly on a busy port or a bad config file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir, connect, endAll } from '../helpers/tern.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
-// --import resolves against the child's cwd (a temp dir): hand it tsx's absolute URL.
-const tsxLoader = import.meta.resolve('tsx');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function portsEnv(): Promise<Record<string, string> & { tcp: string; http: string }> {
-  const [tcp, internal, ws, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  return {
-    EMQX_LISTENER__TCP__EXTERNAL: `127.0.0.1:${tcp}`,
-    EMQX_LISTENER__TCP__INTERNAL: `127.0.0.1:${internal}`,
-    EMQX_LISTENER__WS__EXTERNAL: `127.0.0.1:${ws}`,
-    EMQX_DASHBOARD__LISTENER__HTTP: `127.0.0.1:${http}`,
-    EMQX_NODE__DATA_DIR: tempDir(),
-    tcp: String(tcp),
-    http: String(http),
-  };
-}
-
-function run(env: Record<string, string>, args: string[] = [], cwd = tempDir()): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  let out = '';
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'server/main.ts'), ...args], {
-    cwd,
-    env: { ...process.env, ...env, EMQX_LOG__LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exit };
-}
-
-async function waitFor(check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out');
-}
+import { portsEnv, runTern as run, waitForStatus } from '../helpers/process.ts';
 
 test('npm start equivalent: starts on the defaults with env overrides, serves status, stops on SIGTERM with exit 0', async () => {
   const env = await portsEnv();
   const p = run(env);
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    await waitForStatus(env.http);
     const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as Record<string, unknown>;
     assert.equal(status.node, 'tern@127.0.0.1');
     assert.equal(typeof status.version, 'string');
@@ -84,7 +36,7 @@ test('SIGINT stops it too', async () => {
   const env = await portsEnv();
   const p = run(env);
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    await waitForStatus(env.http);
     p.child.kill('SIGINT');
     assert.equal(await p.exit, 0);
   } finally {
@@ -123,7 +75,7 @@ test('./emqx.conf in the working directory is read by default', async () => {
   fs.writeFileSync(path.join(dir, 'emqx.conf'), 'node.name = fromfile@127.0.0.1\n');
   const p = run(env, [], dir);
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).ok);
+    await waitForStatus(env.http);
     const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as { node: string };
     assert.equal(status.node, 'fromfile@127.0.0.1');
   } finally {
