@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from './broker/metrics.ts';
 import { createSessions, type Sessions } from './broker/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
-import { createApiApp, ensureDefaultAdmin, type ApiOptions } from './api/app.ts';
+import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
 import { VERSION } from './version.ts';
 
 export interface Tern {
@@ -30,6 +30,7 @@ export interface Tern {
   persistence: TernPersistence;
   control: BrokerControl;
   listeners: Listeners;
+  api: ApiApp;
   http: http.Server;
   ports: { http: number; tcp: Record<string, number>; ws: Record<string, number>; ssl: Record<string, number>; wss: Record<string, number> };
   startedAt: number;
@@ -144,6 +145,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       persistence,
       control,
       listeners,
+      api: app,
       http: server,
       ports,
       startedAt,

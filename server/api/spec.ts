@@ -55,7 +55,8 @@ export interface ApiSpec {
   basePath: string;
   operations: Operation[];
   find(method: string, path: string): Operation | undefined;
-  /** a validator for the response body of (method, path, status); undefined when not documented */
+  /** a validator for the response body of (method, path, status), falling back to the operation's
+   * `default` response; undefined when neither is documented */
   responseValidator(method: string, path: string, status: number): ((body: unknown) => string | undefined) | undefined;
   /** a validator for components/schemas/<name>, e.g. Error */
   schemaValidator(name: string): (body: unknown) => string | undefined;
@@ -77,8 +78,9 @@ export function loadSpec(file: string = DEFAULT_SPEC_FILE): ApiSpec {
   return spec;
 }
 
-function newAjv(opts: { coerce: boolean; defaults: boolean }): Ajv2020 {
+function newAjv(opts: { coerce: boolean; defaults: boolean; validateSchema: boolean }): Ajv2020 {
   const ajv = new Ajv2020({
+    validateSchema: opts.validateSchema,
     strict: true,
     allowUnionTypes: true,
     allErrors: false,
@@ -101,13 +103,27 @@ function compileSpec(file: string): ApiSpec {
   const components = (doc.components ?? {}) as JsonObject;
 
   // Only schemas are handed to ajv; parameters, responses and request bodies are OpenAPI objects
-  // resolved here. Schemas keep their "#/components/..." refs, which resolve against SPEC_ID.
-  const requestAjv = newAjv({ coerce: false, defaults: true });
-  const paramAjv = newAjv({ coerce: true, defaults: true });
-  const responseAjv = newAjv({ coerce: false, defaults: false });
-  // ajv compiles the root of a registered schema, so component schemas go under $defs.
+  // resolved here. Component schemas are registered under SPEC_ID's $defs (ajv compiles the root
+  // of a registered schema, so they cannot stay under "components"), and every
+  // "#/components/schemas/X" ref is rewritten to point there.
   const defs = withBase((components.schemas ?? {}) as JsonObject);
-  for (const ajv of [requestAjv, paramAjv, responseAjv]) ajv.addSchema({ $id: SPEC_ID, $defs: defs } as object);
+  const specAjv = (opts: Parameters<typeof newAjv>[0]) => {
+    const ajv = newAjv(opts);
+    ajv.addSchema({ $id: SPEC_ID, $defs: defs } as object);
+    // one function per distinct schema (many operations share e.g. {$ref: Error})
+    const compiled = new Map<string, ValidateFunction>();
+    return (schema: JsonObject): ValidateFunction => {
+      const key = JSON.stringify(schema);
+      let fn = compiled.get(key);
+      if (!fn) compiled.set(key, (fn = ajv.compile(schema)));
+      return fn;
+    };
+  };
+  // Checking the spec against the JSON Schema meta-schema is slow; the response validator (used by
+  // the tests) does it, and strict mode catches the rest at start-up.
+  const compileRequest = specAjv({ coerce: false, defaults: true, validateSchema: false });
+  const compileParams = specAjv({ coerce: true, defaults: true, validateSchema: false });
+  let compileResponse: ((schema: JsonObject) => ValidateFunction) | undefined;
 
   const deref = <T extends Json>(node: T): T => {
     let cur: Json = node;
@@ -152,7 +168,7 @@ function compileSpec(file: string): ApiSpec {
           if (schema.default !== undefined) defaults.push([prm.name as string, schema.default]);
         }
         // Unknown query parameters are ignored, as EMQX does, so extra flags from old scripts pass.
-        const fn = paramAjv.compile({ type: 'object', properties, required });
+        const fn = compileParams({ type: 'object', properties, required });
         validators.push({ where, fn, defaults });
       }
 
@@ -160,7 +176,7 @@ function compileSpec(file: string): ApiSpec {
       const bodySchema = ((body?.content as JsonObject | undefined)?.['application/json'] as JsonObject | undefined)?.schema as
         | JsonObject
         | undefined;
-      const bodyFn = bodySchema ? requestAjv.compile(withBase(bodySchema)) : undefined;
+      const bodyFn = bodySchema ? compileRequest(withBase(bodySchema)) : undefined;
       const bodyRequired = body?.required === true;
 
       const responses = new Map<string, JsonObject | undefined>();
@@ -200,14 +216,20 @@ function compileSpec(file: string): ApiSpec {
   }
 
   const byKey = new Map(operations.map((o) => [`${o.method} ${o.path}`, o]));
-  // Compiled up front: a schema mistake in the spec (ajv is strict) fails at start-up, not in the
-  // middle of a test run.
+  // Response validators are for the tests; the first use compiles all of them, so a mistake in
+  // any response schema fails the first test that checks a response.
   const responseFns = new Map<string, ValidateFunction | null>();
-  for (const op of operations) {
-    for (const [status, schema] of op.responses) {
-      responseFns.set(`${op.method} ${op.path} ${status}`, schema ? responseAjv.compile(withBase(schema)) : null);
+  const responseAjv = () => {
+    if (!compileResponse) {
+      compileResponse = specAjv({ coerce: false, defaults: false, validateSchema: true });
+      for (const op of operations) {
+        for (const [status, schema] of op.responses) {
+          responseFns.set(`${op.method} ${op.path} ${status}`, schema ? compileResponse(withBase(schema)) : null);
+        }
+      }
     }
-  }
+    return compileResponse;
+  };
 
   return {
     file,
@@ -218,16 +240,11 @@ function compileSpec(file: string): ApiSpec {
     responseValidator(method, p, status) {
       const op = byKey.get(`${method.toLowerCase()} ${p}`);
       if (!op) return undefined;
-      const key = String(status);
+      const key = op.responses.has(String(status)) ? String(status) : 'default';
       if (!op.responses.has(key)) return undefined;
       const schema = op.responses.get(key);
-      const cacheKey = `${op.method} ${op.path} ${key}`;
-      let fn = responseFns.get(cacheKey);
-      if (fn === undefined) {
-        fn = schema ? responseAjv.compile(withBase(schema)) : null;
-        responseFns.set(cacheKey, fn);
-      }
-      const compiled = fn;
+      responseAjv();
+      const compiled = responseFns.get(`${op.method} ${op.path} ${key}`) ?? (schema ? responseAjv()(withBase(schema)) : null);
       return (bodyValue: unknown) => {
         if (!compiled) {
           const empty = bodyValue === undefined || bodyValue === '' || (typeof bodyValue === 'object' && bodyValue !== null && Object.keys(bodyValue).length === 0);
@@ -238,8 +255,8 @@ function compileSpec(file: string): ApiSpec {
       };
     },
     schemaValidator(name) {
-      const fn = responseAjv.getSchema(`${SPEC_ID}#/$defs/${name}`);
-      if (!fn) throw new Error(`no schema ${name} in ${file}`);
+      if (!(defs as JsonObject)[name]) throw new Error(`no schema ${name} in ${file}`);
+      const fn = responseAjv()({ $ref: `${SPEC_ID}#/$defs/${name}` });
       return (value: unknown) => (fn(value) ? undefined : (fn.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; '));
     },
     json: JSON.stringify(doc),

@@ -10,6 +10,8 @@ import { alreadyExists, badRequest, notFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 const ANONYMOUS_KEY = 'authentication.anonymous';
+/** the config seeds already applied, so a seed deleted through the API stays deleted */
+const SEEDED_KEY = 'authentication.seeded';
 
 export interface AuthServiceDeps {
   db: Kysely<Database>;
@@ -162,16 +164,37 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
       return getAnonymous();
     },
 
-    /** Config seeds (auth.user.<n>, auth.client.<n>) are inserted once; rows edited through the API are left alone. */
+    /**
+     * Config seeds (auth.user.<n>, auth.client.<n>) are inserted once: a seed is remembered when
+     * applied, so neither an API edit nor an API delete is undone by the next start.
+     */
     async seedFromConfig() {
       const config = deps.config();
+      const row = await db.selectFrom('setting').select('value').where('key', '=', SEEDED_KEY).executeTakeFirst();
+      const seeded: { users: string[]; clientids: string[] } = row ? JSON.parse(row.value) : { users: [], clientids: [] };
+      const users = new Set(seeded.users);
+      const ids = new Set(seeded.clientids);
+      let changed = false;
       for (const u of config.auth.users) {
+        if (users.has(u.username)) continue;
         const exists = await db.selectFrom('mqtt_user').select('user_id').where('user_id', '=', u.username).executeTakeFirst();
         if (!exists) await addUser({ user_id: u.username, password: u.password });
+        users.add(u.username);
+        changed = true;
       }
       for (const id of config.auth.clientids) {
+        if (ids.has(id)) continue;
         if (!clientIds.has(id)) await addClientId(id);
+        ids.add(id);
+        changed = true;
       }
+      if (!changed) return;
+      const value = JSON.stringify({ users: [...users], clientids: [...ids] });
+      await db
+        .insertInto('setting')
+        .values({ key: SEEDED_KEY, value, updated_at: Date.now() })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: Date.now() }))
+        .execute();
     },
   };
 }

@@ -13,8 +13,8 @@ import type { AedesBroker, AedesClient, Client } from './aedes-types.ts';
 import { clientAddress } from './aedes-types.ts';
 import type { QueuePolicy, TernPersistence } from './persistence/types.ts';
 import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from './types.ts';
-import { shareGroup, topicMatches } from './topic.ts';
-import { notFound } from '../errors.ts';
+import { shareGroup, topicMatches, topicFilterProblem } from './topic.ts';
+import { badRequest, notFound } from '../errors.ts';
 import type { Metrics } from './metrics.ts';
 import { hasLiveSubscriber } from './aedes-types.ts';
 
@@ -507,6 +507,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
 
     async subscribe(clientId, topic, qos) {
       const r = requireRecord(clientId);
+      const problem = topicFilterProblem(topic, deps.config().mqtt);
+      if (problem) throw badRequest(`topic filter "${topic}" ${problem}`);
       if (r.client) {
         const c = r.client;
         await new Promise<void>((resolve, reject) =>

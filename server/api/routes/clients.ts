@@ -1,5 +1,6 @@
 // Sessions, connected or not, and acting on a client's behalf.
-import { notFound } from '../../errors.ts';
+import { badRequest, notFound } from '../../errors.ts';
+import { topicFilterProblem } from '../../broker/topic.ts';
 import type { QoS, SessionFilter, SessionInfo } from '../../broker/types.ts';
 import { input, noContent, pageMeta, type ApiContext, type ApiRoutes, type RouteServices } from '../router.ts';
 
@@ -45,6 +46,11 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     return session;
   };
 
+  const checkFilter = (topic: string) => {
+    const problem = topicFilterProblem(topic, deps.config.mqtt);
+    if (problem) throw badRequest(`body.topic ${problem}`);
+  };
+
   const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.node.name });
 
   r.get('/clients', (ctx) => {
@@ -59,13 +65,11 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     ctx.body = row(existing(ctx));
   });
 
-  // EMQX's kick: the connection closes and the session (subscriptions, queue) goes with it; an
-  // offline persistent session is removed. kick() first, so hooks see EMQX's reason "kicked".
+  // EMQX's kick: the connection closes and the session (subscriptions, queue) ends with it, also
+  // for an offline persistent session.
   r.delete('/clients/{clientid}', async (ctx) => {
     const id = input.param(ctx, 'clientid');
     if (!(await sessions.kick(id))) throw clientNotFound(id);
-    // (a client that reconnected meanwhile has a new connection: leave that one alone)
-    if (sessions.get(id)?.connected === false) await sessions.discard(id);
     noContent(ctx);
   });
 
@@ -77,6 +81,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
   r.post('/clients/{clientid}/subscribe', async (ctx) => {
     const { clientid } = existing(ctx);
     const { topic, qos } = input.body<{ topic: string; qos: QoS }>(ctx);
+    checkFilter(topic);
     await sessions.subscribe(clientid, topic, qos);
     // answer with what the broker granted (it may downgrade the QoS)
     const granted = sessions.subscriptions(clientid).find((s) => s.topic === topic);
@@ -85,7 +90,9 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
 
   r.post('/clients/{clientid}/unsubscribe', async (ctx) => {
     const { clientid } = existing(ctx);
-    await sessions.unsubscribe(clientid, input.body<{ topic: string }>(ctx).topic);
+    const { topic } = input.body<{ topic: string }>(ctx);
+    checkFilter(topic);
+    await sessions.unsubscribe(clientid, topic);
     noContent(ctx);
   });
 

@@ -15,7 +15,12 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     } else {
       payload = Buffer.from(b.payload, 'utf8');
     }
-    const max = deps.config.mqtt.max_packet_size;
+    const { mqtt } = deps.config;
+    if (b.retain && !mqtt.retain_available) throw badRequest('body.retain: retained messages are off (mqtt.retain_available)');
+    if (mqtt.max_topic_levels > 0 && b.topic.split('/').length > mqtt.max_topic_levels) {
+      throw badRequest(`body.topic has more than mqtt.max_topic_levels (${mqtt.max_topic_levels}) levels`);
+    }
+    const max = mqtt.max_packet_size;
     if (max > 0 && payload.length > max) {
       throw badRequest(`body.payload is ${payload.length} bytes, more than mqtt.max_packet_size (${max})`);
     }

@@ -72,7 +72,7 @@ export function createAdminService(deps: AdminServiceDeps) {
   const tokenSecret = randomBytes(32);
   const revoked = new Map<string, number>(); // jti → exp
   // Compared against when the username is unknown, so a miss costs the same time as a hit.
-  const dummyHash = hashPassword(randomBytes(16));
+  let dummyHash: Promise<string> | undefined;
 
   const toUser = (r: { username: string; description: string; created_at: number }): AdminUserView => ({
     username: r.username,
@@ -146,7 +146,7 @@ export function createAdminService(deps: AdminServiceDeps) {
 
     async login(username: string, password: string): Promise<{ token: string; expires_at: string } | undefined> {
       const row = await findUser(username);
-      const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash));
+      const ok = await verifyPassword(password, row?.password_hash ?? (await (dummyHash ??= hashPassword(randomBytes(16)))));
       if (!row || !ok) return undefined;
       if (password === BUILTIN_DEFAULT_PASSWORD) {
         logger.warn({ username }, `dashboard user "${username}" logged in with the default password: change it`);
