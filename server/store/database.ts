@@ -1,6 +1,7 @@
 // Kysely's view of the SQLite schema: one interface per table, all in one Database type.
 // The tables are created by the numbered files in migrations/.
 import type { Generated } from 'kysely';
+import type { PersistenceTables } from '../broker/persistence/types.ts';
 
 /** built-in MQTT users (password_based:built_in_database) */
 export interface MqttUserTable {
@@ -25,7 +26,29 @@ export interface SettingTable {
   updated_at: number;
 }
 
-export interface Database {
+/** metadata of persistent sessions (migrations/0004_session.ts); rows are written by broker/sessions.ts */
+export interface SessionTable {
+  clientid: string;
+  username: string | null;
+  zone: string;
+  listener: string;
+  proto_name: string;
+  proto_ver: number;
+  keepalive: number;
+  ip_address: string | null;
+  port: number | null;
+  /** ms */
+  expiry_interval: number;
+  created_at: number;
+  connected_at: number | null;
+  disconnected_at: number | null;
+  recv_msg: number;
+  send_msg: number;
+}
+
+/** The aedes persistence's tables (0002) are written through prepared statements on the hot path. */
+export interface Database extends PersistenceTables {
+  mqtt_session: SessionTable;
   mqtt_user: MqttUserTable;
   mqtt_clientid: ClientIdTable;
   setting: SettingTable;

@@ -5,7 +5,7 @@
 // Deviations from aedes-persistence's in-memory reference, and why:
 // - subscriptionsByTopic also returns QoS 0 subscriptions, but only of clients for which a QoS 0
 //   entry would really be queued (policy: offline and storeQos0). The abstract suite pins the
-//   reference behaviour under its default policy, where that set is empty; see README in index.ts.
+//   reference behaviour under its default policy, where that set is empty.
 // - outgoingEnqueue stores min(publish QoS, subscription QoS), merges overlapping subscriptions of
 //   one client into one entry (live delivery dedupes the same way), and clears the RETAIN flag
 //   unless the subscription asked for Retain-As-Published [MQTT-3.3.1-9].
@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { RetainedTree } from './retained-tree.ts';
 import { SqliteMirror, toBuffer } from './sqlite.ts';
-import { ClientState, CMD_PUBLISH, CMD_PUBREL, Entry, Msg, subRecord } from './state.ts';
+import { ClientState, CMD_PUBLISH, CMD_PUBREL, Entry, Msg, subRecord, type SubRecord } from './state.ts';
 import type {
   ClientQueueStats,
   PersistBroker,
@@ -212,6 +212,8 @@ export class Persistence implements TernPersistence {
       if (state.subs.size === 0 && subs.length > 0) this.#clientsWithSubs++;
       for (const sub of subs) {
         const prev = state.subs.get(sub.topic);
+        // aedes calls this once per topic of a SUBSCRIBE, each time with all its topics
+        if (prev !== undefined && sameSub(prev, sub)) continue;
         const value = { clientId: id, topic: sub.topic, qos: sub.qos, rh: sub.rh, rap: sub.rap, nl: sub.nl };
         if (sub.qos > 0) {
           if (prev !== undefined && prev.qos === 0) this.#trie0.remove(sub.topic, value);
@@ -854,6 +856,10 @@ export class Persistence implements TernPersistence {
     this.#seq = max.entry + 1;
     this.#msgSeq = max.msg + 1;
   }
+}
+
+function sameSub(r: SubRecord, s: PersistSubscription): boolean {
+  return r.qos === s.qos && r.rh === s.rh && r.rap === s.rap && r.nl === s.nl && r.subscriptionIdentifier === s.subscriptionIdentifier;
 }
 
 function view(e: Entry): QueuedMessageView {

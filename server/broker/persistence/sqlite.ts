@@ -23,6 +23,7 @@ type Op = [Statement, Param[]];
 export type Row<T extends keyof PersistenceTables> = PersistenceTables[T];
 
 const noop = (): void => {};
+const RESOLVED: Promise<void> = Promise.resolve();
 
 export const toBuffer = (payload: Buffer | string): Buffer => (typeof payload === 'string' ? Buffer.from(payload) : payload);
 export const bit = (b: boolean | undefined): number => (b ? 1 : 0);
@@ -116,11 +117,10 @@ export class SqliteMirror {
   messages(): IterableIterator<Row<'mqtt_message'>> {
     return this.#db.prepare('SELECT * FROM mqtt_message').iterate() as IterableIterator<Row<'mqtt_message'>>;
   }
-  /** in-flight entries in send order, then queued ones in enqueue order */
-  outgoing(): IterableIterator<Row<'mqtt_outgoing'>> {
-    return this.#db
-      .prepare('SELECT * FROM mqtt_outgoing ORDER BY inflight DESC, CASE WHEN inflight = 1 THEN sent_seq ELSE id END')
-      .iterate() as IterableIterator<Row<'mqtt_outgoing'>>;
+  /** in-flight entries in send order, then queued ones in enqueue order (= rowid order: no sort) */
+  *outgoing(): Generator<Row<'mqtt_outgoing'>> {
+    yield* this.#db.prepare('SELECT * FROM mqtt_outgoing WHERE inflight = 1 ORDER BY sent_seq').iterate() as IterableIterator<Row<'mqtt_outgoing'>>;
+    yield* this.#db.prepare('SELECT * FROM mqtt_outgoing WHERE inflight = 0 ORDER BY id').iterate() as IterableIterator<Row<'mqtt_outgoing'>>;
   }
   incoming(): IterableIterator<Row<'mqtt_incoming'>> {
     return this.#db.prepare('SELECT * FROM mqtt_incoming').iterate() as IterableIterator<Row<'mqtt_incoming'>>;
@@ -210,14 +210,14 @@ export class SqliteMirror {
 
   /** The promise of the batch holding everything recorded so far (resolved if nothing is pending). */
   get committed(): Promise<void> {
-    return this.#batch ? this.#batch.promise : Promise.resolve();
+    return this.#batch ? this.#batch.promise : RESOLVED;
   }
 
   /** Commit now instead of at the end of the turn. */
   flush(): Promise<void> {
     if (!this.#batch && this.#hasWork()) this.#batch = new Batch();
     const batch = this.#batch;
-    if (!batch) return Promise.resolve();
+    if (!batch) return RESOLVED;
     this.#commit();
     return batch.promise;
   }
