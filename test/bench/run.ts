@@ -1,0 +1,305 @@
+// `npm run bench [-- options]`: starts each broker in a fresh process per scenario and run, drives
+// it with the load generator (test/bench/loadgen.ts, a separate process), and prints one table of
+// medians (min–max) with ratios of the first broker to the others.
+//
+//   --quick              1 run, short windows, 2,000 connections (whole run < 2 min)
+//   --runs N             repetitions (default 3; brokers rotate order every run)
+//   --only a,b           scenarios (names or metric names, e.g. latency or latency-p99)
+//   --brokers a,b        broker variants (default tern,aedes,mosquitto; see brokers.ts)
+//   --connections N      clients in `connections` (default 10000, --quick 2000)
+//   --workers N          generator processes per scenario except latency (default 1)
+//   --json FILE          also write {"scenarios": {...}} to FILE
+//
+// Progress goes to stderr; the table and the CPU note go to stdout.
+
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { BROKERS, DEFAULT_BROKERS, mosquittoVersion, nofileLimit, type BrokerVariant, type RunningBroker } from './brokers.ts';
+import { SCENARIOS, type CpuEvidence, type Metric, type Scenario, type ScenarioParams } from './scenarios.ts';
+import { median, summarize, type Summary } from './stats.ts';
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  only: string[] | undefined;
+  brokers: string[];
+  connections: number | undefined;
+  workers: number | undefined;
+  json: string | undefined;
+}
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`bench: ${msg}\n`);
+  process.stderr.write(
+    'usage: npm run bench -- [--quick] [--runs N] [--only a,b] [--brokers a,b] [--connections N] [--workers N] [--json FILE]\n' +
+      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` +
+      `  brokers:   ${BROKERS.map((b) => b.name).join(', ')}\n`,
+  );
+  process.exit(msg ? 2 : 0);
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, runs: NaN, only: undefined, brokers: DEFAULT_BROKERS, connections: undefined, workers: undefined, json: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) usage(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--runs':
+        o.runs = Number(value());
+        if (!Number.isInteger(o.runs) || o.runs < 1) usage('--runs takes a positive integer');
+        break;
+      case '--only':
+        o.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+        break;
+      case '--brokers':
+        o.brokers = value().split(',').map((s) => s.trim()).filter(Boolean);
+        break;
+      case '--connections':
+        o.connections = Number(value());
+        if (!Number.isInteger(o.connections) || o.connections < 1) usage('--connections takes a positive integer');
+        break;
+      case '--workers':
+        o.workers = Number(value());
+        if (!Number.isInteger(o.workers) || o.workers < 1) usage('--workers takes a positive integer');
+        break;
+      case '--json':
+        o.json = value();
+        break;
+      case '-h':
+      case '--help':
+        usage();
+      default:
+        usage(`unknown option ${a}`);
+    }
+  }
+  if (Number.isNaN(o.runs)) o.runs = o.quick ? 1 : 3;
+  return o;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function fmt(v: number, unit: string): string {
+  if (!Number.isFinite(v)) return 'n/a';
+  if (unit === 'ms' || unit === 'KB') return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+  return Math.round(v).toLocaleString('en-US');
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+
+  const variants: BrokerVariant[] = o.brokers.map((name) => BROKERS.find((b) => b.name === name) ?? usage(`unknown broker ${name}`));
+  const scenarios: Scenario[] = o.only
+    ? SCENARIOS.filter((s) => o.only!.some((n) => n === s.name || s.metrics.some((m) => m.name === n)))
+    : SCENARIOS;
+  if (o.only && scenarios.length === 0) usage(`no scenario matches ${o.only.join(',')}`);
+
+  const notes: string[] = [];
+
+  // Each side of `connections` holds one socket per client, in separate processes.
+  let connections = o.connections ?? (o.quick ? 2000 : 10_000);
+  const needFd = connections + 512;
+  const { soft, hard } = nofileLimit();
+  if (hard < needFd) {
+    const scaled = Math.max(100, Math.floor(hard) - 512);
+    notes.push(`open-files hard limit is ${hard}: connections scaled down from ${connections} to ${scaled}`);
+    connections = scaled;
+  } else if (soft < needFd) {
+    notes.push(`open-files soft limit ${soft} raised to ${needFd} for the broker and generator processes (ulimit -n)`);
+  }
+  const nofile = Math.min(hard, Math.max(soft, connections + 512));
+  const params: ScenarioParams = { quick: o.quick, nofile, connections, workers: o.workers };
+
+  const active = variants.filter((v) => {
+    const why = v.unavailable();
+    if (why) notes.push(`${v.name} skipped: ${why}`);
+    return !why;
+  });
+  if (active.length === 0) log('bench: no broker can run');
+
+  // samples[metric][broker] = one value per run; cpu[scenario][broker] = one evidence per run
+  const samples = new Map<string, Map<string, number[]>>();
+  const cpu = new Map<string, Map<string, CpuEvidence[]>>();
+  const push = <T>(m: Map<string, Map<string, T[]>>, k: string, b: string, v: T): void => {
+    if (!m.has(k)) m.set(k, new Map());
+    const inner = m.get(k)!;
+    if (!inner.has(b)) inner.set(b, []);
+    inner.get(b)!.push(v);
+  };
+
+  const t0 = performance.now();
+  log(
+    `bench: ${o.runs} run(s) × ${scenarios.length} scenario(s) × ${active.length} broker(s)` +
+      `${o.quick ? ' (quick)' : ''}; ${connections} connections; brokers: ${active.map((b) => b.name).join(', ')}`,
+  );
+  for (let run = 0; run < o.runs; run++) {
+    // rotate the order every run so no broker always goes first (or follows the same one)
+    const order = active.map((_, i) => active[(i + run) % active.length]!);
+    for (const scenario of scenarios) {
+      for (const variant of order) {
+        const label = `run ${run + 1}/${o.runs} ${scenario.name} on ${variant.name}`;
+        let broker: RunningBroker | undefined;
+        const started = performance.now();
+        try {
+          broker = await variant.start({ nofile });
+          const m = await scenario.run(broker, params);
+          const died = broker.exited();
+          if (died) throw new Error(`broker ${died}`);
+          for (const metric of scenario.metrics) {
+            const v = m.values[metric.name];
+            if (v !== undefined && Number.isFinite(v)) push(samples, metric.name, variant.name, v);
+          }
+          if (m.cpu) push(cpu, scenario.name, variant.name, m.cpu);
+          for (const n of m.notes) notes.push(`${label}: ${n}`);
+          const shown = scenario.metrics
+            .map((mt) => {
+              const v = m.values[mt.name] ?? NaN;
+              return `${mt.name}=${Number.isFinite(v) ? `${fmt(v, mt.unit)} ${mt.unit}` : 'n/a'}`;
+            })
+            .join(', ');
+          const c = m.cpu
+            ? ` [cpu % of a core: broker ${Math.round(m.cpu.brokerPct)}, generator ${Math.round(m.cpu.generatorPct)}, other ${Math.round(m.cpu.otherPct)}]`
+            : '';
+          log(`${label}: ${shown}${c} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+        } catch (err) {
+          const msg = (err as Error).message;
+          notes.push(`${label}: failed: ${msg.split('\n')[0]}`);
+          log(`${label}: FAILED: ${msg}`);
+        } finally {
+          await broker?.stop();
+        }
+      }
+    }
+  }
+  const totalS = (performance.now() - t0) / 1000;
+  log(`bench: done in ${totalS.toFixed(0)} s`);
+
+  // ---- table ----
+  const names = active.map((b) => b.name);
+  const base = names[0];
+  const others = names.slice(1);
+  const metrics: Metric[] = scenarios.flatMap((s) => s.metrics);
+  const summary = (metric: string, broker: string): Summary | undefined => {
+    const v = samples.get(metric)?.get(broker);
+    return v && v.length > 0 ? summarize(v) : undefined;
+  };
+  const cell = (s: Summary | undefined, unit: string): string =>
+    !s ? 'n/a' : o.runs === 1 || s.min === s.max ? fmt(s.median, unit) : `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;
+
+  const header = ['scenario', 'unit', ...names, ...others.map((n) => `${base}/${n}`)];
+  const rows: string[][] = metrics.map((m) => {
+    const sums = names.map((b) => summary(m.name, b));
+    const baseMed = sums[0]?.median;
+    const ratios = others.map((_, i) => {
+      const other = sums[i + 1]?.median;
+      return baseMed !== undefined && other !== undefined && other !== 0 ? `${(baseMed / other).toFixed(2)}×` : 'n/a';
+    });
+    return [m.name, m.unit, ...sums.map((s) => cell(s, m.unit)), ...ratios];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => pad(c, widths[i]!, i >= 2)).join('  ');
+  const out: string[] = [];
+  out.push(line(header));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) out.push(line(r));
+  out.push('');
+  out.push(
+    `${o.runs === 1 ? '1 run' : `median (min–max) of ${o.runs} runs`}, each broker in a fresh process per scenario and run; ` +
+      `ratios are ${base}'s median over the other's (msg/s, conn/s: higher is better; ms, KB: lower is better).`,
+  );
+
+  // ---- CPU evidence: the broker should be the saturated side ----
+  out.push('');
+  out.push(
+    `CPU during the measure window, % of one core (median over runs; this machine has ${os.cpus().length} cores = ${os.cpus().length * 100}%): ` +
+      'broker / load generator / everything else',
+  );
+  const cpuRows = scenarios
+    .filter((s) => cpu.has(s.name))
+    .map((s) => [
+      s.name,
+      ...names.map((b) => {
+        const e = cpu.get(s.name)?.get(b);
+        if (!e || e.length === 0) return 'n/a';
+        const med = (f: (x: CpuEvidence) => number): number => Math.round(median(e.map(f)));
+        return `${med((x) => x.brokerPct)} / ${med((x) => x.generatorPct)} / ${med((x) => x.otherPct)}`;
+      }),
+    ]);
+  const cpuHeader = ['scenario', ...names];
+  const cw = cpuHeader.map((h, i) => Math.max(h.length, ...cpuRows.map((r) => r[i]!.length)));
+  out.push(cpuHeader.map((h, i) => pad(h, cw[i]!, i >= 1)).join('  '));
+  for (const r of cpuRows) out.push(r.map((c, i) => pad(c, cw[i]!, i >= 1)).join('  '));
+
+  const otherLoad = [...cpu.values()].flatMap((per) => [...per.values()].flat().map((e) => e.otherPct)).filter(Number.isFinite);
+  if (otherLoad.length > 0 && median(otherLoad) > 25) {
+    notes.unshift(
+      `other work used a median ${Math.round(median(otherLoad))}% of a core during the measure windows ` +
+        '(other processes on this machine): the figures are noisy and lower than on an idle machine',
+    );
+  }
+  if (notes.length > 0) {
+    out.push('');
+    out.push('Notes:');
+    for (const n of notes) out.push(`- ${n}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+
+  if (o.json) {
+    const json: {
+      scenarios: Record<string, Record<string, unknown>>;
+      cpu: Record<string, Record<string, CpuEvidence>>;
+      meta: Record<string, unknown>;
+    } = { scenarios: {}, cpu: {}, meta: {} };
+    for (const m of metrics) {
+      const entry: Record<string, unknown> = { unit: m.unit };
+      for (const b of names) {
+        const s = summary(m.name, b);
+        if (s) entry[b] = s;
+      }
+      json.scenarios[m.name] = entry;
+    }
+    for (const [s, per] of cpu) {
+      json.cpu[s] = {};
+      for (const [b, e] of per) {
+        json.cpu[s]![b] = {
+          brokerPct: median(e.map((x) => x.brokerPct)),
+          generatorPct: median(e.map((x) => x.generatorPct)),
+          otherPct: median(e.map((x) => x.otherPct)),
+        };
+      }
+    }
+    json.meta = {
+      date: new Date().toISOString(),
+      runs: o.runs,
+      quick: o.quick,
+      connections,
+      brokers: Object.fromEntries(active.map((b) => [b.name, b.description])),
+      node: process.version,
+      mosquitto: mosquittoVersion(),
+      cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
+      durationS: Math.round(totalS),
+      notes,
+    };
+    writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
+    log(`bench: wrote ${o.json}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
