@@ -84,7 +84,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       hooks: sessions.hooks,
       events,
       metrics,
-      routeBeforePuback: durable,
+      routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
     });
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));

@@ -21,10 +21,12 @@ export interface BrokerDeps {
   events: EventBus;
   metrics: Metrics;
   /**
-   * Route a client's QoS 1 PUBLISH (into the persistence) before its PUBACK is written. aedes
-   * acknowledges first, so a crash between the two would lose an acknowledged message.
+   * Whether to route a client's QoS 1 PUBLISH to this topic (into the persistence) before its
+   * PUBACK is written. aedes acknowledges first, so a crash between the two would lose an
+   * acknowledged message. Routing first delays each PUBACK to its own write, which costs
+   * throughput: answer true only when the message will be stored.
    */
-  routeBeforePuback: boolean;
+  routeBeforePuback: (topic: string) => boolean;
 }
 
 /** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
@@ -72,7 +74,7 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         }
         return done(null);
       }
-      if (client && packet.qos === 1 && deps.routeBeforePuback) {
+      if (client && packet.qos === 1 && deps.routeBeforePuback(packet.topic)) {
         return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
           if (!err) marked[ROUTED] = true;
           done(err ?? null);

@@ -263,6 +263,14 @@ export class Persistence implements TernPersistence {
     return Promise.resolve({ subsCount: this.#trie.subscriptionsCount, clientsCount: this.#clientsWithSubs });
   }
 
+  /**
+   * Whether a QoS > 0 subscription of a persistent session matches: the broker routes a QoS 1
+   * PUBLISH into the store before its PUBACK only then (sync; one trie match, none when empty).
+   */
+  hasDurableSubscriber(topic: string): boolean {
+    return this.#trie.subscriptionsCount > 0 && this.#trie.match(topic).length > 0;
+  }
+
   subscriptionsByTopic(topic: string): Promise<TopicSubscription[]> {
     try {
       let subs = this.#trie.match(topic);
