@@ -62,7 +62,6 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
 
     const events = createEventBus((name, err) => logger.error({ err, event: name }, 'event listener failed'));
     const metrics = createMetrics();
-    countEvents(events, metrics);
 
     const durable = config.persistence === 'sqlite';
     const sessions = createSessions({ config: () => config, events, logger, metrics, sqlite: durable ? store.sqlite : undefined });
@@ -157,13 +156,3 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
   }
 }
 
-/** EMQX's session and message counters, fed from the event bus. */
-function countEvents(events: EventBus, metrics: Metrics): void {
-  events.on('client.connected', () => metrics['client.connected']++);
-  events.on('client.disconnected', () => metrics['client.disconnected']++);
-  events.on('session.created', () => metrics['session.created']++);
-  events.on('session.resumed', () => metrics['session.resumed']++);
-  events.on('session.takeovered', () => metrics['session.takeovered']++);
-  events.on('session.discarded', () => metrics['session.discarded']++);
-  events.on('session.terminated', () => metrics['session.terminated']++);
-}

@@ -122,7 +122,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     clearTimeout(r.expiryTimer);
     records.delete(r.clientid);
     if (!r.client) offline--;
-    stmts?.remove.run(r.clientid);
+    if (!r.clean) stmts?.remove.run(r.clientid);
     if (reason === 'expired' && persistence) {
       // the queued messages die with the session
       const { data, count } = persistence.queued(r.clientid, 0, events.has('message.dropped') ? Number.MAX_SAFE_INTEGER : 0);
@@ -143,7 +143,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
       }
     }
     if (!r.clean && persistence) await persistence.deleteClient(r.clientid);
-    log.debug({ clientid: r.clientid, reason }, 'session terminated');
+    deps.metrics['session.terminated']++;
+    if (!r.clean) log.debug({ clientid: r.clientid, reason }, 'persistent session terminated');
     events.emit('session.terminated', { ...info(r), reason });
   }
 
@@ -165,13 +166,18 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (previous && !c.clean && !previous.clean) {
       created = false;
       // [MQTT-3.1.4-2] same id while the old connection lived: EMQX calls it a takeover
-      events.emit(previous.client ? 'session.takeovered' : 'session.resumed', who);
+      const what = previous.client ? 'session.takeovered' : 'session.resumed';
+      deps.metrics[what]++;
+      events.emit(what, who);
     } else if (previous) {
       // clean_start=1 (or the old session was clean): the old session state is gone
+      deps.metrics['session.discarded']++;
+      deps.metrics['session.terminated']++;
       events.emit('session.discarded', { clientid: c.id, username: previous.username });
       events.emit('session.terminated', { clientid: c.id, username: previous.username, reason: 'discarded' });
     }
-    const { ip, port } = clientAddress(c);
+    // getpeername is a syscall: a clean session reads its address only when someone asks (toInfo)
+    const { ip, port } = c.clean ? { ip: null, port: null } : clientAddress(c);
     const r: SessionRecord = {
       clientid: c.id,
       username,
@@ -197,17 +203,32 @@ export function createSessions(deps: SessionsDeps): Sessions {
     records.set(c.id, r);
     if (!r.clean && stmts) save(r);
     else if (previous && !previous.clean) stmts?.remove.run(c.id);
-    if (created) events.emit('session.created', { ...who, clean_start: r.clean, created_at: now });
+    if (created) {
+      deps.metrics['session.created']++;
+      events.emit('session.created', { ...who, clean_start: r.clean, created_at: now });
+    }
+  }
+
+  /** the peer address: stored for persistent sessions, read from the live socket otherwise */
+  function address(r: SessionRecord): { ip: string | null; port: number | null } {
+    if (r.ip === null && r.client) {
+      const a = clientAddress(r.client);
+      r.ip = a.ip;
+      r.port = a.port;
+    }
+    return { ip: r.ip, port: r.port };
   }
 
   function onClientReady(client: Client) {
     const r = records.get(client.id);
     if (!r || r.client !== client) return;
+    deps.metrics['client.connected']++;
     if (events.has('client.connected')) {
+      const { ip, port } = address(r);
       events.emit('client.connected', {
         ...info(r),
-        ipaddress: r.ip,
-        port: r.port,
+        ipaddress: ip,
+        port,
         keepalive: r.keepalive,
         proto_name: r.protoName,
         proto_ver: r.protoVer,
@@ -225,14 +246,17 @@ export function createSessions(deps: SessionsDeps): Sessions {
     const r = records.get(c.id);
     const now = Date.now();
     const state = c.tern;
-    events.emit('client.disconnected', {
-      clientid: c.id,
-      username: state?.username ?? null,
-      reason: state?.kicked ? 'kicked' : state?.takenOver ? 'takeovered' : 'closed',
-      connected_at: state?.connectedAt ?? null,
-      disconnected_at: now,
-      ipaddress: r?.ip ?? null,
-    });
+    deps.metrics['client.disconnected']++;
+    if (events.has('client.disconnected')) {
+      events.emit('client.disconnected', {
+        clientid: c.id,
+        username: state?.username ?? null,
+        reason: state?.kicked ? 'kicked' : state?.takenOver ? 'takeovered' : 'closed',
+        connected_at: state?.connectedAt ?? null,
+        disconnected_at: now,
+        ipaddress: r ? address(r).ip : null,
+      });
+    }
     // The record may already belong to the connection that took this one over; or that
     // connection is about to register and continue (or discard) this session.
     if (!r || r.client !== c || state?.takenOver) return;
@@ -253,6 +277,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   // ---- the registry -----------------------------------------------------------------------------
   function toInfo(r: SessionRecord): SessionInfo {
     const zone = zoneOf(r.zone);
+    const { ip, port } = address(r);
     const stats = persistence && !r.clean ? persistence.stats(r.clientid) : undefined;
     const subs = r.client ? Object.keys(r.client.subscriptions ?? {}).length : (stats?.subscriptions_cnt ?? 0);
     return {
@@ -261,8 +286,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
       connected: r.client !== undefined,
       zone: r.zone,
       listener: r.listener,
-      ip_address: r.ip,
-      port: r.port,
+      ip_address: ip,
+      port,
       keepalive: r.keepalive,
       clean_start: r.clean,
       expiry_interval: r.expiryInterval / 1000,
@@ -288,7 +313,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (f.conn_state !== undefined && (r.client !== undefined) !== (f.conn_state === 'connected')) return false;
     if (f.like_clientid !== undefined && !r.clientid.includes(f.like_clientid)) return false;
     if (f.like_username !== undefined && !(r.username ?? '').includes(f.like_username)) return false;
-    if (f.ip_address !== undefined && r.ip !== f.ip_address) return false;
+    if (f.ip_address !== undefined && address(r).ip !== f.ip_address) return false;
     if (f.clean_start !== undefined && r.clean !== f.clean_start) return false;
     if (f.zone !== undefined && r.zone !== f.zone) return false;
     if (f.gte_mqueue_len !== undefined || f.lte_mqueue_len !== undefined) {

@@ -137,7 +137,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       for (const username of weak) {
         logger.warn(
           { username },
-          `dashboard user "${username}" still has the default password "${BUILTIN_DEFAULT_PASSWORD}": ` +
+          `dashboard user "${username}" still has the default password: ` +
             `change it (POST /api/v5/users/${username}/change_pwd)`,
         );
       }
