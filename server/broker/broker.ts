@@ -5,10 +5,11 @@ import type { Config } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from './types.ts';
 import { checkConnect } from './protocol.ts';
+import { subscriptionProblem, publishProblem } from './limits.ts';
 import type { AedesBroker, AedesClient, ConnState, Client, ConnectPacket } from './aedes-types.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
-import type { AedesPublishPacket, PublishPacket } from 'aedes';
+import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 
 export interface BrokerDeps {
   config: () => Config;
@@ -17,7 +18,7 @@ export interface BrokerDeps {
   /** an aedes persistence; aedes' in-memory one when omitted */
   persistence?: unknown;
   /** extra aedes options (hooks added by other broker modules) */
-  hooks?: Partial<Pick<import('aedes').AedesOptions, 'authorizeSubscribe' | 'authorizeForward' | 'published'>>;
+  hooks?: Partial<Pick<import('aedes').AedesOptions, 'authorizeForward' | 'published'>>;
   events: EventBus;
   metrics: Metrics;
   /**
@@ -52,8 +53,27 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     persistence: deps.persistence,
     ...deps.hooks,
 
+    // aedes refuses topics deeper than this itself (and clamps it to 100); ours is checked below
+    maxTopicLevels: 100,
+
+    authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
+      const config = deps.config();
+      const zone = config.zones[(client as AedesClient).tern?.zone ?? 'external'] ?? config.zones.external!;
+      const problem = subscriptionProblem(client, sub, config, zone);
+      if (!problem) return done(null, sub);
+      log.info({ clientid: client.id, topic: sub.topic, reason: problem }, 'subscription refused');
+      done(null, null); // SUBACK 0x80
+    },
+
     authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) {
       const marked = packet as MarkedPacket;
+      if (client) {
+        const problem = publishProblem(packet, deps.config().mqtt);
+        if (problem) {
+          log.info({ clientid: client.id, topic: packet.topic, reason: problem }, 'PUBLISH refused, connection closed');
+          return done(new Error(problem));
+        }
+      }
       if (client && packet.topic.startsWith('$SYS/')) {
         // [MQTT-3.3.5-2] acknowledge as usual and drop, as EMQX does, instead of disconnecting.
         marked[REFUSED] = true;

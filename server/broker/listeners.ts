@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import type { ListenerStatus } from './types.ts';
 import type { AedesBroker, AedesClient } from './aedes-types.ts';
 import { newConnState } from './broker.ts';
+import { accessCheck, limitConnectWait, limitPacketSize, limitSubscribeQos } from './limits.ts';
 
 export class ListenerError extends Error {
   constructor(message: string) {
@@ -91,9 +92,11 @@ function listen(server: net.Server, l: ListenerConfig): Promise<number> {
   });
 }
 
-async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Promise<RunningListener> {
+async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, log: Logger): Promise<RunningListener> {
   const id = `${l.proto}:${l.name}`;
   const allowRate = rateGate(l.max_conn_rate);
+  const allowAddress = accessCheck(l);
+  const zone = config.zones[l.zone]!;
   const sockets = new Set<Duplex>();
   const running: RunningListener = {
     config: l,
@@ -107,7 +110,8 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
   };
 
   // Returns false when the listener is full or over its rate: the caller drops the connection.
-  const admit = (): boolean => {
+  const admit = (ip: string | undefined): boolean => {
+    if (allowAddress && !allowAddress(ip)) return false;
     if (!allowRate()) return false;
     if (l.max_connections > 0 && running.connections >= l.max_connections) return false;
     return true;
@@ -125,13 +129,16 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
     });
     const client = aedes.handle(stream, req) as AedesClient;
     client.tern = newConnState(l.zone, id);
+    limitPacketSize(client, config.mqtt.max_packet_size);
+    limitSubscribeQos(client, config.mqtt.max_qos_allowed);
+    limitConnectWait(client, zone.idle_timeout);
   };
 
   let server: net.Server;
   let wss: WebSocketServer | undefined;
   if (l.proto === 'tcp' || l.proto === 'ssl') {
     const onSocket = (socket: net.Socket) => {
-      if (!admit()) return socket.destroy();
+      if (!admit(socket.remoteAddress)) return socket.destroy();
       socket.setNoDelay(true);
       handle(socket, socket);
     };
@@ -151,7 +158,7 @@ async function startOne(l: ListenerConfig, aedes: AedesBroker, log: Logger): Pro
       path: l.mqtt_path,
       // Browsers and mqtt.js offer "mqtt" (3.1.1) or "mqttv3.1"; echo what they ask for.
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
-      verifyClient: () => admit(),
+      verifyClient: (info: { req: http.IncomingMessage }) => admit(info.req.socket.remoteAddress),
     });
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
@@ -181,7 +188,7 @@ export async function startListeners(deps: { config: Config; aedes: AedesBroker;
         log.info({ listener: `${l.proto}:${l.name}` }, 'TLS listener not started: keyfile and certfile are not configured');
         continue;
       }
-      running.push(await startOne(l, deps.aedes, log));
+      running.push(await startOne(l, deps.config, deps.aedes, log));
     }
   } catch (err) {
     await Promise.all(running.map((r) => r.close()));

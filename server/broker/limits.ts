@@ -1,0 +1,103 @@
+// The mqtt.* and zone limits of emqx.conf that aedes has no option for (or only a global one):
+// packet size, topic levels, QoS, retain, wildcard and shared subscriptions, subscriptions per
+// client, the CONNECT timeout per zone, and the listeners' access rules.
+import net from 'node:net';
+import type { PublishPacket, Subscription } from 'aedes';
+import type { Config, ListenerConfig, ZoneConfig } from '../config/types.ts';
+import type { AedesClient, Client } from './aedes-types.ts';
+import { topicFilterProblem } from './topic.ts';
+
+/** The parser internals aedes' client keeps: mqtt-packet's Parser. */
+interface PacketParser {
+  packet: { length: number; cmd?: string };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+}
+
+/**
+ * Closes a connection whose next packet announces a Remaining Length above max_packet_size,
+ * before its body is buffered. mqtt-packet has no such option, so the length state of this
+ * client's parser is wrapped.
+ */
+export function limitPacketSize(client: Client, maxBytes: number): void {
+  const parser = (client as unknown as { _parser?: PacketParser })._parser;
+  if (!parser || maxBytes <= 0) return;
+  const parseLength = parser._parseLength;
+  parser._parseLength = function limitedParseLength(this: PacketParser) {
+    const ok = parseLength.call(this);
+    if (ok && this.packet.length > maxBytes) {
+      this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${maxBytes})`));
+      return false;
+    }
+    return ok;
+  };
+}
+
+/**
+ * mqtt.max_qos_allowed for subscriptions: the granted QoS is capped [MQTT-3.9.3-2 allows a lower
+ * grant]. aedes grants what was asked whatever authorizeSubscribe returns, so the SUBSCRIBE is
+ * rewritten as it leaves the parser, before aedes sees it.
+ */
+export function limitSubscribeQos(client: Client, maxQos: number): void {
+  const parser = (client as unknown as { _parser?: import('node:events').EventEmitter })._parser;
+  if (!parser || maxQos >= 2) return;
+  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: { qos: number }[] }) => {
+    if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
+    for (const sub of packet.subscriptions) if (sub.qos > maxQos) sub.qos = maxQos;
+  });
+}
+
+/** Replaces aedes' global CONNECT timeout with the zone's idle_timeout. */
+export function limitConnectWait(client: Client, idleTimeoutMs: number): void {
+  const c = client as unknown as { _connectTimer: NodeJS.Timeout | null; emit(e: string, err: Error): void };
+  if (!c._connectTimer) return;
+  clearTimeout(c._connectTimer);
+  c._connectTimer = setTimeout(() => c.emit('error', new Error('connect did not arrive in time (idle_timeout)')), idleTimeoutMs);
+}
+
+/** listener.<proto>.<name>.access.<n>: first matching rule wins; no rule matching allows. */
+export function accessCheck(l: ListenerConfig): ((ip: string | undefined) => boolean) | undefined {
+  if (!l.access || l.access.length === 0) return undefined;
+  const rules = l.access.map((rule) => {
+    const [action, who] = rule.split(' ') as [string, string];
+    if (who === 'all') return { allow: action === 'allow', match: () => true };
+    const [ip, bits] = who.split('/') as [string, string | undefined];
+    const family = net.isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    const list = new net.BlockList();
+    if (bits === undefined) list.addAddress(ip, family);
+    else list.addSubnet(ip, Number(bits), family);
+    return {
+      allow: action === 'allow',
+      match: (addr: string) => list.check(addr, net.isIP(addr) === 6 ? 'ipv6' : 'ipv4'),
+    };
+  });
+  return (raw) => {
+    if (!raw) return true;
+    const addr = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+    for (const r of rules) if (r.match(addr)) return r.allow;
+    return true;
+  };
+}
+
+/** A client's SUBSCRIBE entry against mqtt.* and the zone: undefined when allowed, else why not. */
+export function subscriptionProblem(client: Client, sub: Subscription, config: Config, zone: ZoneConfig): string | undefined {
+  const problem = topicFilterProblem(sub.topic, config.mqtt);
+  if (problem) return `topic filter ${problem}`;
+  const subs = (client as AedesClient).subscriptions;
+  if (zone.max_subscriptions > 0 && subs && !(sub.topic in subs) && Object.keys(subs).length >= zone.max_subscriptions) {
+    return `max_subscriptions (${zone.max_subscriptions}) reached`;
+  }
+  return undefined;
+}
+
+/** A client's PUBLISH against mqtt.*; a violation closes the connection (MQTT 3.1.1 has no reason codes). */
+export function publishProblem(packet: PublishPacket, mqtt: Config['mqtt']): string | undefined {
+  if (packet.qos > mqtt.max_qos_allowed) return `QoS ${packet.qos} above mqtt.max_qos_allowed (${mqtt.max_qos_allowed})`;
+  if (packet.retain && !mqtt.retain_available) return 'retained messages are disabled (mqtt.retain_available = false)';
+  if (mqtt.max_topic_levels > 0) {
+    let levels = 1;
+    for (let i = 0; i < packet.topic.length; i++) if (packet.topic.charCodeAt(i) === 47) levels++;
+    if (levels > mqtt.max_topic_levels) return `topic has more than mqtt.max_topic_levels (${mqtt.max_topic_levels}) levels`;
+  }
+  return undefined;
+}
