@@ -55,6 +55,8 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
 
     // aedes refuses topics deeper than this itself (and clamps it to 100); ours is checked below
     maxTopicLevels: 100,
+    // one value for all clients in aedes: the most generous zone's (0 = no limit)
+    maxInflightInbound: maxAwaitingRel(deps.config()),
 
     authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
       const config = deps.config();
@@ -173,6 +175,11 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   aedes.on('clientError', (client, err) => log.debug({ clientid: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   return aedes;
+}
+
+function maxAwaitingRel(config: Config): number {
+  const values = Object.values(config.zones).map((z) => z.max_awaiting_rel);
+  return values.includes(0) ? 0 : Math.max(...values);
 }
 
 /** Fresh per-connection state; listeners call this right after aedes.handle(). */
