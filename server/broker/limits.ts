@@ -12,6 +12,19 @@ interface PacketParser {
   packet: { length: number; cmd?: string };
   _parseLength(): boolean;
   _emitError(err: Error): void;
+  /** set by limitPacketSize */
+  _ternMaxPacket?: number;
+  _ternParseLength?: () => boolean;
+}
+
+// One function shared by every connection (no closure per client): the limit sits on the parser.
+function limitedParseLength(this: PacketParser): boolean {
+  const ok = this._ternParseLength!.call(this);
+  if (ok && this.packet.length > this._ternMaxPacket!) {
+    this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${this._ternMaxPacket})`));
+    return false;
+  }
+  return ok;
 }
 
 /**
@@ -22,15 +35,9 @@ interface PacketParser {
 export function limitPacketSize(client: Client, maxBytes: number): void {
   const parser = (client as unknown as { _parser?: PacketParser })._parser;
   if (!parser || maxBytes <= 0) return;
-  const parseLength = parser._parseLength;
-  parser._parseLength = function limitedParseLength(this: PacketParser) {
-    const ok = parseLength.call(this);
-    if (ok && this.packet.length > maxBytes) {
-      this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${maxBytes})`));
-      return false;
-    }
-    return ok;
-  };
+  parser._ternMaxPacket = maxBytes;
+  parser._ternParseLength = parser._parseLength;
+  parser._parseLength = limitedParseLength;
 }
 
 /**
