@@ -26,8 +26,7 @@ export interface RunningListener {
   id: string;
   port: number;
   host: string;
-  connections: number;
-  /** live transport sockets, for byte counters */
+  /** live transport sockets (the TCP socket under TLS or WebSocket too) */
   sockets: Set<net.Socket>;
   closedBytes: { received: number; sent: number };
   close(): Promise<void>;
@@ -97,13 +96,11 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, l
   const allowRate = rateGate(l.max_conn_rate);
   const allowAddress = accessCheck(l);
   const zone = config.zones[l.zone]!;
-  const sockets = new Set<Duplex>();
   const running: RunningListener = {
     config: l,
     id,
     port: 0,
     host: l.host,
-    connections: 0,
     sockets: new Set(),
     closedBytes: { received: 0, sent: 0 },
     close: async () => {},
@@ -113,20 +110,18 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, l
   const admit = (ip: string | undefined): boolean => {
     if (allowAddress && !allowAddress(ip)) return false;
     if (!allowRate()) return false;
-    if (l.max_connections > 0 && running.connections >= l.max_connections) return false;
+    if (l.max_connections > 0 && running.sockets.size >= l.max_connections) return false;
     return true;
   };
+  // one function for every connection of this listener (no closure per connection)
+  function onTransportClose(this: net.Socket) {
+    running.sockets.delete(this);
+    running.closedBytes.received += this.bytesRead;
+    running.closedBytes.sent += this.bytesWritten;
+  }
   const handle = (stream: Duplex, transport: net.Socket, req?: http.IncomingMessage) => {
-    running.connections++;
-    sockets.add(stream);
     running.sockets.add(transport);
-    stream.once('close', () => {
-      running.connections--;
-      sockets.delete(stream);
-      running.sockets.delete(transport);
-      running.closedBytes.received += transport.bytesRead;
-      running.closedBytes.sent += transport.bytesWritten;
-    });
+    transport.once('close', onTransportClose);
     const client = aedes.handle(stream, req) as AedesClient;
     client.tern = newConnState(l.zone, id);
     limitPacketSize(client, config.mqtt.max_packet_size);
@@ -173,7 +168,7 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, l
     new Promise<void>((resolve) => {
       wss?.close();
       server.close(() => resolve());
-      for (const s of sockets) s.destroy();
+      for (const s of running.sockets) s.destroy();
     });
   log.info({ listener: id, bind: `${l.host}:${running.port}`, zone: l.zone }, 'listening');
   return running;
@@ -218,7 +213,7 @@ export async function startListeners(deps: { config: Config; aedes: AedesBroker;
         bind: `${r.host}:${r.port}`,
         zone: r.config.zone,
         running: true,
-        current_connections: r.connections,
+        current_connections: r.sockets.size,
         max_connections: r.config.max_connections,
       })),
     close: async () => {
