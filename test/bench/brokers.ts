@@ -48,6 +48,8 @@ export interface RunningBroker {
 export interface BrokerVariant {
   name: string;
   description: string;
+  /** Tern's REST management API on `RunningBroker.httpPort` (scenarios that need it skip the others) */
+  api?: boolean;
   /** a reason to skip this broker on this machine, or undefined when it can run */
   unavailable(): string | undefined;
   start(opts: StartOptions): Promise<RunningBroker>;
@@ -264,10 +266,11 @@ export const ternMain = path.join(repoRoot, 'server/main.ts');
  * Tern with its default configuration (cwd is an empty temp dir, so no emqx.conf is found), every
  * listener on a free loopback port, a temp data dir, plus `env` (e.g. EMQX_PERSISTENCE=memory).
  */
-export function ternVariant(name: string, env: Record<string, string> = {}, description = 'Tern, default configuration'): BrokerVariant {
+export function ternVariant(name: string, env: Record<string, string> = {}, description = 'Tern, default configuration (SQLite persistence)'): BrokerVariant {
   return {
     name,
     description,
+    api: true,
     unavailable: () => (existsSync(ternMain) ? undefined : `${path.relative(repoRoot, ternMain)} does not exist yet`),
     async start(opts) {
       const tmpDir = mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`));

@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionsSpec, CpuWindow, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
-import { PUBACK, PUBLISH, SUBACK, connectPacket, openClient, publishOffsets, publishPacket, subscribePacket } from './wire.ts';
+import { CONNACK, DISCONNECT_PACKET, PUBACK, PUBLISH, SUBACK, attachFramer, connectPacket, openClient, publishOffsets, publishPacket, subscribePacket } from './wire.ts';
 
 // ---- output --------------------------------------------------------------------------------------
 
@@ -295,7 +295,16 @@ async function runTraffic(spec: TrafficSpec): Promise<void> {
   startWall = performance.now();
   recordFrom = startWall;
   emit({ event: 'measure-start' });
-  await sleep(spec.measureMs);
+  const windows: number[] = [];
+  let windowFrom = c.received;
+  const nWindows = Math.max(1, spec.windows ?? 1);
+  for (let k = 0; k < nWindows; k++) {
+    // each window ends at its own deadline from the start, so timer lateness does not add up
+    await sleep(startWall + (k + 1) * spec.measureMs - performance.now());
+    windows.push(c.received - windowFrom);
+    windowFrom = c.received;
+    if (k < nWindows - 1) emit({ event: 'window-end', index: k });
+  }
   const end: Counters = { ...c };
   const cpu = cpuWindow(startCpu, startWall);
   recordTo = performance.now();
@@ -316,6 +325,7 @@ async function runTraffic(spec: TrafficSpec): Promise<void> {
       received: end.received - start.received,
       sent: end.sent - start.sent,
       acked: end.acked - start.acked,
+      windows: spec.windows ? windows : undefined,
       cpu,
       latency,
       errors,
@@ -333,6 +343,9 @@ async function runConnections(spec: ConnectionsSpec): Promise<void> {
   let failed = 0;
   let next = 0;
   let pending = 0;
+  const sessionMode = spec.subscribe !== undefined || spec.disconnect === true || spec.clean === false;
+  let closing = 0;
+  let allClosed: (() => void) | undefined;
   if (spec.waitForGo) {
     emit({ event: 'ready' });
     await stdinLine();
@@ -355,6 +368,7 @@ async function runConnections(spec: ConnectionsSpec): Promise<void> {
     };
     const open = (i: number): void => {
       pending++;
+      if (sessionMode) return openSession(i);
       let done = false;
       const sock = net.connect({ host: spec.host, port: spec.port });
       sock.on('connect', () => sock.write(connectPacket(`${spec.clientIdPrefix}${i}`, spec.keepalive, true)));
@@ -389,11 +403,71 @@ async function runConnections(spec: ConnectionsSpec): Promise<void> {
         } else if (!stopping) noteError('an idle connection was closed by the broker');
       });
     };
+    // CONNECT (clean flag from the spec), then SUBSCRIBE and/or DISCONNECT; framed properly,
+    // since more than the CONNACK is awaited
+    const openSession = (i: number): void => {
+      let done = false;
+      let subscribed = !spec.subscribe;
+      const sock = net.connect({ host: spec.host, port: spec.port });
+      const finish = (ok: boolean, why?: string): void => {
+        if (done) return;
+        done = true;
+        if (ok) {
+          connected++;
+          if (spec.disconnect) {
+            closing++;
+            sock.end(DISCONNECT_PACKET);
+          } else sockets.push(sock);
+        } else {
+          failed++;
+          if (why) noteError(why);
+          sock.destroy();
+        }
+        finishOne();
+      };
+      sock.on('connect', () => sock.write(connectPacket(`${spec.clientIdPrefix}${i}`, spec.keepalive, spec.clean ?? true)));
+      attachFramer(sock, (b0, buf, start) => {
+        if (done) return;
+        const type = b0 >> 4;
+        if (type === CONNACK) {
+          if (buf[start + 1] !== 0) return finish(false, `CONNACK return code ${buf[start + 1]}`);
+          if (spec.subscribe) sock.write(subscribePacket(spec.subscribe.topic.replaceAll('{i}', String(i)), spec.subscribe.qos));
+          else finish(true);
+        } else if (type === SUBACK && !subscribed) {
+          subscribed = true;
+          if (buf[start + 2] === 0x80) return finish(false, `SUBACK refused ${spec.subscribe!.topic}`);
+          finish(true);
+        }
+      });
+      sock.on('error', (err) => {
+        if (!done) finish(false, err.message);
+        else if (!spec.disconnect && !stopping) noteError(err.message);
+      });
+      sock.on('close', () => {
+        if (!done) finish(false, 'closed before CONNACK/SUBACK');
+        else if (spec.disconnect) {
+          if (--closing === 0 && allClosed) allClosed();
+        } else if (!stopping) noteError('an idle connection was closed by the broker');
+      });
+    };
     const launch = (): void => {
       while (pending < spec.concurrency && next < spec.count) open(next++);
     };
     launch();
   });
+  if (spec.disconnect && closing > 0) {
+    // the broker closes each connection on its DISCONNECT; wait (bounded) for all of them
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        noteError(`${closing} connections still open 10 s after their DISCONNECT`);
+        resolve();
+      }, 10_000);
+      allClosed = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
   const elapsedMs = performance.now() - startWall;
   const cpu = cpuWindow(startCpu, startWall);
   emit({ event: 'measure-end' });

@@ -5,7 +5,8 @@
 //   --quick              1 run, short windows, 2,000 connections (whole run < 2 min)
 //   --runs N             repetitions (default 3; brokers rotate order every run)
 //   --only a,b           scenarios (names or metric names, e.g. latency or latency-p99)
-//   --brokers a,b        broker variants (default tern,aedes,mosquitto; see brokers.ts)
+//   --brokers a,b        broker variants (default tern,aedes,mosquitto, plus a scenario's extraBrokers
+//                        such as tern-memory for qos1-persistent; see brokers.ts)
 //   --connections N      clients in `connections` (default 10000, --quick 2000)
 //   --workers N          generator processes per scenario except latency (default 1)
 //   --json FILE          also write {"scenarios": {...}} to FILE
@@ -24,6 +25,8 @@ interface Options {
   runs: number;
   only: string[] | undefined;
   brokers: string[];
+  /** --brokers was given: run exactly those (no per-scenario extra brokers) */
+  brokersGiven: boolean;
   connections: number | undefined;
   workers: number | undefined;
   json: string | undefined;
@@ -40,7 +43,7 @@ function usage(msg?: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: NaN, only: undefined, brokers: DEFAULT_BROKERS, connections: undefined, workers: undefined, json: undefined };
+  const o: Options = { quick: false, runs: NaN, only: undefined, brokers: DEFAULT_BROKERS, brokersGiven: false, connections: undefined, workers: undefined, json: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -62,6 +65,7 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--brokers':
         o.brokers = value().split(',').map((s) => s.trim()).filter(Boolean);
+        o.brokersGiven = true;
         break;
       case '--connections':
         o.connections = Number(value());
@@ -91,6 +95,7 @@ function log(msg: string): void {
 
 function fmt(v: number, unit: string): string {
   if (!Number.isFinite(v)) return 'n/a';
+  if (unit === '×') return v.toFixed(2);
   if (unit === 'ms' || unit === 'KB') return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   return Math.round(v).toLocaleString('en-US');
 }
@@ -124,12 +129,47 @@ async function main(): Promise<void> {
   const nofile = Math.min(hard, Math.max(soft, connections + 512));
   const params: ScenarioParams = { quick: o.quick, nofile, connections, workers: o.workers };
 
-  const active = variants.filter((v) => {
-    const why = v.unavailable();
-    if (why) notes.push(`${v.name} skipped: ${why}`);
-    return !why;
-  });
+  const unavailable = new Map<string, string | undefined>();
+  const available = (v: BrokerVariant): boolean => {
+    if (!unavailable.has(v.name)) {
+      const why = v.unavailable();
+      unavailable.set(v.name, why);
+      if (why) notes.push(`${v.name} skipped: ${why}`);
+    }
+    return unavailable.get(v.name) === undefined;
+  };
+  const active = variants.filter(available);
   if (active.length === 0) log('bench: no broker can run');
+
+  // each scenario's brokers: the selected ones it can run on, plus its extra brokers (default list only)
+  const plan = new Map<Scenario, BrokerVariant[]>();
+  const skipped = new Map<string, Map<string, string[]>>(); // reason → scenario → brokers
+  for (const s of scenarios) {
+    const extra = o.brokersGiven
+      ? []
+      : (s.extraBrokers ?? [])
+          .map((n) => BROKERS.find((b) => b.name === n))
+          .filter((b): b is BrokerVariant => b !== undefined && !active.includes(b) && available(b));
+    const list = [...active, ...extra].filter((v) => {
+      const why = s.skip?.(v);
+      if (why) {
+        if (!skipped.has(why)) skipped.set(why, new Map());
+        const per = skipped.get(why)!;
+        per.set(s.name, [...(per.get(s.name) ?? []), v.name]);
+      }
+      return !why;
+    });
+    plan.set(s, list);
+  }
+  // one note per reason and set of brokers
+  for (const [why, per] of skipped) {
+    const byBrokers = new Map<string, string[]>();
+    for (const [s, bs] of per) byBrokers.set(bs.join(', '), [...(byBrokers.get(bs.join(', ')) ?? []), s]);
+    for (const [bs, ss] of byBrokers) notes.push(`${ss.join(', ')} not run on ${bs}: ${why}`);
+  }
+  // table columns: the selected brokers, then extra ones in order of appearance
+  const columns: BrokerVariant[] = [...active];
+  for (const list of plan.values()) for (const v of list) if (!columns.includes(v)) columns.push(v);
 
   // samples[metric][broker] = one value per run; cpu[scenario][broker] = one evidence per run
   const samples = new Map<string, Map<string, number[]>>();
@@ -143,13 +183,14 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   log(
-    `bench: ${o.runs} run(s) × ${scenarios.length} scenario(s) × ${active.length} broker(s)` +
-      `${o.quick ? ' (quick)' : ''}; ${connections} connections; brokers: ${active.map((b) => b.name).join(', ')}`,
+    `bench: ${o.runs} run(s) × ${scenarios.length} scenario(s), ${[...plan.values()].reduce((n, l) => n + l.length, 0)} scenario×broker pairs` +
+      `${o.quick ? ' (quick)' : ''}; ${connections} connections; brokers: ${columns.map((b) => b.name).join(', ')}`,
   );
   for (let run = 0; run < o.runs; run++) {
-    // rotate the order every run so no broker always goes first (or follows the same one)
-    const order = active.map((_, i) => active[(i + run) % active.length]!);
     for (const scenario of scenarios) {
+      // rotate the order every run so no broker always goes first (or follows the same one)
+      const list = plan.get(scenario)!;
+      const order = list.map((_, i) => list[(i + run) % list.length]!);
       for (const variant of order) {
         const label = `run ${run + 1}/${o.runs} ${scenario.name} on ${variant.name}`;
         let broker: RunningBroker | undefined;
@@ -176,7 +217,10 @@ async function main(): Promise<void> {
             : '';
           log(`${label}: ${shown}${c} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
         } catch (err) {
-          const msg = (err as Error).message;
+          let msg = (err as Error).message;
+          // a generator that cannot connect usually means the broker went away: say why
+          const died = broker?.exited();
+          if (died && !msg.includes(died)) msg += ` (broker ${died})`;
           notes.push(`${label}: failed: ${msg.split('\n')[0]}`);
           log(`${label}: FAILED: ${msg}`);
         } finally {
@@ -189,7 +233,7 @@ async function main(): Promise<void> {
   log(`bench: done in ${totalS.toFixed(0)} s`);
 
   // ---- table ----
-  const names = active.map((b) => b.name);
+  const names = columns.map((b) => b.name);
   const base = names[0];
   const others = names.slice(1);
   const metrics: Metric[] = scenarios.flatMap((s) => s.metrics);
@@ -223,26 +267,66 @@ async function main(): Promise<void> {
   );
 
   // ---- CPU evidence: the broker should be the saturated side ----
-  out.push('');
-  out.push(
-    `CPU during the measure window, % of one core (median over runs; this machine has ${os.cpus().length} cores = ${os.cpus().length * 100}%): ` +
-      'broker / load generator / everything else',
-  );
-  const cpuRows = scenarios
-    .filter((s) => cpu.has(s.name))
-    .map((s) => [
-      s.name,
-      ...names.map((b) => {
-        const e = cpu.get(s.name)?.get(b);
-        if (!e || e.length === 0) return 'n/a';
-        const med = (f: (x: CpuEvidence) => number): number => Math.round(median(e.map(f)));
-        return `${med((x) => x.brokerPct)} / ${med((x) => x.generatorPct)} / ${med((x) => x.otherPct)}`;
-      }),
-    ]);
-  const cpuHeader = ['scenario', ...names];
-  const cw = cpuHeader.map((h, i) => Math.max(h.length, ...cpuRows.map((r) => r[i]!.length)));
-  out.push(cpuHeader.map((h, i) => pad(h, cw[i]!, i >= 1)).join('  '));
-  for (const r of cpuRows) out.push(r.map((c, i) => pad(c, cw[i]!, i >= 1)).join('  '));
+  // (scenarios with no measure window, such as the API ones, have none)
+  if (cpu.size > 0) {
+    out.push('');
+    out.push(
+      `CPU during the measure window, % of one core (median over runs; this machine has ${os.cpus().length} cores = ${os.cpus().length * 100}%): ` +
+        'broker / load generator / everything else',
+    );
+    const cpuRows = scenarios
+      .filter((s) => cpu.has(s.name))
+      .map((s) => [
+        s.name,
+        ...names.map((b) => {
+          const e = cpu.get(s.name)?.get(b);
+          if (!e || e.length === 0) return 'n/a';
+          const med = (f: (x: CpuEvidence) => number): number => Math.round(median(e.map(f)));
+          return `${med((x) => x.brokerPct)} / ${med((x) => x.generatorPct)} / ${med((x) => x.otherPct)}`;
+        }),
+      ]);
+    const cpuHeader = ['scenario', ...names];
+    const cw = cpuHeader.map((h, i) => Math.max(h.length, ...cpuRows.map((r) => r[i]!.length)));
+    out.push(cpuHeader.map((h, i) => pad(h, cw[i]!, i >= 1)).join('  '));
+    for (const r of cpuRows) out.push(r.map((c, i) => pad(c, cw[i]!, i >= 1)).join('  '));
+  }
+
+  // ---- ratios of two brokers and targets from the issues ----
+  const med = (metric: string, broker: string): number => summary(metric, broker)?.median ?? NaN;
+  const unitOf = (metric: string): string => metrics.find((m) => m.name === metric)?.unit ?? '';
+  const ratios = scenarios.flatMap((s) => s.ratios ?? []).filter((r) => names.includes(r.a) && names.includes(r.b));
+  const ratioRows = ratios.map((r) => {
+    const value = med(r.metric, r.a) / med(r.metric, r.b);
+    const met = r.target === undefined || !Number.isFinite(value) ? undefined : value >= r.target;
+    return { ...r, value, met };
+  });
+  if (ratioRows.length > 0) {
+    out.push('');
+    out.push('Ratios of two brokers (medians):');
+    for (const r of ratioRows) {
+      const v = Number.isFinite(r.value) ? `${r.value.toFixed(2)}×` : 'n/a';
+      const goal = r.target === undefined ? '' : `  (target >= ${r.target}: ${r.met === undefined ? 'n/a' : r.met ? 'met' : 'MISSED'})`;
+      out.push(`- ${r.metric}: ${r.a}/${r.b} = ${v}${goal}`);
+    }
+  }
+  const targetRows = metrics
+    .filter((m) => m.target !== undefined)
+    .flatMap((m) =>
+      names
+        .filter((b) => summary(m.name, b))
+        .map((b) => {
+          const value = med(m.name, b);
+          const met = m.better === 'higher' ? value >= m.target! : value < m.target!;
+          return { metric: m.name, broker: b, value, target: m.target!, op: m.better === 'higher' ? '>=' : '<', met };
+        }),
+    );
+  if (targetRows.length > 0) {
+    out.push('');
+    out.push('Targets (median of the runs):');
+    for (const t of targetRows) {
+      out.push(`- ${t.metric} on ${t.broker}: ${fmt(t.value, unitOf(t.metric))} ${unitOf(t.metric)} (target ${t.op} ${t.target}): ${t.met ? 'met' : 'MISSED'}`);
+    }
+  }
 
   const otherLoad = [...cpu.values()].flatMap((per) => [...per.values()].flat().map((e) => e.otherPct)).filter(Number.isFinite);
   if (otherLoad.length > 0 && median(otherLoad) > 25) {
@@ -261,9 +345,13 @@ async function main(): Promise<void> {
   if (o.json) {
     const json: {
       scenarios: Record<string, Record<string, unknown>>;
+      ratios: { metric: string; a: string; b: string; value: number | null; target?: number; met?: boolean }[];
+      targets: { metric: string; broker: string; value: number; target: number; op: string; met: boolean }[];
       cpu: Record<string, Record<string, CpuEvidence>>;
       meta: Record<string, unknown>;
-    } = { scenarios: {}, cpu: {}, meta: {} };
+    } = { scenarios: {}, ratios: [], targets: [], cpu: {}, meta: {} };
+    json.ratios = ratioRows.map((r) => ({ metric: r.metric, a: r.a, b: r.b, value: Number.isFinite(r.value) ? r.value : null, target: r.target, met: r.met }));
+    json.targets = targetRows;
     for (const m of metrics) {
       const entry: Record<string, unknown> = { unit: m.unit };
       for (const b of names) {
@@ -287,7 +375,7 @@ async function main(): Promise<void> {
       runs: o.runs,
       quick: o.quick,
       connections,
-      brokers: Object.fromEntries(active.map((b) => [b.name, b.description])),
+      brokers: Object.fromEntries(columns.map((b) => [b.name, b.description])),
       node: process.version,
       mosquitto: mosquittoVersion(),
       cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,

@@ -7,14 +7,32 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { benchDir, cleanEnv, listenOverflows, machineBusyMs, repoRoot, tsxLoader, withNofile, type RunningBroker } from './brokers.ts';
+import { benchDir, cleanEnv, listenOverflows, machineBusyMs, repoRoot, tsxLoader, withNofile, type BrokerVariant, type RunningBroker } from './brokers.ts';
+import { apiLogin, getOk, listCount, timeGets, type ApiClient } from './api.ts';
 import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
+import { percentiles } from './stats.ts';
+import { PUBACK, openClient, publishPacket } from './wire.ts';
 
 export interface Metric {
   name: string;
   unit: string;
   /** which way is good, for reading the ratios */
   better: 'higher' | 'lower';
+  /**
+   * a goal from an issue, checked on each broker's median and listed under the table:
+   * better=higher means median >= target, better=lower means median < target
+   */
+  target?: number;
+}
+
+/** a ratio of two brokers' medians of one metric, listed under the table (and in the JSON) */
+export interface BrokerRatio {
+  metric: string;
+  /** numerator and denominator broker variants, e.g. tern (SQLite) over tern-memory */
+  a: string;
+  b: string;
+  /** a goal for a/b; for better=higher metrics the ratio should be >= it */
+  target?: number;
 }
 
 export interface ScenarioParams {
@@ -45,8 +63,21 @@ export interface Scenario {
   name: string;
   description: string;
   metrics: Metric[];
+  /** why this scenario cannot run on a broker variant (it is then not started), or undefined */
+  skip?(variant: BrokerVariant): string | undefined;
+  /**
+   * variants this scenario also runs on when the broker list is the default one (not with
+   * --brokers), e.g. tern-memory next to tern for a persistence comparison
+   */
+  extraBrokers?: string[];
+  /** ratios of two brokers to list under the table */
+  ratios?: BrokerRatio[];
   run(broker: RunningBroker, p: ScenarioParams): Promise<Measurement>;
 }
+
+/** skip() for scenarios that use Tern's REST API */
+export const needsApi = (v: BrokerVariant): string | undefined =>
+  v.api ? undefined : 'needs the REST management API, which only Tern has (plain aedes and Mosquitto have none)';
 
 // ---- running the generator -----------------------------------------------------------------------
 
@@ -90,12 +121,14 @@ async function nextMessage(w: Worker): Promise<LoadEvent | { result: LoadResult 
  * ready to), report `ready`, and start together on `go`. The broker's CPU time is sampled when the first worker announces
  * the start and the end of its measure window, so both sides cover the same interval.
  * `onConnected` (connections) runs once every worker holds its clients open; they are released after.
+ * `onEvent` sees the first worker's events as they arrive (e.g. to act at window boundaries).
  */
 export async function runLoadgen<R extends LoadResult>(
   specs: LoadSpec[],
   broker: RunningBroker,
   nofile: number,
   onConnected?: () => Promise<void>,
+  onEvent?: (e: LoadEvent) => void,
 ): Promise<LoadgenRun<R>> {
   const workers = specs.map((s) => startWorker(s, nofile));
   try {
@@ -121,6 +154,7 @@ export async function runLoadgen<R extends LoadResult>(
             results[wi] = msg.result as R;
             continue;
           }
+          if (wi === 0) onEvent?.(msg);
           if (msg.event === 'ready') {
             if (++ready === workers.length && needGo) go();
           } else if (msg.event === 'measure-start' && wi === 0) {
@@ -200,6 +234,7 @@ function combine(results: TrafficResult[]): TrafficResult {
   return {
     kind: 'traffic',
     received: results.reduce((s, r) => s + r.received, 0),
+    windows: results[0]!.windows?.map((_, k) => results.reduce((s, r) => s + (r.windows?.[k] ?? 0), 0)),
     sent: results.reduce((s, r) => s + r.sent, 0),
     acked: results.reduce((s, r) => s + r.acked, 0),
     cpu: {
@@ -212,44 +247,61 @@ function combine(results: TrafficResult[]): TrafficResult {
   };
 }
 
+/** Runs one traffic shape against `broker` (split over --workers generator processes). */
+export async function runTrafficShape(
+  broker: RunningBroker,
+  p: ScenarioParams,
+  traffic: TrafficShape,
+  onEvent?: (e: LoadEvent) => void,
+): Promise<{ result: TrafficResult; spec: TrafficSpec; cpu: CpuEvidence; notes: string[] }> {
+  const { workers: shapeWorkers, ...shape } = traffic;
+  // latency percentiles need every sample in one process (and one clock)
+  const workers = shape.latency ? 1 : (p.workers ?? shapeWorkers ?? 1);
+  const t = timing(p);
+  const warmupMs = shape.warmupMs ?? t.warmupMs;
+  const measureMs = shape.measureMs ?? t.measureMs;
+  const base: TrafficSpec = {
+    ...shape,
+    kind: 'traffic',
+    host: broker.host,
+    port: broker.port,
+    warmupMs,
+    measureMs,
+    timeoutMs: warmupMs + measureMs * (shape.windows ?? 1) + (shape.drainMs ?? 0) + 60_000,
+    waitForGo: true,
+  };
+  const specs = Array.from({ length: workers }, (_, w) => ({
+    ...base,
+    subscribers: split(base.subscribers, workers, w),
+    publishers: split(base.publishers, workers, w),
+  }));
+  const { results, cpu } = await runLoadgen<TrafficResult>(specs, broker, p.nofile, undefined, onEvent);
+  const result = combine(results);
+  const notes = result.errors.map((e) => `generator: ${e}`);
+  if (result.latency && result.latency.lost > 0) notes.push(`${result.latency.lost} timed messages not received within the drain time`);
+  return { result, spec: base, cpu, notes };
+}
+
 export function trafficScenario(def: {
   name: string;
   description: string;
   metrics: Metric[];
   shape: (p: ScenarioParams) => TrafficShape;
   values: (r: TrafficResult, spec: TrafficSpec) => Record<string, number>;
+  skip?: Scenario['skip'];
+  extraBrokers?: string[];
+  ratios?: BrokerRatio[];
 }): Scenario {
   return {
     name: def.name,
     description: def.description,
     metrics: def.metrics,
+    skip: def.skip,
+    extraBrokers: def.extraBrokers,
+    ratios: def.ratios,
     async run(broker, p) {
-      const { workers: shapeWorkers, ...shape } = def.shape(p);
-      // latency percentiles need every sample in one process (and one clock)
-      const workers = shape.latency ? 1 : (p.workers ?? shapeWorkers ?? 1);
-      const t = timing(p);
-      const warmupMs = shape.warmupMs ?? t.warmupMs;
-      const measureMs = shape.measureMs ?? t.measureMs;
-      const base: TrafficSpec = {
-        ...shape,
-        kind: 'traffic',
-        host: broker.host,
-        port: broker.port,
-        warmupMs,
-        measureMs,
-        timeoutMs: warmupMs + measureMs + (shape.drainMs ?? 0) + 60_000,
-        waitForGo: true,
-      };
-      const specs = Array.from({ length: workers }, (_, w) => ({
-        ...base,
-        subscribers: split(base.subscribers, workers, w),
-        publishers: split(base.publishers, workers, w),
-      }));
-      const { results, cpu } = await runLoadgen<TrafficResult>(specs, broker, p.nofile);
-      const result = combine(results);
-      const notes = result.errors.map((e) => `generator: ${e}`);
-      if (result.latency && result.latency.lost > 0) notes.push(`${result.latency.lost} timed messages not received within the drain time`);
-      return { values: def.values(result, base), cpu, notes };
+      const { result, spec, cpu, notes } = await runTrafficShape(broker, p, def.shape(p));
+      return { values: def.values(result, spec), cpu, notes };
     },
   };
 }
@@ -260,15 +312,31 @@ const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs 
 
 const PAYLOAD = 64;
 
+// (the constants of the sessions and API scenarios, below the list, are read while the list is built)
+/** API request counts: after `API_WARMUP` untimed requests, `API_SAMPLES` timed ones, one at a time */
+const API_WARMUP = 5;
+const API_SAMPLES = 50;
+/** what the dashboard's overview polls */
+const POLL_PATHS = ['/api/v5/clients?page=1&limit=100', '/api/v5/stats', '/api/v5/metrics'];
+/** upper bound on poll rounds in one segment */
+const MAX_POLL_ROUNDS = 600;
+/** windows of qos0-while-polled: short, since Tern's flood rate wanders by ±15% over seconds */
+const POLL_WINDOW_MS = 2000;
+
+/** qos0-fanin's load (also qos0-while-polled's) */
+function fanInShape(): TrafficShape {
+  return {
+    subscribers: [{ count: 1, topic: 'bench/fanin/+', qos: 0, clientIdPrefix: 'fanin-sub' }],
+    publishers: [{ count: 10, topic: 'bench/fanin/{i}', qos: 0, payloadBytes: PAYLOAD, clientIdPrefix: 'fanin-pub' }],
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   trafficScenario({
     name: 'qos0-fanin',
     description: '10 publishers (topics bench/fanin/<i>) flood QoS 0, 64 B payloads, to 1 subscriber on bench/fanin/+; messages/s received by the subscriber',
     metrics: [{ name: 'qos0-fanin', unit: 'msg/s', better: 'higher' }],
-    shape: () => ({
-      subscribers: [{ count: 1, topic: 'bench/fanin/+', qos: 0, clientIdPrefix: 'fanin-sub' }],
-      publishers: [{ count: 10, topic: 'bench/fanin/{i}', qos: 0, payloadBytes: PAYLOAD, clientIdPrefix: 'fanin-pub' }],
-    }),
+    shape: () => fanInShape(),
     values: (r, s) => ({ 'qos0-fanin': perSecond(r.received, s) }),
   }),
   trafficScenario({
@@ -372,4 +440,341 @@ export const SCENARIOS: Scenario[] = [
       };
     },
   },
+  qos1Persistent(),
+  mqueueDepthLookup(),
+  apiClientsList(),
+  qos0WhilePolled(),
 ];
+
+// ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
+
+
+/** resolves with the elapsed ms once check() holds; polls every 100 ms, throws after timeoutMs */
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** One clean client of the harness publishes `n` QoS 1 messages to `topic` and waits for the PUBACKs. */
+async function publishQos1(broker: RunningBroker, topic: string, n: number): Promise<void> {
+  let acked = 0;
+  let allAcked: () => void = () => {};
+  const done = new Promise<void>((resolve) => (allAcked = resolve));
+  const sock = await openClient({
+    host: broker.host,
+    port: broker.port,
+    clientId: 'bench-harness-pub',
+    keepalive: 60,
+    clean: true,
+    onLost: () => {},
+    onPacket: (b0) => {
+      if (b0 >> 4 === PUBACK && ++acked === n) allAcked();
+    },
+  });
+  try {
+    const payload = Buffer.alloc(PAYLOAD, 0x61);
+    for (let id = 1; id <= n; id++) sock.write(publishPacket(topic, 1, payload, id));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      done,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${acked} of ${n} PUBACKs within 30 s`)), 30_000))),
+    ]).finally(() => clearTimeout(timer));
+  } finally {
+    sock.destroy();
+  }
+}
+
+const fmtMs = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 2 : 1) : 'n/a');
+const p50p99 = (samples: number[]): [number, number] => {
+  const [a, b] = percentiles(Float64Array.from(samples), [50, 99]);
+  return [a!, b!];
+};
+
+function qos1Persistent(): Scenario {
+  return trafficScenario({
+    name: 'qos1-persistent',
+    description:
+      '10 publishers (topics bench/persist/<i>) flood QoS 1, each keeping at most 100 unacknowledged, to 1 subscriber of bench/persist/+ that has a persistent session ' +
+      '(clean_session=false, QoS 1 subscription) and PUBACKs everything; messages/s received. Also runs on tern-memory (EMQX_PERSISTENCE=memory) unless --brokers is given; ' +
+      'target: tern (SQLite) >= 50% of tern-memory',
+    metrics: [{ name: 'qos1-persistent', unit: 'msg/s', better: 'higher' }],
+    extraBrokers: ['tern-memory'],
+    ratios: [
+      { metric: 'qos1-persistent', a: 'tern', b: 'tern-memory', target: 0.5 },
+      { metric: 'qos1-persistent', a: 'tern', b: 'aedes' },
+      { metric: 'qos1-persistent', a: 'tern-memory', b: 'aedes' },
+    ],
+    shape: () => ({
+      subscribers: [{ count: 1, topic: 'bench/persist/+', qos: 1, clientIdPrefix: 'persist-sub', clean: false }],
+      publishers: [{ count: 10, topic: 'bench/persist/{i}', qos: 1, payloadBytes: PAYLOAD, window: 100, clientIdPrefix: 'persist-pub' }],
+    }),
+    values: (r, s) => ({ 'qos1-persistent': perSecond(r.received, s) }),
+  });
+}
+
+function mqueueDepthLookup(): Scenario {
+  /** QoS 1 messages queued per offline session */
+  const QUEUED = 2;
+  return {
+    name: 'mqueue-depth-lookup',
+    description:
+      `N offline persistent sessions (10,000; --quick 2,000): each connects with clean_session=false, subscribes to bench/depth at QoS 1 and disconnects (at most 500 in progress); ` +
+      `then ${QUEUED} QoS 1 messages to bench/depth queue ${QUEUED} in every session. Timed, one at a time after ${API_WARMUP} untimed: ${API_SAMPLES} × ` +
+      'GET /api/v5/clients?page=1&limit=100&conn_state=disconnected and ' +
+      `${API_SAMPLES} × GET /api/v5/clients?page=1&limit=100&gte_mqueue_len=1 (p50/p99 over both, target < 50 ms), and ` +
+      `GET /api/v5/clients/<id>/mqueue_messages for ${API_SAMPLES} sessions (p50). Also the rate at which the sessions were made ` +
+      '(first CONNECT to last close; the CPU figures cover this phase). Tern only',
+    metrics: [
+      { name: 'mqueue-depth-lookup-p50', unit: 'ms', better: 'lower', target: 50 },
+      { name: 'mqueue-depth-lookup-p99', unit: 'ms', better: 'lower', target: 50 },
+      { name: 'mqueue-messages-p50', unit: 'ms', better: 'lower' },
+      { name: 'mqueue-sessions-rate', unit: 'sessions/s', better: 'higher' },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const notes: string[] = [];
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      try {
+        const spec: ConnectionsSpec = {
+          kind: 'connections',
+          host: broker.host,
+          port: broker.port,
+          count: p.connections,
+          concurrency: 500,
+          keepalive: 300,
+          clientIdPrefix: 'depth-',
+          connectTimeoutMs: 180_000,
+          holdMs: 10_000,
+          waitForGo: true,
+          clean: false,
+          subscribe: { topic: 'bench/depth', qos: 1 },
+          disconnect: true,
+        };
+        const { results, cpu } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile);
+        const made = results[0]!.connected;
+        const sessionsRate = made / (results[0]!.elapsedMs / 1000);
+        if (results[0]!.failed > 0) notes.push(`${results[0]!.failed} of ${p.connections} sessions failed`);
+        notes.push(...results[0]!.errors.map((e) => `generator: ${e}`));
+        if (made === 0) throw new Error('no session was made');
+
+        const offlineCount = async (): Promise<number> => listCount(await getOk(api, '/api/v5/clients?page=1&limit=1&conn_state=disconnected'));
+        const offlineMs = await waitFor(`${made} offline sessions`, 30_000, async () => (await offlineCount()) >= made);
+        const queuedCount = async (): Promise<number> => listCount(await getOk(api, `/api/v5/clients?page=1&limit=1&gte_mqueue_len=${QUEUED}`));
+        const t0 = performance.now();
+        await publishQos1(broker, 'bench/depth', QUEUED);
+        await waitFor(`${QUEUED} messages queued in ${made} sessions`, 60_000, async () => (await queuedCount()) >= made);
+        const enqueueMs = performance.now() - t0;
+        notes.push(
+          `${made} sessions made in ${(results[0]!.elapsedMs / 1000).toFixed(1)} s, all offline ${Math.round(offlineMs)} ms later; ` +
+            `${QUEUED} publishes queued in all of them within ${Math.round(enqueueMs)} ms`,
+        );
+
+        const offline = await timeGets(api, () => '/api/v5/clients?page=1&limit=100&conn_state=disconnected', API_SAMPLES, API_WARMUP);
+        const deep = await timeGets(api, () => '/api/v5/clients?page=1&limit=100&gte_mqueue_len=1', API_SAMPLES, API_WARMUP);
+        const page = (deep.last.body as { data?: { clientid: string; mqueue_len: number }[] }).data ?? [];
+        if (listCount(deep.last) < made || page.length !== Math.min(100, made)) {
+          notes.push(`gte_mqueue_len=1 matched ${listCount(deep.last)} sessions (page of ${page.length}), expected ${made}`);
+        }
+        const ids = page.map((r) => r.clientid);
+        const msgs = await timeGets(
+          api,
+          (k) => `/api/v5/clients/${encodeURIComponent(ids[k % ids.length]!)}/mqueue_messages?page=1&limit=100`,
+          API_SAMPLES,
+          API_WARMUP,
+        );
+        const shown = listCount(msgs.last);
+        if (shown !== QUEUED) notes.push(`mqueue_messages listed ${shown} messages, expected ${QUEUED}`);
+
+        for (const [what, t] of [['conn_state=disconnected', offline], ['gte_mqueue_len=1', deep], ['mqueue_messages', msgs]] as const) {
+          if (t.cut) notes.push(`${what}: stopped after ${t.samples.length} requests (30 s budget)`);
+        }
+        const [o50, o99] = p50p99(offline.samples);
+        const [d50, d99] = p50p99(deep.samples);
+        const [all50, all99] = p50p99([...offline.samples, ...deep.samples]);
+        const [m50, m99] = p50p99(msgs.samples);
+        notes.push(
+          `conn_state=disconnected p50 ${fmtMs(o50)} / p99 ${fmtMs(o99)} ms (${Math.round(offline.last.bytes / 1024)} KB); ` +
+            `gte_mqueue_len=1 p50 ${fmtMs(d50)} / p99 ${fmtMs(d99)} ms; mqueue_messages p50 ${fmtMs(m50)} / p99 ${fmtMs(m99)} ms`,
+        );
+        return {
+          values: { 'mqueue-depth-lookup-p50': all50, 'mqueue-depth-lookup-p99': all99, 'mqueue-messages-p50': m50, 'mqueue-sessions-rate': sessionsRate },
+          cpu,
+          notes,
+        };
+      } finally {
+        api.close();
+      }
+    },
+  };
+}
+
+function apiClientsList(): Scenario {
+  return {
+    name: 'api-clients-list',
+    description:
+      `N connected idle clients (10,000; --quick 2,000; as in connections), then GET /api/v5/clients?page=1&limit=100 ${API_SAMPLES} times, one at a time ` +
+      `after ${API_WARMUP} untimed; p50 and p99 latency (target: p50 < 50 ms). Tern only`,
+    metrics: [
+      { name: 'api-clients-list-p50', unit: 'ms', better: 'lower', target: 50 },
+      { name: 'api-clients-list-p99', unit: 'ms', better: 'lower' },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const notes: string[] = [];
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      let samples: number[] = [];
+      try {
+        const spec: ConnectionsSpec = {
+          kind: 'connections',
+          host: broker.host,
+          port: broker.port,
+          count: p.connections,
+          concurrency: 500,
+          keepalive: 300,
+          clientIdPrefix: 'api-idle-',
+          connectTimeoutMs: 120_000,
+          holdMs: 60_000,
+          waitForGo: true,
+        };
+        const { results } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile, async () => {
+          const timed = await timeGets(api, () => '/api/v5/clients?page=1&limit=100', API_SAMPLES, API_WARMUP);
+          samples = timed.samples;
+          if (timed.cut) notes.push(`stopped after ${samples.length} requests (30 s budget)`);
+          const count = listCount(timed.last);
+          if (count < p.connections) notes.push(`the API listed ${count} clients, expected ${p.connections}`);
+          notes.push(`page of ${(timed.last.body as { data?: unknown[] }).data?.length ?? 0} clients, ${Math.round(timed.last.bytes / 1024)} KB`);
+        });
+        if (results[0]!.failed > 0) notes.push(`${results[0]!.failed} of ${p.connections} connections failed`);
+        notes.push(...results[0]!.errors.map((e) => `generator: ${e}`));
+      } finally {
+        api.close();
+      }
+      const [p50, p99] = samples.length > 0 ? p50p99(samples) : [NaN, NaN];
+      return { values: { 'api-clients-list-p50': p50, 'api-clients-list-p99': p99 }, notes };
+    },
+  };
+}
+
+
+/**
+ * One poll loop for a whole scenario: while active, GETs every path in turn once per `everyMs`
+ * (the first round as soon as it is switched on); idle otherwise. Bounded by MAX_POLL_ROUNDS.
+ */
+function startPoller(api: ApiClient, paths: string[], everyMs: number) {
+  let active = false;
+  let stopped = false;
+  let nextDue = 0;
+  let wake: () => void = () => {};
+  const ms: number[] = [];
+  let rounds = 0;
+  let error: string | undefined;
+  const loop = (async () => {
+    while (!stopped && rounds < MAX_POLL_ROUNDS) {
+      if (active && performance.now() >= nextDue) {
+        nextDue = performance.now() + everyMs;
+        try {
+          for (const path of paths) ms.push((await getOk(api, path)).ms);
+        } catch (err) {
+          error = (err as Error).message;
+          return;
+        }
+        rounds++;
+        continue;
+      }
+      const wait = active ? Math.max(1, nextDue - performance.now()) : 1000;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    setActive(on: boolean): void {
+      if (on && !active) nextDue = performance.now();
+      active = on;
+      wake();
+    },
+    async stop(): Promise<{ rounds: number; ms: number[]; error?: string }> {
+      stopped = true;
+      wake();
+      await loop;
+      return { rounds, ms, error };
+    },
+  };
+}
+
+type PollKind = 'unpolled' | 'polled';
+
+/** ABBA blocks, alternately starting with A and B: U P P U, P U U P, U P P U, ... */
+function abbaOrder(blocks: number): PollKind[] {
+  const out: PollKind[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const [x, y]: PollKind[] = b % 2 === 0 ? ['unpolled', 'polled'] : ['polled', 'unpolled'];
+    out.push(x!, y!, y!, x!);
+  }
+  return out;
+}
+
+
+function qos0WhilePolled(): Scenario {
+  return {
+    name: 'qos0-while-polled',
+    description:
+      `qos0-fanin's load on Tern, flooding without a break through back-to-back ${POLL_WINDOW_MS / 1000} s measure windows after the usual warm-up: ` +
+      '12 windows in ABBA blocks (U P P U, P U U P, U P P U; --quick: 4 windows, U P P U), so warm-up and drift cancel out. ' +
+      `In a polled window the harness GETs ${POLL_PATHS.join(', ')} once a second. ` +
+      'msg/s unpolled and polled (mean over their windows) and polled/unpolled (target >= 0.95). Tern only',
+    metrics: [
+      { name: 'qos0-unpolled', unit: 'msg/s', better: 'higher' },
+      { name: 'qos0-polled', unit: 'msg/s', better: 'higher' },
+      { name: 'qos0-polled-ratio', unit: '×', better: 'higher', target: 0.95 },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const ORDER = abbaOrder(p.quick ? 1 : 3);
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      // the first requests of a route compile its code paths: not part of steady polling
+      for (let k = 0; k < API_WARMUP; k++) for (const path of POLL_PATHS) await getOk(api, path);
+      const poller = startPoller(api, POLL_PATHS, 1000);
+      const polledWindow = (k: number): boolean => ORDER[k] === 'polled';
+      let r: Awaited<ReturnType<typeof runTrafficShape>>;
+      let polls: Awaited<ReturnType<typeof poller.stop>>;
+      try {
+        // one flood, so no subscriber leaves while the broker still queues messages for it (see
+        // the qos0 note in BENCHMARKS.md); polling switches at the generator's window boundaries
+        r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: ORDER.length }, (e) => {
+          if (e.event === 'measure-start') poller.setActive(polledWindow(0));
+          else if (e.event === 'window-end') poller.setActive(polledWindow(e.index + 1));
+          else if (e.event === 'measure-end') poller.setActive(false);
+        });
+      } finally {
+        polls = await poller.stop();
+        api.close();
+      }
+      const notes = [...r.notes];
+      if (polls.error) notes.push(`poller: ${polls.error}`);
+      const w = r.result.windows ?? [];
+      if (w.length !== ORDER.length) throw new Error(`the generator reported ${w.length} windows, expected ${ORDER.length}`);
+      const rates = w.map((n) => perSecond(n, r.spec));
+      const mean = (kind: PollKind): number => {
+        const xs = rates.filter((_, k) => ORDER[k] === kind);
+        return xs.reduce((a, b) => a + b, 0) / xs.length;
+      };
+      const unpolled = mean('unpolled');
+      const polled = mean('polled');
+      const [q50] = polls.ms.length > 0 ? p50p99(polls.ms) : [NaN];
+      notes.push(
+        `windows (k msg/s): ${ORDER.map((kind, k) => `${kind === 'polled' ? 'P' : 'U'} ${(rates[k]! / 1000).toFixed(1)}`).join(', ')}; ` +
+          `${polls.rounds} poll rounds (${polls.ms.length} GETs), p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...polls.ms))} ms under the flood`,
+      );
+      return { values: { 'qos0-unpolled': unpolled, 'qos0-polled': polled, 'qos0-polled-ratio': polled / unpolled }, cpu: r.cpu, notes };
+    },
+  };
+}

@@ -40,6 +40,11 @@ export interface TrafficSpec {
   publishers: PublisherGroup[];
   warmupMs: number;
   measureMs: number;
+  /**
+   * split the measure phase into this many back-to-back windows of measureMs each (default 1),
+   * with {"event":"window-end","index":k} between them and the count of each in `windows`
+   */
+  windows?: number;
   /** record end-to-end latency from the timestamps of paced publishers */
   latency?: boolean;
   /** after the measure window, how long to wait for messages still on their way (latency) */
@@ -68,6 +73,15 @@ export interface ConnectionsSpec {
   holdMs: number;
   /** as in TrafficSpec: announce `ready`, start connecting on a line on stdin */
   waitForGo?: boolean;
+  /** CONNECT's clean session flag (default true); false makes persistent sessions */
+  clean?: boolean;
+  /** after the CONNACK, subscribe (`{i}` is the client's index) and wait for the SUBACK */
+  subscribe?: { topic: string; qos: 0 | 1 };
+  /**
+   * after the CONNACK (and SUBACK), send DISCONNECT and let the broker close the connection:
+   * with clean=false this leaves N offline sessions. `connected` then counts the sessions made.
+   */
+  disconnect?: boolean;
 }
 
 export type LoadSpec = TrafficSpec | ConnectionsSpec;
@@ -87,6 +101,8 @@ export interface TrafficResult {
   sent: number;
   /** PUBACKs received by publishers inside the measure window */
   acked: number;
+  /** with spec.windows: PUBLISH packets received in each window */
+  windows?: number[];
   cpu: CpuWindow;
   latency?: { samples: number; lost: number; p50: number; p99: number; max: number };
   errors: string[];
@@ -107,5 +123,6 @@ export type LoadResult = TrafficResult | ConnectionsResult;
 export type LoadEvent =
   | { event: 'ready' }
   | { event: 'measure-start' }
+  | { event: 'window-end'; index: number }
   | { event: 'measure-end' }
   | { event: 'connected'; connected: number; failed: number };

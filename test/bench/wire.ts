@@ -18,6 +18,8 @@ export function publishPacket(topic: string, qos: 0 | 1, payload: Buffer, messag
   return mqttPacket.generate({ cmd: 'publish', topic, payload, qos, retain: false, dup: false, messageId: qos > 0 ? messageId : undefined });
 }
 
+export const DISCONNECT_PACKET = Buffer.from([0xe0, 0x00]);
+
 /** offset of the 2-byte message id (QoS 1) and of the payload inside a PUBLISH built above */
 export function publishOffsets(packet: Buffer): { id: number; payload: number } {
   let i = 1;
