@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { AuthService } from './types.ts';
 import { checkConnect } from './protocol.ts';
 import { subscriptionProblem, publishProblem } from './limits.ts';
+import { createMessageRouter } from './mq.ts';
 import type { AedesBroker, AedesClient, ConnState, Client, ConnectPacket } from './aedes-types.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
@@ -37,6 +38,8 @@ type MarkedPacket = PublishPacket & { [ROUTED]?: boolean; [REFUSED]?: boolean };
 
 type AuthError = Error & { returnCode: number };
 
+const MQ_CONCURRENCY = 100;
+
 function authError(returnCode: number, message: string): AuthError {
   return Object.assign(new Error(message), { returnCode });
 }
@@ -51,6 +54,9 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   const aedes = (await Aedes.createBroker({
     id: deps.config().node.name,
     persistence: deps.persistence,
+    // aedes' default concurrency, with mqemitter's stack overflow fixed
+    concurrency: MQ_CONCURRENCY,
+    mq: createMessageRouter(MQ_CONCURRENCY),
     ...deps.hooks,
 
     // aedes refuses topics deeper than this itself (and clamps it to 100); ours is checked below
