@@ -101,7 +101,8 @@ export function subscriptionProblem(client: Client, sub: Subscription, config: C
 export function publishProblem(packet: PublishPacket, mqtt: Config['mqtt']): string | undefined {
   if (packet.qos > mqtt.max_qos_allowed) return `QoS ${packet.qos} above mqtt.max_qos_allowed (${mqtt.max_qos_allowed})`;
   if (packet.retain && !mqtt.retain_available) return 'retained messages are disabled (mqtt.retain_available = false)';
-  if (mqtt.max_topic_levels > 0) {
+  // aedes itself refuses more than 100 levels: count only when the configured limit is lower
+  if (mqtt.max_topic_levels > 0 && mqtt.max_topic_levels < 100) {
     let levels = 1;
     for (let i = 0; i < packet.topic.length; i++) if (packet.topic.charCodeAt(i) === 47) levels++;
     if (levels > mqtt.max_topic_levels) return `topic has more than mqtt.max_topic_levels (${mqtt.max_topic_levels}) levels`;
