@@ -503,6 +503,9 @@ function qos1Persistent(): Scenario {
       'target: tern (SQLite) >= 50% of tern-memory',
     metrics: [{ name: 'qos1-persistent', unit: 'msg/s', better: 'higher' }],
     extraBrokers: ['tern-memory'],
+    // our Mosquitto runs without persistence: not a comparison the issue asks for, and the
+    // default run must stay under 10 minutes
+    skip: (v) => (v.name.startsWith('mosquitto') ? 'Mosquitto runs here without persistence' : undefined),
     ratios: [
       { metric: 'qos1-persistent', a: 'tern', b: 'tern-memory', target: 0.5 },
       { metric: 'qos1-persistent', a: 'tern', b: 'aedes' },
@@ -728,7 +731,7 @@ function qos0WhilePolled(): Scenario {
     name: 'qos0-while-polled',
     description:
       `qos0-fanin's load on Tern, flooding without a break through back-to-back ${POLL_WINDOW_MS / 1000} s measure windows after the usual warm-up: ` +
-      '12 windows in ABBA blocks (U P P U, P U U P, U P P U; --quick: 4 windows, U P P U), so warm-up and drift cancel out. ' +
+      '8 windows in ABBA blocks (U P P U, P U U P; --quick: 4 windows, U P P U), so warm-up and drift cancel out. ' +
       `In a polled window the harness GETs ${POLL_PATHS.join(', ')} once a second. ` +
       'msg/s unpolled and polled (mean over their windows) and polled/unpolled (target >= 0.95). Tern only',
     metrics: [
@@ -738,7 +741,7 @@ function qos0WhilePolled(): Scenario {
     ],
     skip: needsApi,
     async run(broker, p) {
-      const ORDER = abbaOrder(p.quick ? 1 : 3);
+      const ORDER = abbaOrder(p.quick ? 1 : 2);
       const api = await apiLogin(broker.host, broker.httpPort!);
       // the first requests of a route compile its code paths: not part of steady polling
       for (let k = 0; k < API_WARMUP; k++) for (const path of POLL_PATHS) await getOk(api, path);
