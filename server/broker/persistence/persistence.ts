@@ -825,29 +825,10 @@ export class Persistence implements TernPersistence {
         store = new Map();
         this.#incoming.set(r.client_id, store);
       }
-      store.set(r.message_id, {
-        cmd: CMD_PUBLISH,
-        brokerId: r.broker_id ?? undefined,
-        brokerCounter: r.broker_counter,
-        topic: r.topic,
-        payload: r.payload,
-        qos: r.qos,
-        retain: r.retain === 1,
-        dup: r.dup === 1,
-        messageId: r.message_id,
-      });
+      store.set(r.message_id, { ...storedPublish(r), retain: r.retain === 1, dup: r.dup === 1, messageId: r.message_id });
     }
     for (const r of w.retained()) {
-      const packet: PersistPacket = {
-        cmd: CMD_PUBLISH,
-        brokerId: r.broker_id ?? undefined,
-        brokerCounter: r.broker_counter,
-        topic: r.topic,
-        payload: r.payload,
-        qos: r.qos,
-        retain: true,
-        dup: false,
-      };
+      const packet: PersistPacket = { ...storedPublish(r), retain: true, dup: false };
       this.#retained.set(r.topic, { packet, addedAt: r.added_at });
     }
     for (const r of w.wills()) {
@@ -864,6 +845,11 @@ export class Persistence implements TernPersistence {
     this.#seq = max.entry + 1;
     this.#msgSeq = max.msg + 1;
   }
+}
+
+/** The PUBLISH fields an incoming (QoS 2) row and a retained row share. */
+function storedPublish(r: { broker_id: string | null; broker_counter: number; topic: string; payload: Buffer; qos: number }): PersistPacket {
+  return { cmd: CMD_PUBLISH, brokerId: r.broker_id ?? undefined, brokerCounter: r.broker_counter, topic: r.topic, payload: r.payload, qos: r.qos };
 }
 
 function sameSub(r: SubRecord, s: PersistSubscription): boolean {
