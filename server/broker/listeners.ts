@@ -13,6 +13,7 @@ import type { ListenerStatus } from './types.ts';
 import type { AedesBroker, AedesClient } from './aedes-types.ts';
 import { newConnState } from './broker.ts';
 import { accessCheck, limitConnectWait, limitPacketSize, limitSubscribeQos } from './limits.ts';
+import { createWriteBatcher, type WriteBatcher } from './write-batcher.ts';
 
 export class ListenerError extends Error {
   constructor(message: string) {
@@ -91,7 +92,7 @@ function listen(server: net.Server, l: ListenerConfig): Promise<number> {
   });
 }
 
-async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, log: Logger): Promise<RunningListener> {
+async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, batcher: WriteBatcher, log: Logger): Promise<RunningListener> {
   const id = `${l.proto}:${l.name}`;
   const allowRate = rateGate(l.max_conn_rate);
   const allowAddress = accessCheck(l);
@@ -121,7 +122,11 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, l
   }
   const handle = (stream: Duplex, transport: net.Socket, req?: http.IncomingMessage) => {
     running.sockets.add(transport);
-    transport.once('close', onTransportClose);
+    // `on`, not `once`: a socket closes once, and once() would cost a wrapper per connection
+    transport.on('close', onTransportClose);
+    // TCP and TLS only: aedes' close after a refusing CONNACK destroys a WebSocket stream at once,
+    // so a frame still corked in the socket below it would be lost
+    if (stream === transport) batcher.attach(transport);
     const client = aedes.handle(stream, req) as AedesClient;
     client.tern = newConnState(l.zone, id);
     limitPacketSize(client, config.mqtt.max_packet_size);
@@ -177,13 +182,14 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, l
 export async function startListeners(deps: { config: Config; aedes: AedesBroker; logger: Logger }): Promise<Listeners> {
   const log = deps.logger.child({ module: 'listeners' });
   const running: RunningListener[] = [];
+  const batcher = createWriteBatcher();
   try {
     for (const l of deps.config.listeners) {
       if ((l.proto === 'ssl' || l.proto === 'wss') && !(l.keyfile && l.certfile)) {
         log.info({ listener: `${l.proto}:${l.name}` }, 'TLS listener not started: keyfile and certfile are not configured');
         continue;
       }
-      running.push(await startOne(l, deps.config, deps.aedes, log));
+      running.push(await startOne(l, deps.config, deps.aedes, batcher, log));
     }
   } catch (err) {
     await Promise.all(running.map((r) => r.close()));

@@ -23,6 +23,8 @@ const probeUrl = new URL('./memory-probe.ts', import.meta.url).href;
 export interface StartOptions {
   /** open-files limit the broker needs (raised with `ulimit -n` in the spawning shell if needed) */
   nofile: number;
+  /** Node brokers only: write a V8 CPU profile (`node --cpu-prof`) into this directory */
+  cpuProfDir?: string;
 }
 
 export interface RunningBroker {
@@ -56,6 +58,11 @@ export interface BrokerVariant {
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
+
+/** `--cpu-prof` flags for a Node broker: one .cpuprofile per broker process, under DIR/<variant> */
+function profArgs(opts: StartOptions, variant: string): string[] {
+  return opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(opts.cpuProfDir, variant)] : [];
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -278,7 +285,7 @@ export function ternVariant(name: string, env: Record<string, string> = {}, desc
       return launch({
         name,
         cmd: process.execPath,
-        args: ['--expose-gc', '--import', tsxLoader, '--import', probeUrl, ternMain],
+        args: [...profArgs(opts, name), '--expose-gc', '--import', tsxLoader, '--import', probeUrl, ternMain],
         cwd: tmpDir,
         env: cleanEnv({
           EMQX_LISTENER__TCP__EXTERNAL: `${HOST}:${tcp}`,
@@ -315,7 +322,7 @@ export function aedesVariant(name = 'aedes', description = 'aedes 1.2, in-memory
       return launch({
         name,
         cmd: process.execPath,
-        args: ['--expose-gc', '--import', tsxLoader, '--import', probeUrl, path.join(benchDir, 'aedes-server.ts'), String(port)],
+        args: [...profArgs(opts, name), '--expose-gc', '--import', tsxLoader, '--import', probeUrl, path.join(benchDir, 'aedes-server.ts'), String(port)],
         cwd: repoRoot,
         env: cleanEnv(),
         port,

@@ -10,11 +10,13 @@
 //   --connections N      clients in `connections` (default 10000, --quick 2000)
 //   --workers N          generator processes per scenario except latency (default 1)
 //   --json FILE          also write {"scenarios": {...}} to FILE
+//   --cpu-prof DIR       Node brokers run with `node --cpu-prof`: profiles land in DIR/<broker>/
 //
 // Progress goes to stderr; the table and the CPU note go to stdout.
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BROKERS, DEFAULT_BROKERS, mosquittoVersion, nofileLimit, type BrokerVariant, type RunningBroker } from './brokers.ts';
 import { SCENARIOS, type CpuEvidence, type Metric, type Scenario, type ScenarioParams } from './scenarios.ts';
@@ -30,12 +32,13 @@ interface Options {
   connections: number | undefined;
   workers: number | undefined;
   json: string | undefined;
+  cpuProf: string | undefined;
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--runs N] [--only a,b] [--brokers a,b] [--connections N] [--workers N] [--json FILE]\n' +
+    'usage: npm run bench -- [--quick] [--runs N] [--only a,b] [--brokers a,b] [--connections N] [--workers N] [--json FILE] [--cpu-prof DIR]\n' +
       `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` +
       `  brokers:   ${BROKERS.map((b) => b.name).join(', ')}\n`,
   );
@@ -43,7 +46,7 @@ function usage(msg?: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: NaN, only: undefined, brokers: DEFAULT_BROKERS, brokersGiven: false, connections: undefined, workers: undefined, json: undefined };
+  const o: Options = { quick: false, runs: NaN, only: undefined, brokers: DEFAULT_BROKERS, brokersGiven: false, connections: undefined, workers: undefined, json: undefined, cpuProf: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -77,6 +80,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--json':
         o.json = value();
+        break;
+      case '--cpu-prof':
+        o.cpuProf = path.resolve(value());
         break;
       case '-h':
       case '--help':
@@ -196,7 +202,7 @@ async function main(): Promise<void> {
         let broker: RunningBroker | undefined;
         const started = performance.now();
         try {
-          broker = await variant.start({ nofile });
+          broker = await variant.start({ nofile, cpuProfDir: o.cpuProf });
           const m = await scenario.run(broker, params);
           const died = broker.exited();
           if (died) throw new Error(`broker ${died}`);
