@@ -5,38 +5,80 @@ import type { QoS } from './types.ts';
 
 export type { Aedes, Client, ConnectPacket };
 
-/** What Tern remembers about a connection, from accept to close. */
-export interface ConnState {
+/**
+ * What Tern remembers about a session and the connection holding it: one object per connection,
+ * made at accept (client.tern), filled in at CONNECT, and kept in the session registry while the
+ * session lives (online, or offline with clean_session=false). A resumed session gets the new
+ * connection's object with the counters and creation time carried over. One object rather than a
+ * connection state plus a session record: every live connection pays for each object it owns.
+ */
+export interface SessionRecord {
+  /** '' until CONNECT */
+  clientid: string;
+  username: string | null;
   /** zone of the listener that accepted the connection */
   zone: string;
   /** "<proto>:<name>" of that listener */
   listener: string;
-  username: string | undefined;
+  clean: boolean;
   protoName: string;
   protoVer: number;
   keepalive: number;
-  connectedAt: number | undefined;
-  isSuperuser: boolean;
+  /** peer address: stored for persistent sessions, read from the socket on demand otherwise */
+  ip: string | null;
+  port: number | null;
+  /** ms */
+  expiryInterval: number;
+  createdAt: number;
+  connectedAt: number | null;
+  disconnectedAt: number | null;
+  /** the live connection, when connected */
+  client: AedesClient | undefined;
   recvMsg: number;
   sendMsg: number;
+  expiryTimer: NodeJS.Timeout | undefined;
+  isSuperuser: boolean;
   /** closed by the management plane */
   kicked: boolean;
   /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
   takenOver: boolean;
 }
 
+/** A fresh record; listeners make one per accepted connection, the registry one per restored session. */
+export function newSessionRecord(zone: string, listener: string): SessionRecord {
+  return {
+    clientid: '',
+    username: null,
+    zone,
+    listener,
+    clean: true,
+    protoName: 'MQTT',
+    protoVer: 4,
+    keepalive: 0,
+    ip: null,
+    port: null,
+    expiryInterval: 0,
+    createdAt: 0,
+    connectedAt: null,
+    disconnectedAt: null,
+    client: undefined,
+    recvMsg: 0,
+    sendMsg: 0,
+    expiryTimer: undefined,
+    isSuperuser: false,
+    kicked: false,
+    takenOver: false,
+  };
+}
+
 /** The parts of an aedes client that exist at runtime but not in its .d.ts. */
 export interface AedesClient extends Client {
   subscriptions: Record<string, { qos: QoS }>;
-  tern?: ConnState;
+  tern?: SessionRecord;
 }
 
 export interface AedesBroker extends Aedes {
   clients: Record<string, AedesClient>;
-}
-
-export function connState(client: Client): ConnState | undefined {
-  return (client as AedesClient).tern;
 }
 
 export function asAedesClient(client: Client): AedesClient {

@@ -7,7 +7,7 @@ import type { AuthService } from './types.ts';
 import { checkConnect } from './protocol.ts';
 import { subscriptionProblem, publishProblem } from './limits.ts';
 import { createMessageRouter } from './mq.ts';
-import type { AedesBroker, AedesClient, ConnState, Client, ConnectPacket } from './aedes-types.ts';
+import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
@@ -118,7 +118,7 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         state.protoName = packet.protocolId ?? 'MQTT';
         state.protoVer = packet.protocolVersion ?? 4;
         state.keepalive = packet.keepalive ?? 0;
-        state.username = packet.username;
+        state.username = packet.username ?? null;
       }
       if (verdict.action === 'close') {
         log.warn({ clientid: packet.clientId, reason: verdict.reason }, 'malformed CONNECT, connection closed');
@@ -174,10 +174,6 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     return originalPublish(packet as AedesPublishPacket, client, done ?? (() => {}));
   };
 
-  aedes.on('clientReady', (client) => {
-    const state = (client as AedesClient).tern;
-    if (state) state.connectedAt = Date.now();
-  });
   aedes.on('clientError', (client, err) => log.debug({ clientid: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   return aedes;
@@ -186,22 +182,4 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
 function maxAwaitingRel(config: Config): number {
   const values = Object.values(config.zones).map((z) => z.max_awaiting_rel);
   return values.includes(0) ? 0 : Math.max(...values);
-}
-
-/** Fresh per-connection state; listeners call this right after aedes.handle(). */
-export function newConnState(zone: string, listener: string): ConnState {
-  return {
-    zone,
-    listener,
-    username: undefined,
-    protoName: 'MQTT',
-    protoVer: 4,
-    keepalive: 0,
-    connectedAt: undefined,
-    isSuperuser: false,
-    recvMsg: 0,
-    sendMsg: 0,
-    kicked: false,
-    takenOver: false,
-  };
 }

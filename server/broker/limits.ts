@@ -10,18 +10,24 @@ import { topicFilterProblem } from './topic.ts';
 /** The parser internals aedes' client keeps: mqtt-packet's Parser. */
 interface PacketParser {
   packet: { length: number; cmd?: string };
+  /** the method names parse() steps through, in order: header, length, payload, new packet */
+  _states: string[];
+  /** set by aedes */
+  client: { broker: object };
   _parseLength(): boolean;
   _emitError(err: Error): void;
-  /** set by limitPacketSize */
-  _ternMaxPacket?: number;
   _ternParseLength?: () => boolean;
 }
 
-// One function shared by every connection (no closure per client): the limit sits on the parser.
+/** where limitPacketSize keeps the limit: on the aedes instance, read through parser.client.broker */
+const MAX_PACKET_SIZE = Symbol('tern.maxPacketSize');
+const LIMITED_STATES = ['_parseHeader', '_ternParseLength', '_parsePayload', '_newPacket'];
+
 function limitedParseLength(this: PacketParser): boolean {
-  const ok = this._ternParseLength!.call(this);
-  if (ok && this.packet.length > this._ternMaxPacket!) {
-    this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${this._ternMaxPacket})`));
+  const ok = this._parseLength();
+  const max = (this.client.broker as { [MAX_PACKET_SIZE]?: number })[MAX_PACKET_SIZE] ?? 0;
+  if (ok && max > 0 && this.packet.length > max) {
+    this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${max})`));
     return false;
   }
   return ok;
@@ -29,15 +35,20 @@ function limitedParseLength(this: PacketParser): boolean {
 
 /**
  * Closes a connection whose next packet announces a Remaining Length above max_packet_size,
- * before its body is buffered. mqtt-packet has no such option, so the length state of this
- * client's parser is wrapped.
+ * before its body is buffered. mqtt-packet has no such option. Its parser steps through the
+ * method names in `_states`; a limited client's parser gets a shared list naming a length step
+ * that checks the limit. That step is added to mqtt-packet's Parser prototype once, and does
+ * nothing for parsers that do not name it, so no connection carries a wrapper of its own.
  */
-export function limitPacketSize(client: Client, maxBytes: number): void {
-  const parser = (client as unknown as { _parser?: PacketParser })._parser;
-  if (!parser || maxBytes <= 0) return;
-  parser._ternMaxPacket = maxBytes;
-  parser._ternParseLength = parser._parseLength;
-  parser._parseLength = limitedParseLength;
+export function packetSizeLimiter(aedes: object, maxBytes: number): (client: Client) => void {
+  (aedes as { [MAX_PACKET_SIZE]?: number })[MAX_PACKET_SIZE] = maxBytes;
+  return (client) => {
+    const parser = (client as unknown as { _parser?: PacketParser })._parser;
+    if (!parser || maxBytes <= 0) return;
+    const proto = Object.getPrototypeOf(parser) as PacketParser;
+    if (!proto._ternParseLength) proto._ternParseLength = limitedParseLength;
+    parser._states = LIMITED_STATES;
+  };
 }
 
 /**

@@ -10,9 +10,8 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Config, ListenerConfig } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { ListenerStatus } from './types.ts';
-import type { AedesBroker, AedesClient } from './aedes-types.ts';
-import { newConnState } from './broker.ts';
-import { accessCheck, limitConnectWait, limitPacketSize, limitSubscribeQos } from './limits.ts';
+import { newSessionRecord, type AedesBroker, type AedesClient } from './aedes-types.ts';
+import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos } from './limits.ts';
 import { createWriteBatcher, type WriteBatcher } from './write-batcher.ts';
 
 export class ListenerError extends Error {
@@ -97,6 +96,7 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
   const allowRate = rateGate(l.max_conn_rate);
   const allowAddress = accessCheck(l);
   const zone = config.zones[l.zone]!;
+  const limitPacketSize = packetSizeLimiter(aedes, config.mqtt.max_packet_size);
   const running: RunningListener = {
     config: l,
     id,
@@ -108,8 +108,10 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
   };
 
   // Returns false when the listener is full or over its rate: the caller drops the connection.
-  const admit = (ip: string | undefined): boolean => {
-    if (allowAddress && !allowAddress(ip)) return false;
+  // The peer address is read only when access rules need it: reading it costs a getpeername
+  // syscall and an address object kept on the socket for its lifetime.
+  const admit = (socket: net.Socket): boolean => {
+    if (allowAddress && !allowAddress(socket.remoteAddress)) return false;
     if (!allowRate()) return false;
     if (l.max_connections > 0 && running.sockets.size >= l.max_connections) return false;
     return true;
@@ -128,8 +130,8 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
     // so a frame still corked in the socket below it would be lost
     if (stream === transport) batcher.attach(transport);
     const client = aedes.handle(stream, req) as AedesClient;
-    client.tern = newConnState(l.zone, id);
-    limitPacketSize(client, config.mqtt.max_packet_size);
+    client.tern = newSessionRecord(l.zone, id);
+    limitPacketSize(client);
     limitSubscribeQos(client, config.mqtt.max_qos_allowed);
     limitConnectWait(client, zone.idle_timeout);
   };
@@ -138,7 +140,7 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
   let wss: WebSocketServer | undefined;
   if (l.proto === 'tcp' || l.proto === 'ssl') {
     const onSocket = (socket: net.Socket) => {
-      if (!admit(socket.remoteAddress)) return socket.destroy();
+      if (!admit(socket)) return socket.destroy();
       socket.setNoDelay(true);
       handle(socket, socket);
     };
@@ -158,7 +160,7 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
       path: l.mqtt_path,
       // Browsers and mqtt.js offer "mqtt" (3.1.1) or "mqttv3.1"; echo what they ask for.
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
-      verifyClient: (info: { req: http.IncomingMessage }) => admit(info.req.socket.remoteAddress),
+      verifyClient: (info: { req: http.IncomingMessage }) => admit(info.req.socket),
     });
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);

@@ -9,37 +9,14 @@ import type { AedesPublishPacket, Subscription } from 'aedes';
 import type { Config, ZoneConfig } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { EventBus, TerminateReason } from './events.ts';
-import type { AedesBroker, AedesClient, Client } from './aedes-types.ts';
-import { clientAddress } from './aedes-types.ts';
+import type { AedesBroker, AedesClient, Client, SessionRecord } from './aedes-types.ts';
+import { clientAddress, newSessionRecord } from './aedes-types.ts';
 import type { QueuePolicy, TernPersistence } from './persistence/types.ts';
 import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from './types.ts';
 import { shareGroup, topicMatches, topicFilterProblem } from './topic.ts';
 import { badRequest, notFound } from '../errors.ts';
 import type { Metrics } from './metrics.ts';
 import { hasLiveSubscriber } from './aedes-types.ts';
-
-interface SessionRecord {
-  clientid: string;
-  username: string | null;
-  zone: string;
-  listener: string;
-  clean: boolean;
-  protoName: string;
-  protoVer: number;
-  keepalive: number;
-  ip: string | null;
-  port: number | null;
-  /** ms */
-  expiryInterval: number;
-  createdAt: number;
-  connectedAt: number | null;
-  disconnectedAt: number | null;
-  /** the live connection, when connected */
-  client: AedesClient | undefined;
-  recvMsg: number;
-  sendMsg: number;
-  expiryTimer: NodeJS.Timeout | undefined;
-}
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
@@ -100,8 +77,23 @@ export function createSessions(deps: SessionsDeps): Sessions {
   };
   const save = (r: SessionRecord) => {
     if (!stmts || r.clean) return;
-    const { client: _c, expiryTimer: _t, clean: _clean, ...row } = r;
-    stmts.upsert.run(row);
+    stmts.upsert.run({
+      clientid: r.clientid,
+      username: r.username,
+      zone: r.zone,
+      listener: r.listener,
+      protoName: r.protoName,
+      protoVer: r.protoVer,
+      keepalive: r.keepalive,
+      ip: r.ip,
+      port: r.port,
+      expiryInterval: r.expiryInterval,
+      createdAt: r.createdAt,
+      connectedAt: r.connectedAt,
+      disconnectedAt: r.disconnectedAt,
+      recvMsg: r.recvMsg,
+      sendMsg: r.sendMsg,
+    });
   };
 
   // ---- expiry -----------------------------------------------------------------------------------
@@ -151,12 +143,11 @@ export function createSessions(deps: SessionsDeps): Sessions {
   // ---- aedes events -----------------------------------------------------------------------------
   function onClient(client: Client) {
     const c = client as AedesClient;
-    const state = c.tern;
+    // the connection's own record (made at accept) becomes the session's
+    const r = c.tern ?? (c.tern = newSessionRecord('external', ''));
     const now = Date.now();
     const previous = records.get(c.id);
-    const zone = state?.zone ?? 'external';
-    const username = state?.username ?? null;
-    const who = { clientid: c.id, username };
+    const who = { clientid: c.id, username: r.username };
 
     if (previous) {
       clearTimeout(previous.expiryTimer);
@@ -176,28 +167,20 @@ export function createSessions(deps: SessionsDeps): Sessions {
       events.emit('session.discarded', { clientid: c.id, username: previous.username });
       events.emit('session.terminated', { clientid: c.id, username: previous.username, reason: 'discarded' });
     }
+    r.clientid = c.id;
+    r.clean = c.clean;
+    r.protoVer = c.version ?? r.protoVer;
     // getpeername is a syscall: a clean session reads its address only when someone asks (toInfo)
-    const { ip, port } = c.clean ? { ip: null, port: null } : clientAddress(c);
-    const r: SessionRecord = {
-      clientid: c.id,
-      username,
-      zone,
-      listener: state?.listener ?? '',
-      clean: c.clean,
-      protoName: state?.protoName ?? 'MQTT',
-      protoVer: state?.protoVer ?? c.version,
-      keepalive: state?.keepalive ?? 0,
-      ip,
-      port,
-      expiryInterval: c.clean ? 0 : zoneOf(zone).session_expiry_interval,
-      createdAt: created ? now : previous!.createdAt,
-      connectedAt: now,
-      disconnectedAt: null,
-      client: c,
-      recvMsg: created ? 0 : previous!.recvMsg,
-      sendMsg: created ? 0 : previous!.sendMsg,
-      expiryTimer: undefined,
-    };
+    if (!c.clean) ({ ip: r.ip, port: r.port } = clientAddress(c));
+    r.expiryInterval = c.clean ? 0 : zoneOf(r.zone).session_expiry_interval;
+    r.createdAt = created ? now : previous!.createdAt;
+    r.connectedAt = now;
+    r.disconnectedAt = null;
+    r.client = c;
+    if (!created) {
+      r.recvMsg += previous!.recvMsg;
+      r.sendMsg += previous!.sendMsg;
+    }
     // re-insert so the list keeps connection order
     records.delete(c.id);
     records.set(c.id, r);
@@ -302,8 +285,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
       mqueue_len: stats?.mqueue_len ?? 0,
       mqueue_max: zone.max_mqueue_len,
       mqueue_dropped: stats?.mqueue_dropped ?? 0,
-      recv_msg: r.client?.tern?.recvMsg ?? r.recvMsg,
-      send_msg: r.client?.tern?.sendMsg ?? r.sendMsg,
+      recv_msg: r.recvMsg,
+      send_msg: r.sendMsg,
     };
   }
 
@@ -444,27 +427,22 @@ export function createSessions(deps: SessionsDeps): Sessions {
       // Offline sessions from before the restart: listed, counted, and expiring on schedule.
       if (stmts) {
         for (const row of stmts.all.all() as Record<string, unknown>[]) {
-          const r: SessionRecord = {
-            clientid: row.clientid as string,
-            username: (row.username as string | null) ?? null,
-            zone: row.zone as string,
-            listener: row.listener as string,
-            clean: false,
-            protoName: row.proto_name as string,
-            protoVer: row.proto_ver as number,
-            keepalive: row.keepalive as number,
-            ip: (row.ip_address as string | null) ?? null,
-            port: (row.port as number | null) ?? null,
-            expiryInterval: row.expiry_interval as number,
-            createdAt: row.created_at as number,
-            connectedAt: (row.connected_at as number | null) ?? null,
-            // a session that was online when the process died went offline then
-            disconnectedAt: (row.disconnected_at as number | null) ?? Date.now(),
-            client: undefined,
-            recvMsg: row.recv_msg as number,
-            sendMsg: row.send_msg as number,
-            expiryTimer: undefined,
-          };
+          const r = newSessionRecord(row.zone as string, row.listener as string);
+          r.clientid = row.clientid as string;
+          r.username = (row.username as string | null) ?? null;
+          r.clean = false;
+          r.protoName = row.proto_name as string;
+          r.protoVer = row.proto_ver as number;
+          r.keepalive = row.keepalive as number;
+          r.ip = (row.ip_address as string | null) ?? null;
+          r.port = (row.port as number | null) ?? null;
+          r.expiryInterval = row.expiry_interval as number;
+          r.createdAt = row.created_at as number;
+          r.connectedAt = (row.connected_at as number | null) ?? null;
+          // a session that was online when the process died went offline then
+          r.disconnectedAt = (row.disconnected_at as number | null) ?? Date.now();
+          r.recvMsg = row.recv_msg as number;
+          r.sendMsg = row.send_msg as number;
           records.set(r.clientid, r);
           offline++;
           armExpiry(r);
@@ -584,8 +562,6 @@ export function createSessions(deps: SessionsDeps): Sessions {
         const now = Date.now();
         for (const r of records.values()) {
           if (!r.clean && r.client) {
-            r.recvMsg = r.client.tern?.recvMsg ?? r.recvMsg;
-            r.sendMsg = r.client.tern?.sendMsg ?? r.sendMsg;
             r.disconnectedAt = now;
             save(r);
           }

@@ -273,6 +273,37 @@ test('the registry lists online and offline sessions with their counters, filter
   }
 });
 
+test('recv_msg and send_msg of a persistent session keep counting across a resume and a restart', async () => {
+  const config = testConfig();
+  let tern = await startTestTern(config);
+  try {
+    let c = await connect(tcpUrl(tern), { clientId: 'counted', clean: false });
+    await c.subscribeAsync('cnt/t', { qos: 1 });
+    const first = nextMessages(c, 3);
+    for (let i = 0; i < 3; i++) await c.publishAsync('cnt/t', `a${i}`, { qos: 1 });
+    await first;
+    await c.endAsync();
+    await until(() => tern.sessions.get('counted')?.connected === false);
+    assert.deepEqual([tern.sessions.get('counted')!.recv_msg, tern.sessions.get('counted')!.send_msg], [3, 3]);
+
+    c = await connect(tcpUrl(tern), { clientId: 'counted', clean: false });
+    const second = nextMessages(c, 2);
+    for (let i = 0; i < 2; i++) await c.publishAsync('cnt/t', `b${i}`, { qos: 1 });
+    await second;
+    const live = tern.sessions.get('counted')!;
+    assert.equal(live.connected, true);
+    assert.deepEqual([live.recv_msg, live.send_msg], [5, 5]);
+    await c.endAsync();
+    await until(() => tern.sessions.get('counted')?.connected === false);
+    await tern.close();
+
+    tern = await startTestTern(config);
+    assert.deepEqual([tern.sessions.get('counted')!.recv_msg, tern.sessions.get('counted')!.send_msg], [5, 5]);
+  } finally {
+    await tern.close();
+  }
+});
+
 test('a restart keeps offline sessions, their subscriptions, queues and counters', async () => {
   const config = withZone((z) => (z.max_mqueue_len = 5));
   let tern = await startTestTern(config);
