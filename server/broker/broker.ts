@@ -59,6 +59,8 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     mq: createMessageRouter(MQ_CONCURRENCY),
     ...deps.hooks,
 
+    // the CONNECT wait of the external zone; listeners of other zones replace it per connection
+    connectTimeout: deps.config().zones.external?.idle_timeout ?? 15_000,
     // aedes refuses topics deeper than this itself (and clamps it to 100); ours is checked below
     maxTopicLevels: 100,
     // one value for all clients in aedes: the most generous zone's (0 = no limit)

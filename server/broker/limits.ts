@@ -65,10 +65,13 @@ export function limitSubscribeQos(client: Client, maxQos: number): void {
   });
 }
 
-/** Replaces aedes' global CONNECT timeout with the zone's idle_timeout. */
+/**
+ * Replaces aedes' global CONNECT timeout with the zone's idle_timeout. aedes' own timeout is set to
+ * the external zone's (createBroker), so only connections to other zones pay for a second timer.
+ */
 export function limitConnectWait(client: Client, idleTimeoutMs: number): void {
-  const c = client as unknown as { _connectTimer: NodeJS.Timeout | null; emit(e: string, err: Error): void };
-  if (!c._connectTimer) return;
+  const c = client as unknown as { _connectTimer: NodeJS.Timeout | null; broker: { connectTimeout: number }; emit(e: string, err: Error): void };
+  if (!c._connectTimer || c.broker.connectTimeout === idleTimeoutMs) return;
   clearTimeout(c._connectTimer);
   c._connectTimer = setTimeout(() => c.emit('error', new Error('connect did not arrive in time (idle_timeout)')), idleTimeoutMs);
 }

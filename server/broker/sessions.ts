@@ -137,7 +137,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (!r.clean && persistence) await persistence.deleteClient(r.clientid);
     deps.metrics['session.terminated']++;
     if (!r.clean) log.debug({ clientid: r.clientid, reason }, 'persistent session terminated');
-    events.emit('session.terminated', { ...info(r), reason });
+    if (events.has('session.terminated')) events.emit('session.terminated', { ...info(r), reason });
   }
 
   // ---- aedes events -----------------------------------------------------------------------------
@@ -147,7 +147,6 @@ export function createSessions(deps: SessionsDeps): Sessions {
     const r = c.tern ?? (c.tern = newSessionRecord('external', ''));
     const now = Date.now();
     const previous = records.get(c.id);
-    const who = { clientid: c.id, username: r.username };
 
     if (previous) {
       clearTimeout(previous.expiryTimer);
@@ -159,7 +158,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       // [MQTT-3.1.4-2] same id while the old connection lived: EMQX calls it a takeover
       const what = previous.client ? 'session.takeovered' : 'session.resumed';
       deps.metrics[what]++;
-      events.emit(what, who);
+      if (events.has(what)) events.emit(what, { clientid: c.id, username: r.username });
     } else if (previous) {
       // clean_start=1 (or the old session was clean): the old session state is gone
       deps.metrics['session.discarded']++;
@@ -188,7 +187,9 @@ export function createSessions(deps: SessionsDeps): Sessions {
     else if (previous && !previous.clean) stmts?.remove.run(c.id);
     if (created) {
       deps.metrics['session.created']++;
-      events.emit('session.created', { ...who, clean_start: r.clean, created_at: now });
+      if (events.has('session.created')) {
+        events.emit('session.created', { clientid: c.id, username: r.username, clean_start: r.clean, created_at: now });
+      }
     }
   }
 

@@ -381,7 +381,9 @@ export class Persistence implements TernPersistence {
     // packets are built as the stream is read, and entries removed meanwhile are skipped
     const snapshot: Entry[] = [];
     const state = this.#clients.get(client.id);
-    if (state) {
+    // every CONNECT asks, and most sessions have nothing waiting: an array stream is cheaper
+    if (!state || (!state.inflight.head && !state.queue.head)) return Readable.from(snapshot);
+    {
       for (let e = state.inflight.head; e; e = e.next) snapshot.push(e);
       for (let e = state.queue.head; e; e = e.next) snapshot.push(e);
     }
