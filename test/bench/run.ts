@@ -180,6 +180,8 @@ async function main(): Promise<void> {
   // samples[metric][broker] = one value per run; cpu[scenario][broker] = one evidence per run
   const samples = new Map<string, Map<string, number[]>>();
   const cpu = new Map<string, Map<string, CpuEvidence[]>>();
+  // perRun[metric][broker][run]: for ratios of runs made back to back (see "paired" below)
+  const perRun = new Map<string, Map<string, Map<number, number>>>();
   const push = <T>(m: Map<string, Map<string, T[]>>, k: string, b: string, v: T): void => {
     if (!m.has(k)) m.set(k, new Map());
     const inner = m.get(k)!;
@@ -208,7 +210,13 @@ async function main(): Promise<void> {
           if (died) throw new Error(`broker ${died}`);
           for (const metric of scenario.metrics) {
             const v = m.values[metric.name];
-            if (v !== undefined && Number.isFinite(v)) push(samples, metric.name, variant.name, v);
+            if (v !== undefined && Number.isFinite(v)) {
+              push(samples, metric.name, variant.name, v);
+              if (!perRun.has(metric.name)) perRun.set(metric.name, new Map());
+              const byBroker = perRun.get(metric.name)!;
+              if (!byBroker.has(variant.name)) byBroker.set(variant.name, new Map());
+              byBroker.get(variant.name)!.set(run, v);
+            }
           }
           if (m.cpu) push(cpu, scenario.name, variant.name, m.cpu);
           for (const n of m.notes) notes.push(`${label}: ${n}`);
@@ -271,6 +279,33 @@ async function main(): Promise<void> {
     `${o.runs === 1 ? '1 run' : `median (min–max) of ${o.runs} runs`}, each broker in a fresh process per scenario and run; ` +
       `ratios are ${base}'s median over the other's (msg/s, conn/s: higher is better; ms, KB: lower is better).`,
   );
+
+  // ---- paired ratios ----
+  // The brokers of one run follow each other within seconds, while this kind of machine's speed
+  // drifts over minutes: the ratio inside each run, then its median, cancels most of the drift
+  // that the ratio of two medians keeps.
+  const paired = (metric: string, a: string, b: string): Summary | undefined => {
+    const ra = perRun.get(metric)?.get(a);
+    const rb = perRun.get(metric)?.get(b);
+    if (!ra || !rb) return undefined;
+    const r = [...ra].filter(([run]) => rb.has(run) && rb.get(run) !== 0).map(([run, v]) => v / rb.get(run)!);
+    return r.length > 0 ? summarize(r) : undefined;
+  };
+  if (o.runs > 1 && others.length > 0) {
+    out.push('');
+    out.push(`Paired ratios: ${base}/other within each run, median (min–max) over the runs:`);
+    const pRows = metrics.map((m) => [
+      m.name,
+      ...others.map((n) => {
+        const p = paired(m.name, base!, n);
+        return p ? `${p.median.toFixed(2)}× (${p.min.toFixed(2)}–${p.max.toFixed(2)})` : 'n/a';
+      }),
+    ]);
+    const pHeader = ['scenario', ...others.map((n) => `${base}/${n}`)];
+    const pw = pHeader.map((h, i) => Math.max(h.length, ...pRows.map((r) => r[i]!.length)));
+    out.push(pHeader.map((h, i) => pad(h, pw[i]!, i >= 1)).join('  '));
+    for (const r of pRows) out.push(r.map((c, i) => pad(c, pw[i]!, i >= 1)).join('  '));
+  }
 
   // ---- CPU evidence: the broker should be the saturated side ----
   // (scenarios with no measure window, such as the API ones, have none)
@@ -352,10 +387,17 @@ async function main(): Promise<void> {
     const json: {
       scenarios: Record<string, Record<string, unknown>>;
       ratios: { metric: string; a: string; b: string; value: number | null; target?: number; met?: boolean }[];
+      paired: Record<string, Record<string, Summary>>;
       targets: { metric: string; broker: string; value: number; target: number; op: string; met: boolean }[];
       cpu: Record<string, Record<string, CpuEvidence>>;
       meta: Record<string, unknown>;
-    } = { scenarios: {}, ratios: [], targets: [], cpu: {}, meta: {} };
+    } = { scenarios: {}, ratios: [], paired: {}, targets: [], cpu: {}, meta: {} };
+    for (const m of metrics) {
+      for (const n of others) {
+        const p = paired(m.name, base!, n);
+        if (p) (json.paired[m.name] ??= {})[`${base}/${n}`] = p;
+      }
+    }
     json.ratios = ratioRows.map((r) => ({ metric: r.metric, a: r.a, b: r.b, value: Number.isFinite(r.value) ? r.value : null, target: r.target, met: r.met }));
     json.targets = targetRows;
     for (const m of metrics) {
