@@ -70,6 +70,23 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
     clientIds.add(clientId);
   }
 
+  function anonymous(zone: string): AuthResult {
+    return anonymousFor(zone).allow ? { ok: true, via: 'anonymous', isSuperuser: false } : { ok: false, returnCode: 5 };
+  }
+
+  async function checkUser(req: AuthRequest): Promise<AuthResult> {
+    const user = await db
+      .selectFrom('mqtt_user')
+      .select(['password_hash', 'is_superuser'])
+      .where('user_id', '=', req.username!)
+      .executeTakeFirst();
+    if (!user) return anonymous(req.zone); // an unknown username falls through, as EMQX's chain "ignores" it
+    if (req.password !== undefined && (await verifyPassword(req.password, user.password_hash))) {
+      return { ok: true, via: 'password', isSuperuser: user.is_superuser === 1 };
+    }
+    return { ok: false, returnCode: 4 };
+  }
+
   async function getAnonymous(): Promise<Record<string, AnonymousSetting>> {
     const out: Record<string, AnonymousSetting> = {};
     for (const zone of Object.keys(deps.config().zones)) out[zone] = anonymousFor(zone);
@@ -77,24 +94,10 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
   }
 
   return {
-    async authenticate(req: AuthRequest): Promise<AuthResult> {
+    authenticate(req: AuthRequest): AuthResult | Promise<AuthResult> {
       if (clientIds.has(req.clientId)) return { ok: true, via: 'clientid', isSuperuser: false };
-      if (req.username !== undefined && req.username !== '') {
-        const user = await db
-          .selectFrom('mqtt_user')
-          .select(['password_hash', 'is_superuser'])
-          .where('user_id', '=', req.username)
-          .executeTakeFirst();
-        if (user) {
-          if (req.password !== undefined && (await verifyPassword(req.password, user.password_hash))) {
-            return { ok: true, via: 'password', isSuperuser: user.is_superuser === 1 };
-          }
-          return { ok: false, returnCode: 4 };
-        }
-        // An unknown username falls through to the anonymous rule, as EMQX's chain "ignores" it.
-      }
-      if (anonymousFor(req.zone).allow) return { ok: true, via: 'anonymous', isSuperuser: false };
-      return { ok: false, returnCode: 5 };
+      if (req.username !== undefined && req.username !== '') return checkUser(req);
+      return anonymous(req.zone);
     },
 
     async listUsers({ page, limit, like_user_id }) {

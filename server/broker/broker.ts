@@ -3,7 +3,7 @@
 import { Aedes } from 'aedes';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
-import type { AuthService } from './types.ts';
+import type { AuthResult, AuthService } from './types.ts';
 import { checkConnect } from './protocol.ts';
 import { subscriptionProblem, publishProblem } from './limits.ts';
 import { createMessageRouter } from './mq.ts';
@@ -141,27 +141,40 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     authenticate(client, username, password, done) {
       const rejection = rejectWith.get(client);
       if (rejection) return done(rejection as never, false);
-      const state = (client as AedesClient).tern;
-      auth
-        .authenticate({ zone: state?.zone ?? 'external', clientId: client.id, username, password })
-        .then((result) => {
-          if (result.ok) {
-            if (state) state.isSuperuser = result.isSuperuser;
-            // aedes is about to close the live connection with this id [MQTT-3.1.4-2]; mark it so
-            // the session layer reads its disconnect as a takeover, not a departure.
-            const old = aedes.clients[client.id];
-            if (old && old !== client && old.tern) old.tern.takenOver = true;
-            return done(null, true);
-          }
-          log.info({ clientid: client.id, username, returnCode: result.returnCode }, 'authentication failed');
-          done(authError(result.returnCode, result.returnCode === 4 ? 'bad user name or password' : 'not authorized') as never, false);
-        })
-        .catch((err: Error) => {
-          log.error({ err, clientid: client.id }, 'authentication error');
-          done(authError(3, 'server unavailable') as never, false);
-        });
+      const zone = (client as AedesClient).tern?.zone ?? 'external';
+      let verdict: AuthResult | Promise<AuthResult>;
+      try {
+        verdict = auth.authenticate({ zone, clientId: client.id, username, password });
+      } catch (err) {
+        return authFailed(client, err as Error, done);
+      }
+      // the usual verdicts (anonymous, allow-list) arrive synchronously: no promise, no closure
+      if (!(verdict instanceof Promise)) return settleAuth(client, username, verdict, done);
+      verdict.then(
+        (result) => settleAuth(client, username, result, done),
+        (err: Error) => authFailed(client, err, done),
+      );
     },
   })) as AedesBroker;
+
+  type AuthDone = Parameters<NonNullable<import('aedes').AedesOptions['authenticate']>>[3];
+  function settleAuth(client: Client, username: string | undefined, result: AuthResult, done: AuthDone): void {
+    if (result.ok) {
+      const state = (client as AedesClient).tern;
+      if (state) state.isSuperuser = result.isSuperuser;
+      // aedes is about to close the live connection with this id [MQTT-3.1.4-2]; mark it so
+      // the session layer reads its disconnect as a takeover, not a departure.
+      const old = aedes.clients[client.id];
+      if (old && old !== client && old.tern) old.tern.takenOver = true;
+      return done(null, true);
+    }
+    log.info({ clientid: client.id, username, returnCode: result.returnCode }, 'authentication failed');
+    done(authError(result.returnCode, result.returnCode === 4 ? 'bad user name or password' : 'not authorized') as never, false);
+  }
+  function authFailed(client: Client, err: Error, done: AuthDone): void {
+    log.error({ err, clientid: client.id }, 'authentication error');
+    done(authError(3, 'server unavailable') as never, false);
+  }
 
   // aedes calls publish() after PUBACK for QoS 1; a packet already routed in authorizePublish (or
   // refused there) must not be routed again.

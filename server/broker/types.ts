@@ -29,7 +29,11 @@ export interface AnonymousSetting {
 }
 
 export interface AuthService {
-  authenticate(req: AuthRequest): Promise<AuthResult>;
+  /**
+   * A verdict that needs no lookup (client-id allow-list, anonymous) comes back synchronously,
+   * so the common CONNECT costs no promise; a username is checked against the store.
+   */
+  authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>;
   /** users of the built-in database; passwords are never returned */
   listUsers(opts: { page: number; limit: number; like_user_id?: string }): Promise<{ data: AuthUser[]; count: number }>;
   getUser(userId: string): Promise<AuthUser | undefined>;

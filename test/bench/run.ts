@@ -413,6 +413,7 @@ async function main(): Promise<void> {
       for (const [b, e] of per) {
         json.cpu[s]![b] = {
           brokerPct: median(e.map((x) => x.brokerPct)),
+          brokerMs: median(e.map((x) => x.brokerMs)),
           generatorPct: median(e.map((x) => x.generatorPct)),
           otherPct: median(e.map((x) => x.otherPct)),
         };

@@ -48,6 +48,8 @@ export interface ScenarioParams {
 /** CPU used during the measure window, as % of one core (the machine has nproc × 100%) */
 export interface CpuEvidence {
   brokerPct: number;
+  /** broker CPU time (user+system) over the window, ms */
+  brokerMs: number;
   generatorPct: number;
   /** everything else on the machine (other processes, kernel work not charged to either) */
   otherPct: number;
@@ -185,7 +187,10 @@ export async function runLoadgen<R extends LoadResult>(
     const brokerPct = wall > 0 ? ((brokerEnd - brokerStart) / wall) * 100 : NaN;
     const generatorPct = genWall > 0 ? (cpuMs / genWall) * 100 : NaN;
     const machinePct = wall > 0 ? ((machineEnd - machineStart) / wall) * 100 : NaN;
-    return { results: done, cpu: { brokerPct, generatorPct, otherPct: Math.max(0, machinePct - brokerPct - generatorPct) } };
+    return {
+      results: done,
+      cpu: { brokerPct, brokerMs: brokerEnd - brokerStart, generatorPct, otherPct: Math.max(0, machinePct - brokerPct - generatorPct) },
+    };
   } finally {
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   }
@@ -389,6 +394,7 @@ export const SCENARIOS: Scenario[] = [
       { name: 'connections-rate', unit: 'conn/s', better: 'higher' },
       { name: 'connections-rss-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-heap-per-conn', unit: 'KB', better: 'lower' },
+      { name: 'connections-cpu-per-conn', unit: 'µs', better: 'lower' },
     ],
     async run(broker, p) {
       const notes: string[] = [];
@@ -434,6 +440,9 @@ export const SCENARIOS: Scenario[] = [
           'connections-rate': n / (result.elapsedMs / 1000),
           'connections-rss-per-conn': n > 0 ? (rssAfter - rssBefore) / n : NaN,
           'connections-heap-per-conn': n > 0 && heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / 1024 / n : NaN,
+          // broker CPU per accepted client: a machine that stalls the broker (another tenant, a
+          // slow stretch) lowers connects/s but leaves this nearly unchanged
+          'connections-cpu-per-conn': n > 0 ? (cpu.brokerMs * 1000) / n : NaN,
         },
         cpu,
         notes,
