@@ -84,6 +84,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       events,
       metrics,
       routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
+      committed: () => persistence.committed(),
     });
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));

@@ -29,6 +29,8 @@ export interface BrokerDeps {
    * throughput: answer true only when the message will be stored.
    */
   routeBeforePuback: (topic: string) => boolean;
+  /** resolves when everything the persistence has recorded so far is durable */
+  committed: () => Promise<void>;
 }
 
 /** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
@@ -106,8 +108,10 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       }
       if (client && packet.qos === 1 && deps.routeBeforePuback(packet.topic)) {
         return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
-          if (!err) marked[ROUTED] = true;
-          done(err ?? null);
+          if (err) return done(err);
+          marked[ROUTED] = true;
+          // the PUBACK leaves once the stored copies are on disk
+          deps.committed().then(() => done(null), done);
         });
       }
       done(null);

@@ -152,7 +152,9 @@ test('a session expires session_expiry_interval after its client left: subscript
     await publishMany(tern, 'exp/t', 2, 1);
     assert.equal(tern.sessions.get('expiring')!.expiry_interval, 0.3);
     // the event follows the store's delete of the session's subscriptions and queue
-    await until(() => tern.sessions.get('expiring') === undefined && events.some((e) => e.name === 'session.terminated'));
+    const expired = () =>
+      events.some((e) => e.name === 'session.terminated' && (e.payload as { clientid: string }).clientid === 'expiring');
+    await until(() => tern.sessions.get('expiring') === undefined && expired());
     assert.deepEqual(
       events.filter((e) => e.name === 'session.terminated' && (e.payload as { clientid: string }).clientid === 'expiring').map((e) => e.payload),
       [{ clientid: 'expiring', username: null, reason: 'expired' }],

@@ -338,11 +338,16 @@ export class Persistence implements TernPersistence {
     }
   }
 
+  // outgoingUpdate and outgoingClearMessageId resolve at once, before their commit: aedes waits
+  // on them to send a message to a subscriber or to take its PUBACK, and neither needs the disk
+  // first. Losing them in a crash means a redelivery (QoS 1/2 allow it); the publisher's PUBACK
+  // is what must wait for the disk (committed(), awaited by the broker's route-before-PUBACK).
+  // Not waiting lets a subscriber acknowledge within the batch, so the message never hits disk.
   outgoingUpdate(client: PersistClient, packet: PersistPacket | PersistPubrel): Promise<void> {
     try {
       this.#live();
       this.#update(client.id, packet);
-      return this.#done();
+      return RESOLVED;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -369,8 +374,7 @@ export class Persistence implements TernPersistence {
       const out = toOutPacket(e);
       this.#removeEntry(state, e);
       this.#release(state);
-      const w = this.#w;
-      return w ? w.committed.then(() => out) : Promise.resolve(out);
+      return Promise.resolve(out);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -567,6 +571,10 @@ export class Persistence implements TernPersistence {
 
   #live(): void {
     if (this.#destroyed) throw new Error('persistence destroyed');
+  }
+
+  committed(): Promise<void> {
+    return this.#done();
   }
 
   #done(): Promise<void> {

@@ -1,9 +1,12 @@
 // The SQLite mirror of state.ts: prepared statements and group commit.
 //
-// Mutations change memory at once and register here; once per event-loop turn (setImmediate,
-// i.e. after the poll phase has handed us every packet that arrived) one transaction writes
-// them all, and only then does the batch's single promise resolve — so a caller awaiting a
-// mutation knows it is durable. Queue entries and messages are written by their final state at
+// Mutations change memory at once and register here; a millisecond after the first one, at the
+// end of the event-loop turn that follows (setTimeout, then setImmediate: after a poll phase has
+// handed us every packet that arrived), one transaction writes them all, and only then does the
+// batch's single promise resolve — so a caller awaiting a mutation knows it is durable.
+// The millisecond is what lets most QoS 1 messages to an online persistent session skip the disk:
+// the subscriber's PUBACK usually arrives within it, the entry is gone before the commit, and
+// nothing is written (committing every turn wrote and deleted each such message: 4 statements). Queue entries and messages are written by their final state at
 // commit ("dirty" objects), not as a log of operations: an entry enqueued and dropped by the cap
 // in the same turn never touches the disk, and three updates to one entry cost one statement.
 // Everything else (subscriptions, retained, wills, inbound QoS 2) is keyed upserts and deletes,
@@ -23,6 +26,8 @@ type Op = [Statement, Param[]];
 export type Row<T extends keyof PersistenceTables> = PersistenceTables[T];
 
 const noop = (): void => {};
+/** how long a batch collects mutations before its commit is scheduled */
+const COMMIT_DELAY_MS = 1;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 export const toBuffer = (payload: Buffer | string): Buffer => (typeof payload === 'string' ? Buffer.from(payload) : payload);
@@ -55,6 +60,7 @@ export class SqliteMirror {
   #entries: Entry[] = [];
   #counters: ClientState[] = [];
   #batch: Batch | null = null;
+  #timer: NodeJS.Timeout | null = null;
   #immediate: NodeJS.Immediate | null = null;
   #stopped = false;
 
@@ -228,8 +234,7 @@ export class SqliteMirror {
       await this.flush();
     } finally {
       this.#stopped = true;
-      if (this.#immediate) clearImmediate(this.#immediate);
-      this.#immediate = null;
+      this.#disarm();
     }
   }
 
@@ -243,8 +248,21 @@ export class SqliteMirror {
   #arm(): void {
     if (this.#stopped) throw new Error('persistence destroyed');
     if (!this.#batch) this.#batch = new Batch();
-    if (!this.#immediate) this.#immediate = setImmediate(this.#onImmediate);
+    if (!this.#timer && !this.#immediate) this.#timer = setTimeout(this.#onTimer, COMMIT_DELAY_MS);
   }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = null;
+    this.#immediate = null;
+  }
+
+  // timers run before the poll phase: commit after it, so packets that arrived meanwhile count
+  #onTimer = (): void => {
+    this.#timer = null;
+    this.#immediate = setImmediate(this.#onImmediate);
+  };
 
   #onImmediate = (): void => {
     this.#immediate = null;
@@ -264,10 +282,7 @@ export class SqliteMirror {
       if (!this.#immediate) this.#immediate = setImmediate(this.#onImmediate);
       return;
     }
-    if (this.#immediate) {
-      clearImmediate(this.#immediate);
-      this.#immediate = null;
-    }
+    this.#disarm();
     this.#batch = null;
     try {
       this.#txn();
