@@ -1,5 +1,6 @@
 // Durability: Tern killed with SIGKILL while a publisher streams QoS 1 messages to an offline
 // persistent session; after a restart on the same data dir every acknowledged message arrives.
+// And for an online persistent session: the publisher's PUBACK only follows the commit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir, connect, endAll } from '../helpers/tern.ts';
@@ -71,5 +72,33 @@ test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its pub
   } finally {
     tern.child.kill('SIGTERM');
     await tern.exited;
+  }
+});
+
+test('a QoS 1 PUBACK to the publisher waits until the copy for an online persistent subscriber that has not acknowledged it is committed', async () => {
+  const { startTestTern, tcpUrl } = await import('../helpers/tern.ts');
+  const Database = (await import('better-sqlite3')).default;
+  const path = await import('node:path');
+  const tern = await startTestTern();
+  try {
+    // online, clean=false, and never acknowledges: its copies stay in flight
+    const holder = await connect(tcpUrl(tern), { clientId: 'holder', clean: false });
+    holder.handleMessage = (_packet, _callback) => {};
+    await holder.subscribeAsync('hold/t', { qos: 1 });
+    const pub = await connect(tcpUrl(tern), { clientId: 'hold-pub' });
+    // a second connection to the same file sees only committed transactions (WAL)
+    const reader = new Database(path.join(tern.config.node.data_dir, 'tern.db'), { readonly: true });
+    try {
+      const rows = reader.prepare("select count(*) as n from mqtt_outgoing where client_id = 'holder'");
+      for (let i = 1; i <= 5; i++) {
+        await pub.publishAsync('hold/t', `m${i}`, { qos: 1 });
+        assert.equal((rows.get() as { n: number }).n, i, `on disk when PUBACK ${i} arrived`);
+      }
+    } finally {
+      reader.close();
+    }
+    await endAll(pub, holder);
+  } finally {
+    await tern.close();
   }
 });
