@@ -3,7 +3,9 @@
 // And for an online persistent session: the publisher's PUBACK only follows the commit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tempDir, connect, endAll } from '../helpers/tern.ts';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDir, connect, endAll, startTestTern, tcpUrl } from '../helpers/tern.ts';
 import { portsEnv, runTern, waitForStatus } from '../helpers/process.ts';
 
 async function startChild(dataDir: string) {
@@ -76,9 +78,6 @@ test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its pub
 });
 
 test('a QoS 1 PUBACK to the publisher waits until the copy for an online persistent subscriber that has not acknowledged it is committed', async () => {
-  const { startTestTern, tcpUrl } = await import('../helpers/tern.ts');
-  const Database = (await import('better-sqlite3')).default;
-  const path = await import('node:path');
   const tern = await startTestTern();
   try {
     // online, clean=false, and never acknowledges: its copies stay in flight
