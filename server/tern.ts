@@ -84,7 +84,6 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       events,
       metrics,
       routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
-      committed: () => persistence.committed(),
     });
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));

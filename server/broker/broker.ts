@@ -29,8 +29,6 @@ export interface BrokerDeps {
    * throughput: answer true only when the message will be stored.
    */
   routeBeforePuback: (topic: string) => boolean;
-  /** resolves when everything the persistence has recorded so far is durable */
-  committed: () => Promise<void>;
 }
 
 /** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
@@ -107,11 +105,11 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         return done(null);
       }
       if (client && packet.qos === 1 && deps.routeBeforePuback(packet.topic)) {
+        // aedes' routing awaits outgoingEnqueueCombi for every persistent subscriber, online or
+        // not, and that resolves at the commit: the PUBACK leaves once the copies are on disk
         return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
-          if (err) return done(err);
-          marked[ROUTED] = true;
-          // the PUBACK leaves once the stored copies are on disk
-          deps.committed().then(() => done(null), done);
+          if (!err) marked[ROUTED] = true;
+          done(err ?? null);
         });
       }
       done(null);

@@ -55,13 +55,17 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) usage(`${flag} needs a value`);
       return v;
     };
+    const positiveInt = (): number => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) usage(`${flag} takes a positive integer`);
+      return n;
+    };
     switch (flag) {
       case '--quick':
         o.quick = true;
         break;
       case '--runs':
-        o.runs = Number(value());
-        if (!Number.isInteger(o.runs) || o.runs < 1) usage('--runs takes a positive integer');
+        o.runs = positiveInt();
         break;
       case '--only':
         o.only = value().split(',').map((s) => s.trim()).filter(Boolean);
@@ -71,12 +75,10 @@ function parseArgs(argv: string[]): Options {
         o.brokersGiven = true;
         break;
       case '--connections':
-        o.connections = Number(value());
-        if (!Number.isInteger(o.connections) || o.connections < 1) usage('--connections takes a positive integer');
+        o.connections = positiveInt();
         break;
       case '--workers':
-        o.workers = Number(value());
-        if (!Number.isInteger(o.workers) || o.workers < 1) usage('--workers takes a positive integer');
+        o.workers = positiveInt();
         break;
       case '--json':
         o.json = value();
@@ -177,11 +179,10 @@ async function main(): Promise<void> {
   const columns: BrokerVariant[] = [...active];
   for (const list of plan.values()) for (const v of list) if (!columns.includes(v)) columns.push(v);
 
-  // samples[metric][broker] = one value per run; cpu[scenario][broker] = one evidence per run
-  const samples = new Map<string, Map<string, number[]>>();
-  const cpu = new Map<string, Map<string, CpuEvidence[]>>();
-  // perRun[metric][broker][run]: for ratios of runs made back to back (see "paired" below)
+  // perRun[metric][broker][run] = the value of that run (the run index pairs brokers, see
+  // "paired" below); cpu[scenario][broker] = one evidence per run
   const perRun = new Map<string, Map<string, Map<number, number>>>();
+  const cpu = new Map<string, Map<string, CpuEvidence[]>>();
   const push = <T>(m: Map<string, Map<string, T[]>>, k: string, b: string, v: T): void => {
     if (!m.has(k)) m.set(k, new Map());
     const inner = m.get(k)!;
@@ -211,7 +212,6 @@ async function main(): Promise<void> {
           for (const metric of scenario.metrics) {
             const v = m.values[metric.name];
             if (v !== undefined && Number.isFinite(v)) {
-              push(samples, metric.name, variant.name, v);
               if (!perRun.has(metric.name)) perRun.set(metric.name, new Map());
               const byBroker = perRun.get(metric.name)!;
               if (!byBroker.has(variant.name)) byBroker.set(variant.name, new Map());
@@ -252,8 +252,8 @@ async function main(): Promise<void> {
   const others = names.slice(1);
   const metrics: Metric[] = scenarios.flatMap((s) => s.metrics);
   const summary = (metric: string, broker: string): Summary | undefined => {
-    const v = samples.get(metric)?.get(broker);
-    return v && v.length > 0 ? summarize(v) : undefined;
+    const v = perRun.get(metric)?.get(broker);
+    return v && v.size > 0 ? summarize([...v.values()]) : undefined;
   };
   const cell = (s: Summary | undefined, unit: string): string =>
     !s ? 'n/a' : o.runs === 1 || s.min === s.max ? fmt(s.median, unit) : `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;

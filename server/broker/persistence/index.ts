@@ -9,7 +9,7 @@
 // memory: everything in memory, lost on exit. sqlite: the same memory indexes, every mutation also
 // written to SQLite in one transaction per batch (sqlite.ts: ~1 ms after its first mutation); a
 // mutation's promise resolves after its transaction committed, except a delivery's and an ack's
-// (outgoingUpdate, outgoingClearMessageId: see there), and committed() waits for the pending batch.
+// (outgoingUpdate, outgoingClearMessageId: see there).
 // setup() loads the whole state back. The db handle stays the caller's.
 //
 // Notes for the broker:

@@ -341,8 +341,8 @@ export class Persistence implements TernPersistence {
   // outgoingUpdate and outgoingClearMessageId resolve at once, before their commit: aedes waits
   // on them to send a message to a subscriber or to take its PUBACK, and neither needs the disk
   // first. Losing them in a crash means a redelivery (QoS 1/2 allow it); the publisher's PUBACK
-  // is what must wait for the disk: aedes awaits outgoingEnqueueCombi (which does wait) for every
-  // persistent subscriber, online or not, and the broker's route-before-PUBACK awaits committed().
+  // is what must wait for the disk, and it does: aedes awaits outgoingEnqueueCombi (which waits
+  // for the commit) for every persistent subscriber, online or not, before it acknowledges.
   // Not waiting here lets a subscriber acknowledge within the batch: the message never hits disk.
   outgoingUpdate(client: PersistClient, packet: PersistPacket | PersistPubrel): Promise<void> {
     try {
@@ -572,10 +572,6 @@ export class Persistence implements TernPersistence {
 
   #live(): void {
     if (this.#destroyed) throw new Error('persistence destroyed');
-  }
-
-  committed(): Promise<void> {
-    return this.#done();
   }
 
   #done(): Promise<void> {

@@ -175,8 +175,6 @@ export interface TernPersistence {
   deleteClient(clientId: string): Promise<void>;
   /** commit the pending batch now (sqlite); resolves when it is durable */
   flush(): Promise<void>;
-  /** resolves once everything recorded so far is durable (at the pending batch's commit) */
-  committed(): Promise<void>;
 }
 
 // ---- SQLite tables (migrations/0002_persistence.ts), for store/database.ts -----------------------
