@@ -30,10 +30,31 @@ export async function startTestTern(config: Config = testConfig()): Promise<Tern
   return startTern({ config, logger: pino({ level: process.env.TERN_TEST_LOG ?? 'silent' }) });
 }
 
+type Received = { topic: string; payload: string; bytes: Buffer; qos: number; retain: boolean };
+
+/** Every message a client made by `connect` received and no `nextMessages` has taken yet, plus
+ *  the waiter for more. Recording starts before CONNECT: a resumed session's queue follows the
+ *  CONNACK at once, often in the same read, and mqtt.js emits those messages before the code
+ *  awaiting `connect` runs — a listener attached afterwards misses them. */
+class Inbox {
+  readonly unread: Received[] = [];
+  wake: (() => void) | null = null;
+  push(m: Received): void {
+    this.unread.push(m);
+    this.wake?.();
+  }
+}
+const inboxes = new WeakMap<MqttClient, Inbox>();
+
 /** Connects and resolves on CONNACK; rejects with the CONNACK return code or error. */
 export function connect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    const inbox = new Inbox();
+    inboxes.set(client, inbox);
+    client.on('message', (topic, payload, packet) =>
+      inbox.push({ topic, payload: payload.toString(), bytes: payload, qos: packet.qos, retain: packet.retain }),
+    );
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {
       client.end(true);
@@ -51,27 +72,25 @@ export function wsUrl(tern: Tern, name = 'external'): string {
   return `ws://127.0.0.1:${tern.ports.ws[name]}/mqtt`;
 }
 
-/** Resolves with the next `count` messages a client receives. */
-export function nextMessages(
-  client: MqttClient,
-  count: number,
-  timeoutMs = 5000,
-): Promise<{ topic: string; payload: string; qos: number; retain: boolean }[]> {
+/** Resolves with the next `count` messages a client made by `connect` received (from its inbox:
+ *  messages that arrived before this call and were not taken yet come first). */
+export function nextMessages(client: MqttClient, count: number, timeoutMs = 5000): Promise<Received[]> {
+  const inbox = inboxes.get(client);
+  if (!inbox) throw new Error('nextMessages needs a client made by connect()');
+  if (inbox.wake) throw new Error('nextMessages is already waiting on this client');
   return new Promise((resolve, reject) => {
-    const got: { topic: string; payload: string; qos: number; retain: boolean }[] = [];
+    const take = (): boolean => {
+      if (inbox.unread.length < count) return false;
+      inbox.wake = null;
+      clearTimeout(timer);
+      resolve(inbox.unread.splice(0, count));
+      return true;
+    };
     const timer = setTimeout(() => {
-      client.off('message', onMessage);
-      reject(new Error(`timed out with ${got.length}/${count} messages`));
+      inbox.wake = null;
+      reject(new Error(`timed out with ${inbox.unread.length}/${count} messages`));
     }, timeoutMs);
-    function onMessage(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }) {
-      got.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain });
-      if (got.length === count) {
-        clearTimeout(timer);
-        client.off('message', onMessage);
-        resolve(got);
-      }
-    }
-    client.on('message', onMessage);
+    if (!take()) inbox.wake = take;
   });
 }
 
