@@ -104,9 +104,11 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         }
         return done(null);
       }
-      if (client && packet.qos === 1 && deps.routeBeforePuback(packet.topic)) {
+      if (client && packet.qos === 1 && (packet.retain || deps.routeBeforePuback(packet.topic))) {
         // aedes' routing awaits outgoingEnqueueCombi for every persistent subscriber, online or
-        // not, and that resolves at the commit: the PUBACK leaves once the copies are on disk
+        // not, and that resolves at the commit: the PUBACK leaves once the copies are on disk.
+        // A retained message is stored by the routing too: routed first, a SUBSCRIBE sent after
+        // its PUBACK finds it (as in EMQX; aedes would acknowledge first and store later).
         return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
           if (!err) marked[ROUTED] = true;
           done(err ?? null);

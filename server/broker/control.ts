@@ -25,7 +25,7 @@ export interface ControlDeps {
 
 export function createBrokerControl(deps: ControlDeps): BrokerControl {
   const { aedes, sessions, metrics } = deps;
-  const max = { connections: 0, sessions: 0, subscriptions: 0, topics: 0 };
+  const max = { connections: 0, sessions: 0, subscriptions: 0, topics: 0, retained: 0 };
   let publishSeq = 0;
 
   function subscriptionCounts() {
@@ -62,6 +62,8 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
       max.sessions = Math.max(max.sessions, sess);
       max.subscriptions = Math.max(max.subscriptions, subscriptions);
       max.topics = Math.max(max.topics, topics);
+      const retained = deps.persistence.retainedCount();
+      max.retained = Math.max(max.retained, retained);
       return {
         'connections.count': conns,
         'connections.max': max.connections,
@@ -75,6 +77,8 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
         'subscriptions.shared.count': shared,
         'topics.count': topics,
         'topics.max': max.topics,
+        'retained.count': retained,
+        'retained.max': max.retained,
       };
     },
 

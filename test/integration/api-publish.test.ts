@@ -73,6 +73,8 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     for (let i = 0; i < 3; i++) clients.push(await connect(t.mqttUrl(), { clientId: `c${i}` }));
     await clients[0]!.subscribeAsync('m/#', { qos: 0 });
     await clients[1]!.subscribeAsync('$share/g/m/#', { qos: 0 });
+    await clients[2]!.publishAsync('state/a', 'on', { qos: 1, retain: true });
+    await clients[2]!.publishAsync('state/b', 'off', { qos: 1, retain: true });
     const node = t.tern.config.node.name;
 
     const stats = await t.http.get('/api/v5/stats').set(t.auth);
@@ -83,6 +85,8 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     assert.equal(stats.body[0]['connections.count'], 3);
     assert.equal(stats.body[0]['subscriptions.count'], 2);
     assert.equal(stats.body[0]['subscriptions.shared.count'], 1);
+    assert.equal(stats.body[0]['retained.count'], 2);
+    assert.equal(stats.body[0]['retained.max'], 2);
     const agg = await t.http.get('/api/v5/stats?aggregate=true').set(t.auth);
     conforms('get', '/stats', agg);
     assert.equal(agg.body['connections.count'], 3);
@@ -105,6 +109,7 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     assert.equal(monitor.body.connections, 3);
     assert.equal(monitor.body.subscriptions, 2);
     assert.equal(monitor.body.shared_subscriptions, 1);
+    assert.equal(monitor.body.retained_msg_count, 2);
     assert.ok(monitor.body.received_msg_rate > 0, `received_msg_rate ${monitor.body.received_msg_rate}`);
     assert.ok(monitor.body.sent_msg_rate > 0, `sent_msg_rate ${monitor.body.sent_msg_rate}`);
 

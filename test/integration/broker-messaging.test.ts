@@ -54,6 +54,31 @@ for (const transport of ['tcp', 'ws', 'ssl', 'wss'] as const) {
   }
 }
 
+test('a QoS 1 retained message is routed before its PUBACK: a SUBSCRIBE sent on the PUBACK gets it once, as retained', async () => {
+  const pub = await connect(tcpUrl(tern), { clientId: 'retain-ack-pub' });
+  const sub = await connect(tcpUrl(tern), { clientId: 'retain-ack-sub' });
+  try {
+    let subscribed: Promise<unknown> | undefined;
+    pub.on('packetreceive', (packet) => {
+      // subscribe the moment the PUBACK is handled; had the broker acknowledged before routing, the
+      // live copy (routed after the retained store's commit) would reach this subscriber as well
+      if (packet.cmd === 'puback') subscribed ??= sub.subscribeAsync('retained/acked', { qos: 1 });
+    });
+    await pub.publishAsync('retained/acked', 'stored', { qos: 1, retain: true });
+    await subscribed;
+    // a later message on the same topic bounds what arrived before it
+    await pub.publishAsync('retained/acked', 'probe', { qos: 1 });
+    const got = await nextMessages(sub, 2);
+    assert.deepEqual(
+      got.map((m) => [m.payload, m.retain]),
+      [['stored', true], ['probe', false]],
+    );
+    await pub.publishAsync('retained/acked', '', { qos: 1, retain: true });
+  } finally {
+    await endAll(pub, sub);
+  }
+});
+
 test('a retained message is delivered to a later subscriber, and an empty one clears it', async () => {
   const pub = await connect(tcpUrl(tern), { clientId: 'retain-pub' });
   await pub.publishAsync('retained/topic', 'kept', { qos: 1, retain: true });

@@ -190,6 +190,10 @@ export class Persistence implements TernPersistence {
     }
   }
 
+  retainedCount(): number {
+    return this.#retained.size;
+  }
+
   createRetainedStream(pattern: string): Readable {
     return this.createRetainedStreamCombi([pattern]);
   }

@@ -166,6 +166,8 @@ export interface TernPersistence {
   // Tern extensions (synchronous reads of the in-memory indexes)
   /** a QoS > 0 subscription of a persistent session matches the topic */
   hasDurableSubscriber(topic: string): boolean;
+  /** how many topics hold a retained message */
+  retainedCount(): number;
   stats(clientId: string): ClientQueueStats;
   queued(clientId: string, offset: number, limit: number): { data: QueuedMessageView[]; count: number };
   subscriptions(clientId: string): Array<{ topic: string; qos: number }>;
