@@ -208,6 +208,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** A generator job opening idle clients (keepalive 300 s, 500 connects in flight) that stay up
+ *  until the harness says go; the three connection-holding scenarios differ only in `fields`. */
+function idleClients(
+  broker: RunningBroker,
+  fields: Pick<ConnectionsSpec, 'count' | 'clientIdPrefix' | 'connectTimeoutMs' | 'holdMs'> & Partial<ConnectionsSpec>,
+): ConnectionsSpec {
+  return { kind: 'connections', host: broker.host, port: broker.port, concurrency: 500, keepalive: 300, waitForGo: true, ...fields };
+}
+
 // ---- declarative traffic scenarios ---------------------------------------------------------------
 
 type TrafficShape = Omit<TrafficSpec, 'kind' | 'host' | 'port' | 'warmupMs' | 'measureMs' | 'timeoutMs' | 'waitForGo'> & {
@@ -405,18 +414,15 @@ export const SCENARIOS: Scenario[] = [
       let heapAfter: number | undefined;
       // loopback connects cost the connecting side as much as the broker: --workers spreads them
       const workers = Math.max(1, p.workers ?? 1);
-      const specs: ConnectionsSpec[] = Array.from({ length: workers }, (_, w) => ({
-        kind: 'connections',
-        host: broker.host,
-        port: broker.port,
-        count: Math.floor(p.connections / workers) + (w < p.connections % workers ? 1 : 0),
-        concurrency: Math.ceil(500 / workers),
-        keepalive: 300,
-        clientIdPrefix: `idle-${w}-`,
-        connectTimeoutMs: 120_000,
-        holdMs: 60_000,
-        waitForGo: true,
-      }));
+      const specs: ConnectionsSpec[] = Array.from({ length: workers }, (_, w) =>
+        idleClients(broker, {
+          count: Math.floor(p.connections / workers) + (w < p.connections % workers ? 1 : 0),
+          concurrency: Math.ceil(500 / workers),
+          clientIdPrefix: `idle-${w}-`,
+          connectTimeoutMs: 120_000,
+          holdMs: 60_000,
+        }),
+      );
       const overflowsBefore = listenOverflows();
       const { results, cpu } = await runLoadgen<ConnectionsResult>(specs, broker, p.nofile, async () => {
         await sleep(500);
@@ -551,21 +557,15 @@ function mqueueDepthLookup(): Scenario {
       const notes: string[] = [];
       const api = await apiLogin(broker.host, broker.httpPort!);
       try {
-        const spec: ConnectionsSpec = {
-          kind: 'connections',
-          host: broker.host,
-          port: broker.port,
+        const spec = idleClients(broker, {
           count: p.connections,
-          concurrency: 500,
-          keepalive: 300,
           clientIdPrefix: 'depth-',
           connectTimeoutMs: 180_000,
           holdMs: 10_000,
-          waitForGo: true,
           clean: false,
           subscribe: { topic: 'bench/depth', qos: 1 },
           disconnect: true,
-        };
+        });
         const { results, cpu } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile);
         const made = results[0]!.connected;
         const sessionsRate = made / (results[0]!.elapsedMs / 1000);
@@ -640,18 +640,7 @@ function apiClientsList(): Scenario {
       const api = await apiLogin(broker.host, broker.httpPort!);
       let samples: number[] = [];
       try {
-        const spec: ConnectionsSpec = {
-          kind: 'connections',
-          host: broker.host,
-          port: broker.port,
-          count: p.connections,
-          concurrency: 500,
-          keepalive: 300,
-          clientIdPrefix: 'api-idle-',
-          connectTimeoutMs: 120_000,
-          holdMs: 60_000,
-          waitForGo: true,
-        };
+        const spec = idleClients(broker, { count: p.connections, clientIdPrefix: 'api-idle-', connectTimeoutMs: 120_000, holdMs: 60_000 });
         const { results } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile, async () => {
           const timed = await timeGets(api, () => '/api/v5/clients?page=1&limit=100', API_SAMPLES, API_WARMUP);
           samples = timed.samples;
