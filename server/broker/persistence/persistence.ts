@@ -392,10 +392,8 @@ export class Persistence implements TernPersistence {
     const state = this.#clients.get(client.id);
     // every CONNECT asks, and most sessions have nothing waiting: an array stream is cheaper
     if (!state || (!state.inflight.head && !state.queue.head)) return Readable.from(snapshot);
-    {
-      for (let e = state.inflight.head; e; e = e.next) snapshot.push(e);
-      for (let e = state.queue.head; e; e = e.next) snapshot.push(e);
-    }
+    for (let e = state.inflight.head; e; e = e.next) snapshot.push(e);
+    for (let e = state.queue.head; e; e = e.next) snapshot.push(e);
     return Readable.from(
       (function* () {
         for (const e of snapshot) if (!e.removed) yield toOutPacket(e);

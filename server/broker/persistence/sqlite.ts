@@ -6,9 +6,10 @@
 // batch's single promise resolve — so a caller awaiting a mutation knows it is durable.
 // The millisecond is what lets most QoS 1 messages to an online persistent session skip the disk:
 // the subscriber's PUBACK usually arrives within it, the entry is gone before the commit, and
-// nothing is written (committing every turn wrote and deleted each such message: 4 statements). Queue entries and messages are written by their final state at
-// commit ("dirty" objects), not as a log of operations: an entry enqueued and dropped by the cap
-// in the same turn never touches the disk, and three updates to one entry cost one statement.
+// nothing is written (committing every turn wrote and deleted each such message: 4 statements).
+// Queue entries and messages are written by their final state at commit ("dirty" objects), not
+// as a log of operations: an entry enqueued and dropped by the cap in the same batch never touches
+// the disk, and three updates to one entry cost one statement.
 // Everything else (subscriptions, retained, wills, inbound QoS 2) is keyed upserts and deletes,
 // replayed in order.
 //
