@@ -2,13 +2,13 @@
 // from the server, stats and metrics with EMQX's names, listener status, node info.
 import os from 'node:os';
 import type { Config } from '../config/types.ts';
-import type { AedesBroker } from './aedes-types.ts';
+import type { AedesBroker } from './core/aedes-types.ts';
 import type { BrokerControl, NodeInfo } from './types.ts';
-import type { Listeners } from './listeners.ts';
-import type { Sessions } from './sessions.ts';
-import type { Metrics } from './metrics.ts';
+import type { Listeners } from './transport/listeners.ts';
+import type { Sessions } from './session/sessions.ts';
+import type { Metrics } from './sys/metrics.ts';
 import type { TernPersistence } from './persistence/types.ts';
-import { shareGroup } from './topic.ts';
+import { shareGroup } from './protocol/topic.ts';
 
 export interface ControlDeps {
   config: () => Config;

@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { openStore, type Store } from '../../server/store/open.ts';
-import { createAuthService } from '../../server/broker/auth.ts';
+import { createAuthService } from '../../server/broker/access/auth.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from '../../server/api/app.ts';
 import type { ApiDeps } from '../../server/api/deps.ts';
 import type { BrokerControl, SessionRegistry } from '../../server/broker/types.ts';

@@ -1,6 +1,6 @@
 // Sessions, connected or not, and acting on a client's behalf.
 import { badRequest, notFound } from '../../errors.ts';
-import { topicFilterProblem } from '../../broker/topic.ts';
+import { topicFilterProblem } from '../../broker/protocol/topic.ts';
 import type { QoS, SessionFilter, SessionInfo } from '../../broker/types.ts';
 import { input, noContent, pageMeta, type ApiContext, type ApiRoutes, type RouteServices } from '../router.ts';
 

@@ -2,12 +2,12 @@
 // zone's anonymous setting. The API edits users, client ids and anonymous settings through this
 // same service, so a change applies to the next CONNECT without a restart.
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/database.ts';
-import type { Config } from '../config/types.ts';
-import type { AuthService, AuthRequest, AuthResult, AuthUser, AnonymousSetting } from './types.ts';
-import { hashPassword, verifyPassword } from '../passwords.ts';
-import { alreadyExists, badRequest, notFound } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import type { Database } from '../../store/database.ts';
+import type { Config } from '../../config/types.ts';
+import type { AuthService, AuthRequest, AuthResult, AuthUser, AnonymousSetting } from '../types.ts';
+import { hashPassword, verifyPassword } from '../../passwords.ts';
+import { alreadyExists, badRequest, notFound } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
 
 const ANONYMOUS_KEY = 'authentication.anonymous';
 /** the config seeds already applied, so a seed deleted through the API stays deleted */

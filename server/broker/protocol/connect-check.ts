@@ -1,7 +1,7 @@
 // CONNECT checks where aedes (and mqtt-packet under it) is more lenient than MQTT 3.1 / 3.1.1.
 // mqtt-packet already rejects: an unknown protocol name, a level other than 3/4/5, the reserved
 // flag set [MQTT-3.1.2-3], will QoS/retain without the will flag [MQTT-3.1.2-13, -15].
-import type { ConnectPacket } from './aedes-types.ts';
+import type { ConnectPacket } from '../core/aedes-types.ts';
 
 export type ConnectVerdict =
   | { action: 'accept' }

@@ -3,8 +3,8 @@
 // client, the CONNECT timeout per zone, and the listeners' access rules.
 import net from 'node:net';
 import type { PublishPacket, Subscription } from 'aedes';
-import type { Config, ListenerConfig, ZoneConfig } from '../config/types.ts';
-import type { AedesClient, Client } from './aedes-types.ts';
+import type { Config, ListenerConfig, ZoneConfig } from '../../config/types.ts';
+import type { AedesClient, Client } from '../core/aedes-types.ts';
 import { topicFilterProblem } from './topic.ts';
 
 /** The parser internals aedes' client keeps: mqtt-packet's Parser. */

@@ -1,15 +1,15 @@
 // Assembles aedes with Tern's policies: CONNECT checks, per-zone authentication, and the
 // per-connection state (zone, username) that aedes itself does not keep.
 import { Aedes } from 'aedes';
-import type { Config } from '../config/types.ts';
-import type { Logger } from '../logger.ts';
-import type { AuthResult, AuthService } from './types.ts';
-import { checkConnect } from './protocol.ts';
-import { subscriptionProblem, publishProblem } from './limits.ts';
+import type { Config } from '../../config/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { AuthResult, AuthService } from '../types.ts';
+import { checkConnect } from '../protocol/connect-check.ts';
+import { subscriptionProblem, publishProblem } from '../protocol/limits.ts';
 import { createMessageRouter } from './mq.ts';
 import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
-import type { EventBus } from './events.ts';
-import type { Metrics } from './metrics.ts';
+import type { EventBus } from '../events.ts';
+import type { Metrics } from '../sys/metrics.ts';
 import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 
 export interface BrokerDeps {

@@ -7,11 +7,11 @@ import https from 'node:https';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Config, ListenerConfig } from '../config/types.ts';
-import type { Logger } from '../logger.ts';
-import type { ListenerStatus } from './types.ts';
-import { newSessionRecord, type AedesBroker, type AedesClient } from './aedes-types.ts';
-import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos } from './limits.ts';
+import type { Config, ListenerConfig } from '../../config/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { ListenerStatus } from '../types.ts';
+import { newSessionRecord, type AedesBroker, type AedesClient } from '../core/aedes-types.ts';
+import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos } from '../protocol/limits.ts';
 import { createWriteBatcher, type WriteBatcher } from './write-batcher.ts';
 
 export class ListenerError extends Error {

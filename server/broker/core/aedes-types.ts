@@ -1,7 +1,7 @@
 // aedes' type declarations have gaps under --strict (no client.username, broker.clients,
 // client.subscriptions, ...). They are filled here, once; the rest of Tern imports these.
 import type { Aedes, Client, ConnectPacket } from 'aedes';
-import type { QoS } from './types.ts';
+import type { QoS } from '../types.ts';
 
 export type { Aedes, Client, ConnectPacket };
 

@@ -6,17 +6,17 @@
 // queuePolicy; then the persistence; then aedes with sessions.hooks; then sessions.attach().
 import type BetterSqlite3 from 'better-sqlite3';
 import type { AedesPublishPacket, Subscription } from 'aedes';
-import type { Config, ZoneConfig } from '../config/types.ts';
-import type { Logger } from '../logger.ts';
-import type { EventBus, TerminateReason } from './events.ts';
-import type { AedesBroker, AedesClient, Client, SessionRecord } from './aedes-types.ts';
-import { clientAddress, newSessionRecord } from './aedes-types.ts';
-import type { QueuePolicy, TernPersistence } from './persistence/types.ts';
-import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from './types.ts';
-import { shareGroup, topicMatches, topicFilterProblem } from './topic.ts';
-import { badRequest, notFound } from '../errors.ts';
-import type { Metrics } from './metrics.ts';
-import { hasLiveSubscriber } from './aedes-types.ts';
+import type { Config, ZoneConfig } from '../../config/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { EventBus, TerminateReason } from '../events.ts';
+import type { AedesBroker, AedesClient, Client, SessionRecord } from '../core/aedes-types.ts';
+import { clientAddress, newSessionRecord } from '../core/aedes-types.ts';
+import type { QueuePolicy, TernPersistence } from '../persistence/types.ts';
+import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from '../types.ts';
+import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.ts';
+import { badRequest, notFound } from '../../errors.ts';
+import type { Metrics } from '../sys/metrics.ts';
+import { hasLiveSubscriber } from '../core/aedes-types.ts';
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
