@@ -51,9 +51,9 @@ const MiB = 1024 * 1024;
 export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const spec = loadSpec(opts.specFile);
   const logger = deps.logger.child({ module: 'api' });
-  const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.mqtt.max_packet_size);
+  const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
 
-  const admin = createAdminService({ db: deps.db, config: () => deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
   const services: RouteServices = { deps, admin, monitor, loginLimiter: createFailureLimiter(loginFailures) };
@@ -81,7 +81,7 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
  * before the HTTP listener opens.
  */
 export async function ensureDefaultAdmin(deps: Pick<ApiDeps, 'db' | 'config' | 'logger'>): Promise<void> {
-  const admin = createAdminService({ db: deps.db, config: () => deps.config, logger: deps.logger.child({ module: 'api' }), tokenTtlMs: 0 });
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger: deps.logger.child({ module: 'api' }), tokenTtlMs: 0 });
   await admin.ensureDefault();
 }
 

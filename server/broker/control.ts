@@ -2,6 +2,7 @@
 // from the server, stats and metrics with EMQX's names, listener status, node info.
 import os from 'node:os';
 import type { Config } from '../config/types.ts';
+import type { ConfigSource } from '../config/source.ts';
 import type { AedesBroker } from './core/aedes-types.ts';
 import type { BrokerControl, NodeInfo } from './types.ts';
 import type { Listeners } from './transport/listeners.ts';
@@ -11,7 +12,7 @@ import type { TernPersistence } from './persistence/types.ts';
 import { shareGroup } from './protocol/topic.ts';
 
 export interface ControlDeps {
-  config: () => Config;
+  config: ConfigSource;
   aedes: AedesBroker;
   listeners: Listeners;
   sessions: Sessions;
@@ -91,7 +92,7 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
 
     nodeInfo(): NodeInfo {
       return {
-        node: deps.config().node.name,
+        node: deps.config.get().node.name,
         version: deps.version,
         uptime: Date.now() - deps.startedAt,
         node_status: 'running',

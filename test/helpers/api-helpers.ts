@@ -1,6 +1,7 @@
 // Helpers for the management API tests: an API-only harness (real SQLite store, real AuthService)
 // for middleware tests, and helpers to drive a whole Tern through its HTTP port.
 import fs from 'node:fs';
+import { staticConfig } from '../../server/config/source.ts';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import request from 'supertest';
@@ -57,9 +58,10 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
   const config = opts.config ?? testConfig();
   const { logger, lines } = capturingLogger('debug');
   const store = await openStore({ dataDir: config.node.data_dir, logger });
-  const auth = await createAuthService({ db: store.db, config: () => config, logger });
+  const source = staticConfig(config);
+  const auth = await createAuthService({ db: store.db, config: source, logger });
   const deps: ApiDeps = {
-    config,
+    config: source,
     db: store.db,
     auth,
     sessions: notUnderTest<SessionRegistry>('sessions', opts.sessions),

@@ -16,7 +16,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     clientid: s.clientid,
     username: s.username,
     connected: s.connected,
-    node: deps.config.node.name,
+    node: deps.config.get().node.name,
     zone: s.zone,
     listener: s.listener,
     ip_address: s.ip_address,
@@ -47,11 +47,11 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
   };
 
   const checkFilter = (topic: string) => {
-    const problem = topicFilterProblem(topic, deps.config.mqtt);
+    const problem = topicFilterProblem(topic, deps.config.get().mqtt);
     if (problem) throw badRequest(`body.topic ${problem}`);
   };
 
-  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.node.name });
+  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.get().node.name });
 
   r.get('/clients', (ctx) => {
     const q = input.query<Record<string, unknown> & { page: number; limit: number }>(ctx);

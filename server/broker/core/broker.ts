@@ -1,40 +1,36 @@
-// Assembles aedes with Tern's policies: CONNECT checks, per-zone authentication, and the
-// per-connection state (zone, username) that aedes itself does not keep.
+// Assembles aedes with Tern's hook chain: this file is the one adapter between aedes' callback
+// hooks and the chain's steps (hook-chain.ts). It holds no policy of its own: every decision is
+// a step registered by the policy's module, in the order POLICY_ORDER declares.
+import { randomUUID } from 'node:crypto';
 import { Aedes } from 'aedes';
+import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
+import type { ConfigSource } from '../../config/source.ts';
 import type { Config } from '../../config/types.ts';
 import type { Logger } from '../../logger.ts';
-import type { AuthResult, AuthService } from '../types.ts';
-import { checkConnect } from '../protocol/connect-check.ts';
-import { subscriptionProblem, publishProblem } from '../protocol/limits.ts';
-import { createMessageRouter } from './mq.ts';
-import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
 import type { EventBus } from '../events.ts';
 import type { Metrics } from '../sys/metrics.ts';
-import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
+import type { QoS } from '../types.ts';
+import { createMessageRouter } from './internals/mqemitter.ts';
+import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
+import type { ConnectInfo, HookChain, MessagePacket } from './hook-chain.ts';
+import { wrapPublish } from './internals/aedes.ts';
 
 export interface BrokerDeps {
-  config: () => Config;
-  auth: AuthService;
+  config: ConfigSource;
+  chain: HookChain;
   logger: Logger;
   /** an aedes persistence; aedes' in-memory one when omitted */
   persistence?: unknown;
-  /** extra aedes options (hooks added by other broker modules) */
-  hooks?: Partial<Pick<import('aedes').AedesOptions, 'authorizeForward' | 'published'>>;
   events: EventBus;
   metrics: Metrics;
   /**
-   * Whether to route a client's QoS 1 PUBLISH to this topic (into the persistence) before its
-   * PUBACK is written. aedes acknowledges first, so a crash between the two would lose an
-   * acknowledged message. Routing first delays each PUBACK to its own write, which costs
-   * throughput: answer true only when the message will be stored.
+   * Whether to route a client's QoS 1 PUBLISH to this topic before its PUBACK is written. aedes
+   * acknowledges first, so a crash between the two would lose an acknowledged message (stored for
+   * a persistent subscriber, or an outbox row of a webhook). Routing first delays each PUBACK to
+   * its own write, which costs throughput: answer true only when something will be stored.
    */
   routeBeforePuback: (topic: string) => boolean;
 }
-
-/** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
-const ROUTED = Symbol('tern.routed');
-const REFUSED = Symbol('tern.refused');
-type MarkedPacket = PublishPacket & { [ROUTED]?: boolean; [REFUSED]?: boolean };
 
 type AuthError = Error & { returnCode: number };
 
@@ -44,158 +40,200 @@ function authError(returnCode: number, message: string): AuthError {
   return Object.assign(new Error(message), { returnCode });
 }
 
+const payloadBuffer = (p: Buffer | string): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p));
+
 export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
-  const { auth, logger } = deps;
-  const log = logger.child({ module: 'broker' });
-  // The CONNECT verdicts that must become a CONNACK 2 are decided in preConnect (where the
-  // packet is visible) and answered in authenticate (the only hook that can pick CONNACK 2..5).
-  const rejectWith = new WeakMap<Client, AuthError>();
+  const { chain, events, metrics } = deps;
+  const log = deps.logger.child({ module: 'broker' });
+  const initial = deps.config.get();
 
   const aedes = (await Aedes.createBroker({
-    id: deps.config().node.name,
+    id: initial.node.name,
     persistence: deps.persistence,
     // aedes' default concurrency, with mqemitter's stack overflow fixed
     concurrency: MQ_CONCURRENCY,
     mq: createMessageRouter(MQ_CONCURRENCY),
-    ...deps.hooks,
 
     // the CONNECT wait of the external zone; listeners of other zones replace it per connection
-    connectTimeout: deps.config().zones.external?.idle_timeout ?? 15_000,
-    // aedes refuses topics deeper than this itself (and clamps it to 100); ours is checked below
+    connectTimeout: initial.zones.external?.idle_timeout ?? 15_000,
+    // aedes refuses topics deeper than this itself (and clamps it to 100); ours is a chain step
     maxTopicLevels: 100,
     // one value for all clients in aedes: the most generous zone's (0 = no limit)
-    maxInflightInbound: maxAwaitingRel(deps.config()),
+    maxInflightInbound: maxAwaitingRel(initial),
 
-    authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
-      const config = deps.config();
-      const zone = config.zones[(client as AedesClient).tern?.zone ?? 'external'] ?? config.zones.external!;
-      const problem = subscriptionProblem(client, sub, config, zone);
-      if (!problem) return done(null, sub);
-      log.info({ clientid: client.id, topic: sub.topic, reason: problem }, 'subscription refused');
-      done(null, null); // SUBACK 0x80
-    },
-
-    authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) {
-      const marked = packet as MarkedPacket;
-      if (client) {
-        const problem = publishProblem(packet, deps.config().mqtt);
-        if (problem) {
-          log.info({ clientid: client.id, topic: packet.topic, reason: problem }, 'PUBLISH refused, connection closed');
-          return done(new Error(problem));
-        }
-      }
-      if (client && packet.topic.startsWith('$SYS/')) {
-        // [MQTT-3.3.5-2] acknowledge as usual and drop, as EMQX does, instead of disconnecting.
-        marked[REFUSED] = true;
-        deps.metrics['messages.dropped']++;
-        deps.metrics['messages.dropped.not_authorized']++;
-        if (deps.events.has('message.dropped')) {
-          deps.events.emit('message.dropped', {
-            reason: 'not_authorized',
-            clientid: null,
-            topic: packet.topic,
-            qos: packet.qos,
-            retain: packet.retain ?? false,
-            payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-            from_clientid: client.id,
-            from_username: (client as AedesClient).tern?.username ?? null,
-            ts: Date.now(),
-          });
-        }
-        return done(null);
-      }
-      if (client && packet.qos === 1 && (packet.retain || deps.routeBeforePuback(packet.topic))) {
-        // aedes' routing awaits outgoingEnqueueCombi for every persistent subscriber, online or
-        // not, and that resolves at the commit: the PUBACK leaves once the copies are on disk.
-        // A retained message is stored by the routing too: routed first, a SUBSCRIBE sent after
-        // its PUBACK finds it (as in EMQX; aedes would acknowledge first and store later).
-        return originalPublish(packet as AedesPublishPacket, client, (err?: Error) => {
-          if (!err) marked[ROUTED] = true;
-          done(err ?? null);
-        });
-      }
-      done(null);
-    },
-
+    // The whole CONNECT chain runs here, where the packet is visible: checks, bans, then
+    // authentication. A refusal with a CONNACK code 2..5 is answered in authenticate (the only
+    // aedes hook that can pick it); code 1 is aedes' own answer to an unknown protocol level.
     preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) {
-      const verdict = checkConnect(packet, { maxClientIdLen: deps.config().mqtt.max_clientid_len });
-      const state = (client as AedesClient).tern;
-      if (state) {
-        state.protoName = packet.protocolId ?? 'MQTT';
-        state.protoVer = packet.protocolVersion ?? 4;
-        state.keepalive = packet.keepalive ?? 0;
-        state.username = packet.username ?? null;
-      }
-      if (verdict.action === 'close') {
-        log.warn({ clientid: packet.clientId, reason: verdict.reason }, 'malformed CONNECT, connection closed');
-        return done(new Error(verdict.reason), false);
-      }
-      if (verdict.action === 'connack') {
-        log.info({ clientid: packet.clientId, returnCode: verdict.returnCode, reason: verdict.reason }, 'CONNECT refused');
-        if (verdict.returnCode === 1) {
-          // aedes answers CONNACK 1 itself for a level outside 3..4; steer it there.
-          packet.protocolVersion = 0 as ConnectPacket['protocolVersion'];
-        } else {
-          rejectWith.set(client, authError(verdict.returnCode, verdict.reason));
+      const r = (client as AedesClient).tern;
+      if (!r) return done(null, true);
+      const info: ConnectInfo = {
+        clientid: packet.clientId ?? '',
+        username: packet.username,
+        password: packet.password,
+        clean: packet.clean !== false,
+        keepalive: packet.keepalive ?? 0,
+        protoName: packet.protocolId ?? 'MQTT',
+        protoVer: packet.protocolVersion ?? 4,
+      };
+      r.fromConnect(info);
+      if (events.has('client.connect')) events.emit('client.connect', connInfo(r));
+      const settle = (refusal: Awaited<ReturnType<HookChain['runConnect']>>) => {
+        if (!refusal) {
+          // aedes would name a clean client without an id after this hook; name it now so the
+          // session record and every event carry the id the client has [MQTT-3.1.3-6]
+          if (!packet.clientId) r.clientid = packet.clientId = 'aedes_' + randomUUID();
+          return done(null, true);
         }
+        if (refusal.close) {
+          log.warn({ clientid: info.clientid, reason: refusal.reason }, 'malformed CONNECT, connection closed');
+          return done(new Error(refusal.reason), false);
+        }
+        log.info({ clientid: info.clientid, returnCode: refusal.returnCode, reason: refusal.reason }, 'CONNECT refused');
+        r.refusedWith = refusal.returnCode;
+        if (events.has('client.connack')) events.emit('client.connack', { ...connInfo(r), conn_ack: refusal.returnCode, reason: refusal.reason });
+        // aedes answers CONNACK 1 itself for a level outside 3..4; steer it there
+        if (refusal.returnCode === 1) packet.protocolVersion = 0 as ConnectPacket['protocolVersion'];
+        else refusals.set(r, authError(refusal.returnCode, refusal.reason));
+        done(null, true);
+      };
+      const verdict = chain.runConnect(r, info);
+      // the usual verdicts (anonymous, allow-list) arrive synchronously: no promise, no closure
+      if (verdict instanceof Promise) verdict.then(settle, (err: Error) => settle({ returnCode: 3, reason: err.message }));
+      else settle(verdict);
+    },
+
+    authenticate(client, _username, _password, done) {
+      const r = (client as AedesClient).tern;
+      const refusal = r && refusals.get(r);
+      if (refusal) {
+        refusals.delete(r);
+        return done(refusal as never, false);
       }
       done(null, true);
     },
 
-    authenticate(client, username, password, done) {
-      const rejection = rejectWith.get(client);
-      if (rejection) return done(rejection as never, false);
-      const zone = (client as AedesClient).tern?.zone ?? 'external';
-      let verdict: AuthResult | Promise<AuthResult>;
-      try {
-        verdict = auth.authenticate({ zone, clientId: client.id, username, password });
-      } catch (err) {
-        return authFailed(client, err as Error, done);
+    authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
+      const r = (client as AedesClient).tern;
+      if (!r) return done(null, sub);
+      if (events.has('client.subscribe')) {
+        events.emit('client.subscribe', { clientid: r.clientid, username: r.username, topic: sub.topic, opts: { qos: sub.qos as QoS } });
       }
-      // the usual verdicts (anonymous, allow-list) arrive synchronously: no promise, no closure
-      if (!(verdict instanceof Promise)) return settleAuth(client, username, verdict, done);
-      verdict.then(
-        (result) => settleAuth(client, username, result, done),
-        (err: Error) => authFailed(client, err, done),
-      );
+      const refuse = (reason: string | undefined) => {
+        if (reason === undefined) return done(null, sub);
+        log.info({ clientid: r.clientid, topic: sub.topic, reason }, 'subscription refused');
+        done(null, null); // SUBACK 0x80
+      };
+      const verdict = chain.runAuthorizeSubscribe(r, sub as Subscription & { qos: QoS });
+      if (verdict instanceof Promise) verdict.then(refuse, () => refuse('a policy failed'));
+      else refuse(verdict);
+    },
+
+    authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) {
+      const r = client && (client as AedesClient).tern;
+      if (!r) return done(null);
+      // aedes stamps the publisher only after enqueueing for offline subscribers; stamp it first
+      // so queued copies keep their from_clientid
+      (packet as { clientId?: string }).clientId = r.clientid;
+      const settle = (refusal: Awaited<ReturnType<HookChain['runAuthorizePublish']>>) => {
+        if (refusal === undefined) {
+          if (packet.qos === 1 && (packet.retain || deps.routeBeforePuback(packet.topic))) {
+            // aedes' routing awaits every persistent subscriber's enqueue (and the published
+            // steps), which resolve at the commit: the PUBACK leaves once the copies are on disk.
+            // A retained message is stored by the routing too: routed first, a SUBSCRIBE sent
+            // after its PUBACK finds it (as in EMQX; aedes would acknowledge first and store later).
+            return publish.routeNow(packet as AedesPublishPacket, client, done);
+          }
+          return done(null);
+        }
+        if ('disconnect' in refusal) {
+          log.info({ clientid: r.clientid, topic: packet.topic, reason: refusal.disconnect }, 'PUBLISH refused, connection closed');
+          return done(new Error(refusal.disconnect));
+        }
+        // acknowledged as usual and dropped, as EMQX does
+        publish.markRefused(packet);
+        metrics['messages.dropped']++;
+        if (refusal.drop === 'not_authorized') metrics['messages.dropped.not_authorized']++;
+        if (events.has('message.dropped')) {
+          events.emit('message.dropped', {
+            ...messageInfo(packet as MessagePacket, r.username),
+            reason: refusal.drop,
+            clientid: null,
+          });
+        }
+        done(null);
+      };
+      const verdict = chain.runAuthorizePublish(r, packet as MessagePacket);
+      if (verdict instanceof Promise) verdict.then(settle, (err: Error) => done(err));
+      else settle(verdict);
+    },
+
+    authorizeForward(client: Client, packet: AedesPublishPacket) {
+      const r = (client as AedesClient).tern;
+      if (!r) return packet;
+      if (!chain.runAuthorizeForward(r, packet as MessagePacket)) return null;
+      if (events.has('message.delivered')) {
+        events.emit('message.delivered', { ...messageInfo(packet as MessagePacket, null), clientid: r.clientid, username: r.username });
+      }
+      return packet;
+    },
+
+    published(packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) {
+      const r = client ? ((client as AedesClient).tern ?? null) : null;
+      if (events.has('message.publish')) events.emit('message.publish', messageInfo(packet as MessagePacket, r?.username ?? null));
+      const out = chain.runPublished(packet as MessagePacket, r);
+      if (out instanceof Promise) out.then(() => done(), done);
+      else done();
     },
   })) as AedesBroker;
 
-  type AuthDone = Parameters<NonNullable<import('aedes').AedesOptions['authenticate']>>[3];
-  function settleAuth(client: Client, username: string | undefined, result: AuthResult, done: AuthDone): void {
-    if (result.ok) {
-      const state = (client as AedesClient).tern;
-      if (state) state.isSuperuser = result.isSuperuser;
-      // aedes is about to close the live connection with this id [MQTT-3.1.4-2]; mark it so
-      // the session layer reads its disconnect as a takeover, not a departure.
-      const old = aedes.clients[client.id];
-      if (old && old !== client && old.tern) old.tern.takenOver = true;
-      return done(null, true);
-    }
-    log.info({ clientid: client.id, username, returnCode: result.returnCode }, 'authentication failed');
-    done(authError(result.returnCode, result.returnCode === 4 ? 'bad user name or password' : 'not authorized') as never, false);
-  }
-  function authFailed(client: Client, err: Error, done: AuthDone): void {
-    log.error({ err, clientid: client.id }, 'authentication error');
-    done(authError(3, 'server unavailable') as never, false);
-  }
+  // CONNECT refusals decided in preConnect, answered in authenticate
+  const refusals = new WeakMap<object, AuthError>();
+  const publish = wrapPublish(aedes);
 
-  // aedes calls publish() after PUBACK for QoS 1; a packet already routed in authorizePublish (or
-  // refused there) must not be routed again.
-  const originalPublish = aedes.publish.bind(aedes) as unknown as (p: AedesPublishPacket, c: Client | null, done: (err?: Error) => void) => void;
-  (aedes as { publish: unknown }).publish = function publish(
-    packet: MarkedPacket,
-    client: Client | null | ((err?: Error) => void),
-    done?: (err?: Error) => void,
-  ) {
-    if (typeof client === 'function') return originalPublish(packet as AedesPublishPacket, null, client);
-    if (packet[ROUTED] || packet[REFUSED]) return done?.();
-    return originalPublish(packet as AedesPublishPacket, client, done ?? (() => {}));
-  };
-
+  aedes.on('connackSent', (_connack: unknown, client: Client) => {
+    const r = (client as AedesClient).tern;
+    if (r && events.has('client.connack')) events.emit('client.connack', { ...connInfo(r), conn_ack: 0, reason: null });
+  });
+  aedes.on('keepaliveTimeout', (client: Client) => {
+    const r = (client as AedesClient).tern;
+    if (r) r.keepaliveTimedOut = true;
+  });
+  // 'ack' (PUBACK and PUBCOMP, with the acknowledged PUBLISH) is missing from aedes' typings
+  (aedes as unknown as import('node:events').EventEmitter).on('ack', (packet: AedesPublishPacket | undefined, client: Client) => {
+    if (!packet || packet.cmd !== 'publish' || !events.has('message.acked')) return;
+    const r = (client as AedesClient).tern;
+    events.emit('message.acked', { ...messageInfo(packet as MessagePacket, null), clientid: client.id, username: r?.username ?? null });
+  });
   aedes.on('clientError', (client, err) => log.debug({ clientid: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   return aedes;
+
+  function connInfo(r: NonNullable<AedesClient['tern']>) {
+    return {
+      clientid: r.clientid,
+      username: r.username,
+      ipaddress: r.peerhost(),
+      keepalive: r.keepalive,
+      proto_name: r.protoName,
+      proto_ver: r.protoVer,
+      clean_start: r.clean,
+      zone: r.zone,
+      listener: r.listener,
+    };
+  }
+}
+
+function messageInfo(packet: MessagePacket, fromUsername: string | null) {
+  return {
+    topic: packet.topic,
+    qos: packet.qos,
+    retain: packet.retain ?? false,
+    payload: payloadBuffer(packet.payload),
+    from_clientid: packet.clientId ?? null,
+    from_username: fromUsername,
+    ts: Date.now(),
+  };
 }
 
 function maxAwaitingRel(config: Config): number {
