@@ -36,8 +36,11 @@ export class SessionRecord implements ClientContext {
   takenOver = false;
   /** aedes reported a keepalive timeout for this connection */
   keepaliveTimedOut = false;
-  /** the CONNECT was refused (CONNACK code), or null */
+  /** the CONNECT was refused (CONNACK code), or null, and why */
   refusedWith: number | null = null;
+  refusedBecause: string | null = null;
+  /** a clean session's QoS 1/2 deliveries awaiting acknowledgement, while message.acked is listened to */
+  unacked: { cmd: string; topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; clientId?: string }[] | undefined = undefined;
 
   constructor(
     /** zone of the listener that accepted the connection */

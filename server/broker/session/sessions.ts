@@ -441,10 +441,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
           events.emit('session.subscribed', { clientid: client.id, username, topic: s.topic, opts: { qos: s.qos as QoS } });
         }
       });
+      // aedes has no hook before an UNSUBSCRIBE is applied: client.unsubscribe fires with
+      // session.unsubscribed, once it is done
       broker.on('unsubscribe', (topics: string[], client: Client) => {
-        if (!events.has('session.unsubscribed')) return;
         const username = (client as AedesClient).tern?.username ?? null;
-        for (const topic of topics) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        for (const topic of topics) {
+          if (events.has('client.unsubscribe')) events.emit('client.unsubscribe', { clientid: client.id, username, topic });
+          if (events.has('session.unsubscribed')) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        }
       });
     },
 
