@@ -35,6 +35,8 @@ export interface RawPeer {
   next(match: (p: mqttPacket.Packet) => boolean, what: string, timeoutMs?: number): Promise<mqttPacket.Packet>;
   /** resolves when the connection is closed */
   whenClosed(timeoutMs?: number): Promise<void>;
+  /** stops reading: what the broker sends backs up in the socket buffers */
+  pause(): void;
   destroy(): void;
 }
 
@@ -128,6 +130,9 @@ export function openRaw(port: number, host = '127.0.0.1'): Promise<RawPeer> {
           };
           wakers.add(onClose);
         });
+      },
+      pause() {
+        socket.pause();
       },
       destroy() {
         socket.destroy();
