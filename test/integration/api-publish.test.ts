@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import { startTernApi, eventually } from '../helpers/api-helpers.ts';
+import { startTernApi } from '../helpers/api-helpers.ts';
+import { emitterEvents } from '../helpers/events.ts';
 import { connect, nextMessages, endAll, testConfig } from '../helpers/tern.ts';
 import { loadSpec } from '../../server/api/spec.ts';
 
@@ -106,11 +107,11 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     assert.equal(agg.body.node, undefined);
 
     const before = (await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'] as number;
+    // aedes emits 'publish' right after the published hook, which counts the message
+    const routed = emitterEvents(t.tern.aedes as never, 'publish', (packet: { topic: string }, client: { id: string } | null) => client?.id === 'c2' && packet.topic === 'm/x');
     for (let i = 0; i < 20; i++) clients[2]!.publish('m/x', 'payload', { qos: 0 });
-    await eventually(
-      async () => (await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'] >= before + 20,
-      'metrics count the messages',
-    );
+    await routed.wait(20, 'the 20 QoS 0 publishes');
+    assert.equal((await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'], before + 20, 'metrics count the messages');
     const metrics = await t.http.get('/api/v5/metrics').set(t.auth);
     conforms('get', '/metrics', metrics);
     assert.equal(metrics.body[0].node, node);

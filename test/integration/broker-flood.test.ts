@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
 import { startTestTern, connect, tcpUrl, endAll } from '../helpers/tern.ts';
 import { openRaw } from '../helpers/raw.ts';
-import type { TernEvents } from '../../server/broker/events.ts';
+import { disconnectOf } from '../helpers/events.ts';
 
 const FLOOD = 20_000;
 
@@ -46,13 +46,7 @@ test('a QoS 0 flood while its slow subscriber leaves: the broker stays up', asyn
     assert.ok(queued > 3000, `only ${queued} messages queued in the router`);
 
     // the subscriber leaves mid-flood; the broker unsubscribes it once it sees the close
-    const left = new Promise<void>((resolve) => {
-      const off = tern.events.on('client.disconnected', (e: TernEvents['client.disconnected']) => {
-        if (e.clientid !== 'slow') return;
-        off();
-        resolve();
-      });
-    });
+    const left = disconnectOf(tern, 'slow');
     slow.destroy();
     await left;
     assert.ok(mq.length > 3000, `the router drained to ${mq.length} before the subscriber was gone`);

@@ -9,8 +9,7 @@ import type mqttPacket from 'mqtt-packet';
 import { startTernApi, type TernApi } from '../helpers/api-helpers.ts';
 import { connect, nextMessages, endAll, testConfig } from '../helpers/tern.ts';
 import { openRaw, connectBytes } from '../helpers/raw.ts';
-import type { Tern } from '../../server/tern.ts';
-import type { TernEvents } from '../../server/broker/events.ts';
+import { busEvents, disconnectOf } from '../helpers/events.ts';
 
 type Queued = { topic: string; qos: number; payload: string; inflight: boolean; from_clientid: string | null };
 
@@ -20,22 +19,11 @@ async function queued(t: TernApi, clientid: string): Promise<Queued[]> {
   return (res.body.data as Queued[]).map(({ topic, qos, payload, inflight, from_clientid }) => ({ topic, qos, payload, inflight, from_clientid }));
 }
 
-/** Resolves with the next event of that name the predicate accepts. */
-function nextEvent<K extends keyof TernEvents>(tern: Tern, name: K, match: (e: TernEvents[K]) => boolean): Promise<TernEvents[K]> {
-  return new Promise((resolve) => {
-    const off = tern.events.on(name, (e) => {
-      if (!match(e)) return;
-      off();
-      resolve(e);
-    });
-  });
-}
-
 /** A persistent session subscribed to q/# at QoS 2, then offline. */
 async function offlineSubscriber(t: TernApi, clientId: string): Promise<void> {
   const sub = await connect(t.mqttUrl(), { clientId, clean: false });
   await sub.subscribeAsync('q/#', { qos: 2 });
-  const gone = nextEvent(t.tern, 'client.disconnected', (e) => e.clientid === clientId);
+  const gone = disconnectOf(t.tern, clientId);
   await endAll(sub);
   await gone;
   assert.equal(t.tern.sessions.get(clientId)?.connected, false);
@@ -68,7 +56,7 @@ async function receiveWithoutAck(t: TernApi, clientId: string): Promise<mqttPack
     const got = [await raw.next((p) => p.cmd === 'publish', 'first PUBLISH'), await raw.next((p) => p.cmd === 'publish', 'second PUBLISH')];
     // the subscriber's view of the message: the broker has recorded both as sent
     assert.deepEqual(await queued(t, clientId), expected(true));
-    const gone = nextEvent(t.tern, 'client.disconnected', (e) => e.clientid === clientId);
+    const gone = disconnectOf(t.tern, clientId);
     raw.destroy();
     await gone;
     return got;
@@ -125,10 +113,10 @@ test('a message dropped from a full queue reports its publisher; a retained mess
   let t = await startTernApi(config);
   try {
     await offlineSubscriber(t, 'sub');
-    const dropped = nextEvent(t.tern, 'message.dropped', (e) => e.reason === 'queue_full');
+    const dropped = busEvents(t.tern.events, 'message.dropped', (e) => e.reason === 'queue_full');
     await publishFrom(t, 'pub-1');
-    const d = await dropped;
-    assert.deepEqual([d.clientid, d.topic, d.from_clientid], ['sub', 'q/one', 'pub-1']);
+    const [d] = await dropped.wait(1, 'the queue_full drop');
+    assert.deepEqual([d!.clientid, d!.topic, d!.from_clientid], ['sub', 'q/one', 'pub-1']);
 
     const pub = await connect(t.mqttUrl(), { clientId: 'pub-r' });
     await pub.publishAsync('r/x', 'kept', { qos: 1, retain: true });
