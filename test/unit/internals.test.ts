@@ -390,3 +390,10 @@ test("a listening net.Server's _handle has setNoDelay, which succeeds on Linux (
     server.close();
   }
 });
+
+test("net and tls sockets write through Writable.prototype.write, the method the write batcher replaces per socket (transport/write-batcher.ts)", async () => {
+  const { Writable } = await import('node:stream');
+  const tls = await import('node:tls');
+  assert.equal(new net.Socket().write, Writable.prototype.write);
+  assert.equal(new tls.TLSSocket(new net.Socket()).write, Writable.prototype.write);
+});
