@@ -2,8 +2,7 @@
 // themselves (not through Tern): aedes, mqemitter, mqtt-packet, aedes-packet, qlobber, node:net.
 // None of it is their documented API, which is why aedes, mqemitter and mqtt-packet are pinned
 // exactly in package.json. An upgrade that changes one of these fails here, naming the Tern code
-// that depends on it (today's file; those accesses are moving to one file per package under
-// server/broker/core/internals/).
+// that depends on it (mostly server/broker/core/internals/{aedes,mqemitter,mqtt-packet}.ts).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -27,13 +26,13 @@ interface ParserInternals {
 }
 
 describe('mqtt-packet Parser', () => {
-  test('_states lists _parseHeader, _parseLength, _parsePayload, _newPacket in that order, each a method, and _emitError exists (protocol/limits.ts packetSizeLimiter)', () => {
+  test('_states lists _parseHeader, _parseLength, _parsePayload, _newPacket in that order, each a method, and _emitError exists (core/internals/mqtt-packet.ts packetSizeLimiter)', () => {
     const parser = mqttPacket.parser() as unknown as ParserInternals;
     assert.deepEqual(parser._states, ['_parseHeader', '_parseLength', '_parsePayload', '_newPacket']);
     for (const step of [...parser._states, '_emitError']) assert.equal(typeof parser[step], 'function', `Parser.${step}`);
   });
 
-  test('parse() runs the steps an instance names in _states: a length step sees packet.length before the body arrives, and stops parsing with _emitError (protocol/limits.ts packetSizeLimiter)', () => {
+  test('parse() runs the steps an instance names in _states: a length step sees packet.length before the body arrives, and stops parsing with _emitError (core/internals/mqtt-packet.ts packetSizeLimiter)', () => {
     const seen: number[] = [];
     const make = () => {
       const parser = mqttPacket.parser() as unknown as ParserInternals & import('node:events').EventEmitter;
@@ -70,7 +69,7 @@ describe('mqtt-packet Parser', () => {
     assert.deepEqual(small.errors, []);
   });
 
-  test("the packet object a 'packet' listener changes is the one later listeners get: a prepended listener can lower a SUBSCRIBE's qos (protocol/limits.ts limitSubscribeQos)", () => {
+  test("the packet object a 'packet' listener changes is the one later listeners get: a prepended listener can lower a SUBSCRIBE's qos (core/internals/mqtt-packet.ts limitSubscribeQos)", () => {
     const parser = mqttPacket.parser();
     const later: number[] = [];
     parser.on('packet', (p) => later.push(...(p as mqttPacket.ISubscribePacket).subscriptions.map((s) => s.qos)));
@@ -91,7 +90,7 @@ interface EmitterInternals {
 }
 
 describe('mqemitter', () => {
-  test('an instance keeps its listeners in _matcher, whose match(topic) lists those of matching subscriptions, empty levels included (core/aedes-types.ts hasLiveSubscriber)', async () => {
+  test('an instance keeps its listeners in _matcher, whose match(topic) lists those of matching subscriptions, empty levels included (core/internals/mqemitter.ts hasLiveSubscriber)', async () => {
     const mq = mqemitter({ matchEmptyLevels: true });
     const internals = mq as unknown as EmitterInternals;
     const fn = (_m: unknown, cb: () => void) => cb();
@@ -103,14 +102,14 @@ describe('mqemitter', () => {
     assert.deepEqual(internals._matcher.match('a/b/c'), []);
   });
 
-  test('_do(message, callback) starts every delivery; beyond `concurrency` messages queue (length) and each completion starts the next inside itself, nesting (core/mq.ts bounds that nesting)', () => {
+  test('_do(message, callback) starts every delivery; beyond `concurrency` messages queue (length) and each completion starts the next inside itself, nesting (core/internals/mqemitter.ts createMessageRouter bounds that nesting)', () => {
     const mq = mqemitter({ concurrency: 1 });
     const internals = mq as unknown as EmitterInternals;
     const start = internals._do;
     let depth = 0;
     let deepest = 0;
     const started: unknown[] = [];
-    // on the instance, as core/mq.ts does
+    // on the instance, as core/internals/mqemitter.ts does
     internals._do = function (message, callback) {
       started.push((message as { n: number }).n);
       depth++;
@@ -198,7 +197,7 @@ describe('aedes', () => {
         done(null, true);
       },
     });
-    // the wrapper core/broker.ts puts on the instance
+    // the wrapper core/internals/aedes.ts wrapPublish puts on the instance
     const original = aedes.publish.bind(aedes) as unknown as PublishFn;
     (aedes as unknown as { publish: PublishFn }).publish = function (packet, client, done) {
       const args = typeof client === 'function' ? 2 : 3;
@@ -234,7 +233,7 @@ describe('aedes', () => {
     return c;
   }
 
-  test('handle(stream) returns the Client: its _parser is an mqtt-packet Parser (same package copy) pointing back at it, and a CONNECT timer is pending in _connectTimer (transport/listeners.ts, protocol/limits.ts)', async () => {
+  test('handle(stream) returns the Client: its _parser is an mqtt-packet Parser (same package copy) pointing back at it, and a CONNECT timer is pending in _connectTimer (core/internals/aedes.ts clientParser, replaceConnectTimer; core/internals/mqtt-packet.ts)', async () => {
     const { raw, client } = await accepted();
     try {
       assert.equal(Object.getPrototypeOf(client._parser), Object.getPrototypeOf(mqttPacket.parser()), 'aedes parses with the mqtt-packet Tern patches');
@@ -247,7 +246,7 @@ describe('aedes', () => {
     }
   });
 
-  test('CONNECT clears whatever timer _connectTimer holds then (so a replacement is cleared too); an error emitted on the client closes its connection (protocol/limits.ts limitConnectWait)', async () => {
+  test('CONNECT clears whatever timer _connectTimer holds then (so a replacement is cleared too); an error emitted on the client closes its connection (core/internals/aedes.ts replaceConnectTimer)', async () => {
     const a = await accepted();
     clearTimeout(a.client._connectTimer!);
     const replacement = setTimeout(() => assert.fail('the replaced CONNECT timer fired'), 60_000);
@@ -263,7 +262,7 @@ describe('aedes', () => {
     await b.raw.whenClosed();
   });
 
-  test('clients maps the id of each connected client to its Client, clean as the CONNECT said (core/broker.ts takeover mark, control.ts sessions.persistent.count)', async () => {
+  test('clients maps the id of each connected client to its Client, clean as the CONNECT said (session/sessions.ts takeover mark, control.ts sessions.persistent.count)', async () => {
     const { raw, client } = await connected('registered', false);
     try {
       const clients = (aedes as unknown as { clients: Record<string, unknown> }).clients;
@@ -275,7 +274,7 @@ describe('aedes', () => {
     }
   });
 
-  test("a live subscription is a listener in the mq given as an option, found by mq._matcher.match, gone after UNSUBACK; the Client lists it in subscriptions by filter (core/aedes-types.ts hasLiveSubscriber; session/sessions.ts, protocol/limits.ts max_subscriptions)", async () => {
+  test("a live subscription is a listener in the mq given as an option, found by mq._matcher.match, gone after UNSUBACK; the Client lists it in subscriptions by filter (core/internals/aedes.ts and mqemitter.ts hasLiveSubscriber; session/sessions.ts, session/session-record.ts)", async () => {
     const { raw, client } = await connected('live');
     try {
       assert.equal((aedes as unknown as { mq: unknown }).mq, mq);
@@ -294,7 +293,7 @@ describe('aedes', () => {
     }
   });
 
-  test("the PUBLISH handler calls the instance's publish(packet, client, done) with authorizePublish's packet object, a QoS 1 one after writing its PUBACK; aedes' own publishes pass (packet, done) (core/broker.ts publish wrapper)", async () => {
+  test("the PUBLISH handler calls the instance's publish(packet, client, done) with authorizePublish's packet object, a QoS 1 one after writing its PUBACK; aedes' own publishes pass (packet, done) (core/internals/aedes.ts wrapPublish)", async () => {
     const { raw, client } = await connected('publisher');
     try {
       // registering the client published $SYS/<id>/new/clients through the wrapper
@@ -343,6 +342,26 @@ describe('aedes', () => {
     } finally {
       raw.destroy();
     }
+  });
+
+  test('_disconnected is true on a client that ended with DISCONNECT, not on one whose connection just closed (core/internals/aedes.ts sentDisconnect)', async () => {
+    const polite = await connected('polite');
+    polite.raw.sendPacket({ cmd: 'disconnect' });
+    await polite.raw.whenClosed();
+    assert.equal((polite.client as unknown as { _disconnected?: boolean })._disconnected, true);
+
+    const dropped = await connected('dropped');
+    const gone = new Promise<void>((resolve) => {
+      const onGone = (client: { id: string }) => {
+        if (client.id !== 'dropped') return;
+        aedes.off('clientDisconnect', onGone);
+        resolve();
+      };
+      aedes.on('clientDisconnect', onGone);
+    });
+    dropped.raw.destroy();
+    await gone;
+    assert.notEqual((dropped.client as unknown as { _disconnected?: boolean })._disconnected, true);
   });
 
   test('a CONNECT whose protocolVersion preConnect set to 0 gets CONNACK 1 from aedes (core/broker.ts preConnect)', async () => {
