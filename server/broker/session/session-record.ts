@@ -32,6 +32,8 @@ export class SessionRecord implements ClientContext {
   isSuperuser = false;
   /** closed by the management plane */
   kicked = false;
+  /** closed because a ban matched it (reported as reason banned) */
+  banned = false;
   /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
   takenOver = false;
   /** aedes reported a keepalive timeout for this connection */
