@@ -48,6 +48,8 @@ export interface Acl {
   /** false when the principal had no rules */
   deleteRules(kind: RuleKind, who: string): Promise<boolean>;
   getAllRules(): ApiRule[];
+  /** the stored rule a built_in_database origin points at */
+  describeApiRule(origin: RuleOrigin & { source: 'built_in_database' }): ApiRule | undefined;
   setAllRules(rules: ApiRule[]): Promise<void>;
 
   /** reads acl_file again (throws ConfigError and keeps the old rules when it does not parse) */
@@ -299,6 +301,11 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
     },
 
     getAllRules: () => allStored,
+
+    describeApiRule(origin) {
+      const list = origin.kind === 'all' ? allStored : stored[origin.kind].get(origin.who ?? '');
+      return list?.[origin.index];
+    },
 
     async setAllRules(rules) {
       const next = compileApiRules('all', null, rules, 'body.rules');
