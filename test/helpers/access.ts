@@ -4,7 +4,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import request from 'supertest';
 import { tempDir } from './tern.ts';
+import { bearer, login } from './api-helpers.ts';
+import { startTern } from '../../server/tern.ts';
+import type { Config } from '../../server/config/types.ts';
 
 /** Connects from `localAddress` (e.g. 127.0.0.2, any of 127/8 is loopback on Linux); resolves on CONNACK. */
 export function connectFrom(port: number, localAddress: string, opts: IClientOptions = {}): Promise<MqttClient> {
@@ -54,4 +59,17 @@ export async function granted(client: MqttClient, topics: string[]): Promise<num
 export function testClock(start = Date.now()) {
   let t = start;
   return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+/** Tern on port 0 with an injected clock and a fast ban sweep, logged in as the default admin. */
+export async function startAccessTern(config: Config, clock: { now: () => number }, sweepMs = 20) {
+  const tern = await startTern({ config, logger: pino({ level: 'silent' }), access: { now: clock.now, banSweepIntervalMs: sweepMs } });
+  try {
+    const http = request(`http://127.0.0.1:${tern.ports.http}`);
+    const token = await login(http);
+    return { tern, http, auth: bearer(token), close: () => tern.close() };
+  } catch (err) {
+    await tern.close();
+    throw err;
+  }
 }

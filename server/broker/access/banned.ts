@@ -73,11 +73,15 @@ export async function createBanned(deps: BannedDeps): Promise<Banned> {
   const byUsername = new Map<string, Ban>();
   const byPeer = new Map<string, { ban: Ban; cidr: Cidr }>();
   let total = 0;
+  // listing order: oldest first, and in the order they were made when made in the same ms
+  const order = new WeakMap<Ban, number>();
+  let seq = 0;
 
   const mapOf = (as: 'clientid' | 'username') => (as === 'clientid' ? byClientId : byUsername);
   const live = (b: Ban, t: number) => b.until === null || b.until > t;
 
   function put(ban: Ban) {
+    if (!order.has(ban)) order.set(ban, seq++);
     if (ban.as === 'peerhost') byPeer.set(ban.who, { ban, cidr: parseCidr(ban.who)! });
     else mapOf(ban.as).set(ban.who, ban);
     total = byClientId.size + byUsername.size + byPeer.size;
@@ -152,7 +156,7 @@ export async function createBanned(deps: BannedDeps): Promise<Banned> {
       const t = now();
       const all = [...byClientId.values(), ...byUsername.values(), ...[...byPeer.values()].map((p) => p.ban)]
         .filter((b) => live(b, t))
-        .sort((a, b) => a.at - b.at || (a.who < b.who ? -1 : 1));
+        .sort((a, b) => a.at - b.at || order.get(a)! - order.get(b)!);
       return { data: all.slice((page - 1) * limit, page * limit), count: all.length };
     },
 
@@ -163,12 +167,19 @@ export async function createBanned(deps: BannedDeps): Promise<Banned> {
       if (ban.until !== null && ban.until <= t) throw badRequest('body.until must be in the future');
       const existing = input.as === 'peerhost' ? byPeer.get(who)?.ban : mapOf(input.as).get(who);
       if (existing && live(existing, t)) throw alreadyExists(`${input.as} ${who} is already banned`);
-      await db
-        .insertInto('banned')
-        .values(ban)
-        .onConflict((oc) => oc.columns(['as', 'who']).doUpdateSet({ reason: ban.reason, by: ban.by, at: ban.at, until: ban.until }))
-        .execute();
+      // in force at once (a flapping client's next CONNECT may be on its way), then stored
       put(ban);
+      try {
+        await db
+          .insertInto('banned')
+          .values(ban)
+          .onConflict((oc) => oc.columns(['as', 'who']).doUpdateSet({ reason: ban.reason, by: ban.by, at: ban.at, until: ban.until }))
+          .execute();
+      } catch (err) {
+        if (existing) put(existing);
+        else drop(ban.as, ban.who);
+        throw err;
+      }
       log.info({ as: ban.as, who: ban.who, by: ban.by, until: ban.until }, 'client banned');
       await kickMatching(ban, cidr);
       return ban;
