@@ -405,6 +405,10 @@ export const BROKERS: BrokerVariant[] = [
   mosquittoVariant('mosquitto'),
   // variants for later issues, selectable with --brokers:
   ternVariant('tern-memory', { EMQX_PERSISTENCE: 'memory' }, 'Tern, EMQX_PERSISTENCE=memory'),
+  // issue 12: the same Tern with a 50-rule acl.conf, and with flapping detection on (the
+  // connections-banned scenario adds the bans through the API)
+  ternVariant('tern-acl', { EMQX_ACL_FILE: path.join(benchDir, 'acl-50.conf') }, 'Tern with test/bench/acl-50.conf (50 rules; the traffic matches only the last, {allow, all})'),
+  ternVariant('tern-banned', { EMQX_ZONE__EXTERNAL__ENABLE_FLAPPING_DETECT: 'on' }, 'Tern with flapping detection on and 500 bans (added by the scenario)'),
 ];
 
 export const DEFAULT_BROKERS = ['tern', 'aedes', 'mosquitto'];

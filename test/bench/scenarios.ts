@@ -459,6 +459,7 @@ export const SCENARIOS: Scenario[] = [
   mqueueDepthLookup(),
   apiClientsList(),
   qos0WhilePolled(),
+  ...accessScenarios(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
@@ -778,4 +779,75 @@ function qos0WhilePolled(): Scenario {
       return { values: { 'qos0-unpolled': unpolled, 'qos0-polled': polled, 'qos0-polled-ratio': polled / unpolled }, cpu: r.cpu, notes };
     },
   };
+}
+
+// ---- access scenarios (issue 12) ------------------------------------------------------------------
+
+const ternOnly = (v: BrokerVariant): string | undefined => (v.name.startsWith('tern') ? undefined : 'an ACL/bans comparison of Tern with itself');
+
+/** 300 client ids, 150 usernames and 50 CIDRs, none of which the load's clients match */
+const BANS = [
+  ...Array.from({ length: 300 }, (_, i) => ({ as: 'clientid', who: `banned-dev-${i}` })),
+  ...Array.from({ length: 150 }, (_, i) => ({ as: 'username', who: `banned-user-${i}` })),
+  ...Array.from({ length: 50 }, (_, i) => ({ as: 'peerhost', who: `10.${i}.0.0/16` })),
+];
+
+function accessScenarios(): Scenario[] {
+  return [
+    trafficScenario({
+      name: 'qos0-fanin-acl',
+      description: "qos0-fanin's load on tern and tern-acl (acl_file = test/bench/acl-50.conf: 50 rules, the traffic matches only the last); msg/s; target tern-acl/tern >= 0.9",
+      metrics: [{ name: 'qos0-fanin-acl', unit: 'msg/s', better: 'higher' }],
+      skip: ternOnly,
+      extraBrokers: ['tern-acl'],
+      ratios: [{ metric: 'qos0-fanin-acl', a: 'tern-acl', b: 'tern', target: 0.9 }],
+      shape: () => fanInShape(),
+      values: (r, s) => ({ 'qos0-fanin-acl': perSecond(r.received, s) }),
+    }),
+    trafficScenario({
+      name: 'qos1-pairs-acl',
+      description: "qos1-pairs' load on tern and tern-acl (50-rule acl.conf); msg/s; target tern-acl/tern >= 0.9",
+      metrics: [{ name: 'qos1-pairs-acl', unit: 'msg/s', better: 'higher' }],
+      skip: ternOnly,
+      extraBrokers: ['tern-acl'],
+      ratios: [{ metric: 'qos1-pairs-acl', a: 'tern-acl', b: 'tern', target: 0.9 }],
+      shape: () => ({
+        subscribers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, clientIdPrefix: 'pair-sub' }],
+        publishers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, payloadBytes: PAYLOAD, window: 100, clientIdPrefix: 'pair-pub' }],
+      }),
+      values: (r, s) => ({ 'qos1-pairs-acl': perSecond(r.received, s) }),
+    }),
+    {
+      name: 'connections-banned',
+      description:
+        `as connections (N idle clients, at most 500 CONNECTs awaiting CONNACK) on tern and tern-banned: flapping detection on and ${BANS.length} bans ` +
+        '(300 client ids, 150 usernames, 50 CIDRs; none matches the clients, so every CONNECT is checked against them all); connects/s; target tern-banned/tern >= 0.9',
+      metrics: [{ name: 'connections-banned-rate', unit: 'conn/s', better: 'higher' }],
+      skip: ternOnly,
+      extraBrokers: ['tern-banned'],
+      ratios: [{ metric: 'connections-banned-rate', a: 'tern-banned', b: 'tern', target: 0.9 }],
+      async run(broker, p) {
+        const notes: string[] = [];
+        if (broker.name === 'tern-banned') {
+          const api = await apiLogin(broker.host, broker.httpPort!);
+          try {
+            for (const ban of BANS) {
+              const r = await api.post('/api/v5/banned', ban);
+              if (r.status !== 200) throw new Error(`POST /api/v5/banned ${JSON.stringify(ban)} answered ${r.status}`);
+            }
+          } finally {
+            api.close();
+          }
+          notes.push(`${BANS.length} bans added`);
+        }
+        await sleep(300);
+        const spec = idleClients(broker, { count: p.connections, clientIdPrefix: 'cb-', connectTimeoutMs: 120_000, holdMs: 5_000 });
+        const { results, cpu } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile);
+        const r = results[0]!;
+        if (r.failed > 0) notes.push(`${r.failed} of ${p.connections} connections failed`);
+        notes.push(...r.errors.map((e) => `generator: ${e}`));
+        return { values: { 'connections-banned-rate': r.connected / (r.elapsedMs / 1000) }, cpu, notes };
+      },
+    },
+  ];
 }
