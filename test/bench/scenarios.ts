@@ -783,16 +783,18 @@ function qos0WhilePolled(): Scenario {
 
 // ---- access scenarios (issue 12) ------------------------------------------------------------------
 
-const ternOnly = (v: BrokerVariant): string | undefined => (v.name.startsWith('tern') ? undefined : 'an ACL/bans comparison of Tern with itself');
-
-/** 300 client ids, 150 usernames and 50 CIDRs, none of which the load's clients match */
-const BANS = [
-  ...Array.from({ length: 300 }, (_, i) => ({ as: 'clientid', who: `banned-dev-${i}` })),
-  ...Array.from({ length: 150 }, (_, i) => ({ as: 'username', who: `banned-user-${i}` })),
-  ...Array.from({ length: 50 }, (_, i) => ({ as: 'peerhost', who: `10.${i}.0.0/16` })),
-];
+// (function declarations: SCENARIOS, above, is built when the module loads)
+function ternOnly(v: BrokerVariant): string | undefined {
+  return v.name.startsWith('tern') ? undefined : 'an ACL/bans comparison of Tern with itself';
+}
 
 function accessScenarios(): Scenario[] {
+  /** 300 client ids, 150 usernames and 50 CIDRs, none of which the load's clients match */
+  const BANS = [
+    ...Array.from({ length: 300 }, (_, i) => ({ as: 'clientid', who: `banned-dev-${i}` })),
+    ...Array.from({ length: 150 }, (_, i) => ({ as: 'username', who: `banned-user-${i}` })),
+    ...Array.from({ length: 50 }, (_, i) => ({ as: 'peerhost', who: `10.${i}.0.0/16` })),
+  ];
   return [
     trafficScenario({
       name: 'qos0-fanin-acl',

@@ -75,6 +75,7 @@ interface CacheEntry {
 }
 
 interface DecisionCache {
+  /** the rules' generation it was made under */
   gen: number;
   pub: Map<string, CacheEntry>;
   sub: Map<string, CacheEntry>;
@@ -139,9 +140,26 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
   };
   loadFile();
 
-  // every change bumps the generation: caches made under an older one are dropped on next use
+  // every change bumps the generation: caches made under an older one are dropped on next use.
+  // A connection's cache sits on its session record (a field read, not a WeakMap lookup, on the
+  // hot path); any other context gets one in the WeakMap.
   let gen = 0;
   const caches = new WeakMap<object, DecisionCache>();
+  const cacheOf = (ctx: ClientContext): DecisionCache | undefined => {
+    const own = (ctx as { aclCache?: object }).aclCache;
+    return own !== undefined ? (own as DecisionCache) : caches.get(ctx);
+  };
+  const setCache = (ctx: ClientContext, cache: DecisionCache) => {
+    if ('aclCache' in ctx) (ctx as { aclCache?: object }).aclCache = cache;
+    else caches.set(ctx, cache);
+  };
+
+  // Ages of cached decisions need no more than a second's precision: read a clock the timer
+  // advances instead of calling Date.now() per packet (an injected clock is read directly).
+  let coarse = Date.now();
+  const ticker = deps.now ? undefined : setInterval(() => (coarse = Date.now()), 1000);
+  ticker?.unref();
+  const cacheClock = deps.now ?? (() => coarse);
   const anyRules = () =>
     allCompiled.length > 0 || compiled.clientid.size > 0 || compiled.username.size > 0 || (file !== undefined && file.rules.length > 0);
   let hasRules = anyRules();
@@ -222,11 +240,11 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
       let cache: DecisionCache | undefined;
       let t = 0;
       if (max > 0 && hasRules) {
-        cache = caches.get(ctx);
-        t = now();
+        cache = cacheOf(ctx);
+        t = cacheClock();
         if (cache === undefined || cache.gen !== gen) {
           cache = { gen, pub: new Map(), sub: new Map() };
-          caches.set(ctx, cache);
+          setCache(ctx, cache);
         } else {
           const hit = (action === 'publish' ? cache.pub : cache.sub).get(topic);
           if (hit !== undefined && t - hit.at < cfg.acl_cache_ttl) {
@@ -326,6 +344,7 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
 
     close() {
       unsubscribe();
+      clearInterval(ticker);
     },
   };
 }

@@ -30,6 +30,8 @@ export class SessionRecord implements ClientContext {
   sendMsg = 0;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
   isSuperuser = false;
+  /** the ACL's decision cache for this connection (broker/access/acl.ts owns its shape) */
+  aclCache: object | undefined = undefined;
   /** closed by the management plane */
   kicked = false;
   /** closed because a ban matched it (reported as reason banned) */
