@@ -55,6 +55,11 @@ test('no file and no env gives the documented defaults', () => {
   assert.equal(config.allow_anonymous, true);
   assert.equal(config.acl_nomatch, 'allow');
   assert.equal(config.acl_file, undefined);
+  assert.equal(config.acl_deny_action, 'ignore');
+  assert.equal(config.acl_cache_max_size, 32);
+  assert.equal(config.acl_cache_ttl, 60_000);
+  assert.deepEqual(config.flapping_detect_policy, { max_count: 30, window_time: 60_000, ban_time: 300_000 });
+  assert.deepEqual(config.audit, { max_rows: 10_000 });
   assert.equal(config.persistence, 'sqlite');
   assert.deepEqual(config.mqtt, {
     max_packet_size: 1048576, max_clientid_len: 65535, max_topic_levels: 128, max_qos_allowed: 2,
@@ -64,6 +69,7 @@ test('no file and no env gives the documented defaults', () => {
     allow_anonymous: undefined, idle_timeout: 15000, max_subscriptions: 0, max_inflight: 32,
     retry_interval: 30000, max_awaiting_rel: 100, await_rel_timeout: 300000,
     session_expiry_interval: 7200000, max_mqueue_len: 1000, mqueue_store_qos0: true,
+    acl_deny_action: undefined, enable_flapping_detect: false,
   });
   assert.deepEqual(config.zones.internal, {
     ...config.zones.external, allow_anonymous: true, max_inflight: 128, max_mqueue_len: 10000,
