@@ -48,9 +48,12 @@ export function parseAclText(text: string, file: string): AclRule[] {
   const tokens = tokenize(text.replace(/^\uFEFF/, ''), file);
   const rules: AclRule[] = [];
   let pos = 0;
+  /** where the rule being read starts: the end of the file inside a rule is blamed on it */
+  let ruleLine = 0;
   const fail = (line: number, msg: string): never => {
     throw new ConfigError(`${file}:${line}: ${msg}`);
   };
+  const lineOf = (tok: Token) => (tok.k === 'eof' && ruleLine > 0 ? ruleLine : tok.line);
   const describe = (tok: Token): string => {
     if (tok.k === 'eof') return 'the end of the file';
     if (tok.k === 'string') return JSON.stringify(tok.v);
@@ -79,14 +82,14 @@ export function parseAclText(text: string, file: string): AclRule[] {
               const sep = tokens[pos++]!;
               if (sep.k === 'punct' && sep.v === ',') continue;
               if (sep.k === 'punct' && sep.v === close) break;
-              fail(sep.line, `expected "," or "${close}", got ${describe(sep)}`);
+              fail(lineOf(sep), `expected "," or "${close}", got ${describe(sep)}`);
             }
           }
           return { t: tok.v === '{' ? 'tuple' : 'list', v: items, line: tok.line };
         }
         return fail(tok.line, `expected a term (a tuple {...}, a list [...], an atom or a "string"), got ${describe(tok)}`);
       case 'eof':
-        return fail(tok.line, 'expected a term, got the end of the file');
+        return fail(lineOf(tok), 'expected a term, got the end of the file');
     }
   }
 
@@ -95,9 +98,10 @@ export function parseAclText(text: string, file: string): AclRule[] {
     if (!(start.k === 'punct' && start.v === '{')) {
       fail(start.line, `expected a rule such as {allow, all}. or {deny, all, subscribe, ["#"]}., got ${describe(start)}`);
     }
+    ruleLine = start.line;
     const t = term();
     const dot = tokens[pos++]!;
-    if (!(dot.k === 'punct' && dot.v === '.')) fail(dot.line, `expected "." after the rule that starts on line ${t.line}, got ${describe(dot)}`);
+    if (!(dot.k === 'punct' && dot.v === '.')) fail(lineOf(dot), `expected "." after the rule that starts on line ${t.line}, got ${describe(dot)}`);
     const lastLine = dot.line;
     const source = lines.slice(t.line - 1, lastLine).join(' ').replace(/\s+/g, ' ').trim();
     rules.push(toRule(t, file, source, fail));
