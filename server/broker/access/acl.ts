@@ -181,22 +181,20 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
     changed();
   });
 
-  function decide(s: AclSubject, action: AclAction, topic: string): { allow: boolean; source: DecisionSource; rule: AclRule | undefined } {
-    if (hasRules) {
-      const levels = topic.split('/');
-      let rule: AclRule | undefined;
-      const byClient = compiled.clientid.get(s.clientid);
-      if (byClient) rule = firstMatch(byClient, s, action, topic, levels);
-      if (!rule && s.username !== null) {
-        const byUser = compiled.username.get(s.username);
-        if (byUser) rule = firstMatch(byUser, s, action, topic, levels);
-      }
-      if (!rule && allCompiled.length > 0) rule = firstMatch(allCompiled, s, action, topic, levels);
-      if (rule) return { allow: rule.permission === 'allow', source: 'built_in_database', rule };
-      if (file) rule = firstMatch(file.rules, s, action, topic, levels);
-      if (rule) return { allow: rule.permission === 'allow', source: 'file', rule };
+  /** the first rule of the sources that applies, or undefined (acl_nomatch decides) */
+  function match(s: AclSubject, action: AclAction, topic: string): AclRule | undefined {
+    if (!hasRules) return undefined;
+    const levels = topic.split('/');
+    let rule: AclRule | undefined;
+    const byClient = compiled.clientid.get(s.clientid);
+    if (byClient) rule = firstMatch(byClient, s, action, topic, levels);
+    if (!rule && s.username !== null) {
+      const byUser = compiled.username.get(s.username);
+      if (byUser) rule = firstMatch(byUser, s, action, topic, levels);
     }
-    return { allow: config.get().acl_nomatch === 'allow', source: 'nomatch', rule: undefined };
+    if (!rule && allCompiled.length > 0) rule = firstMatch(allCompiled, s, action, topic, levels);
+    if (!rule && file) rule = firstMatch(file.rules, s, action, topic, levels);
+    return rule;
   }
 
   function emit(ctx: ClientContext, action: AclAction, topic: string, allow: boolean, source: string) {
@@ -236,10 +234,18 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
         return true;
       }
       const cfg = config.get();
+      if (!hasRules) {
+        // no rules anywhere: acl_nomatch decides, without a cache or an allocation
+        const allow = cfg.acl_nomatch === 'allow';
+        metrics['authorization.nomatch']++;
+        count(allow);
+        if (events.has('client.check_acl')) emit(ctx, action, topic, allow, 'nomatch');
+        return allow;
+      }
       const max = cfg.acl_cache_max_size;
       let cache: DecisionCache | undefined;
       let t = 0;
-      if (max > 0 && hasRules) {
+      if (max > 0) {
         cache = cacheOf(ctx);
         t = cacheClock();
         if (cache === undefined || cache.gen !== gen) {
@@ -255,9 +261,10 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
           }
         }
       }
-      const d = decide(ctx, action, topic);
-      if (d.source === 'nomatch') metrics['authorization.nomatch']++;
-      count(d.allow);
+      const rule = match(ctx, action, topic);
+      const allow = rule ? rule.permission === 'allow' : cfg.acl_nomatch === 'allow';
+      if (!rule) metrics['authorization.nomatch']++;
+      count(allow);
       if (cache !== undefined) {
         const map = action === 'publish' ? cache.pub : cache.sub;
         map.delete(topic);
@@ -266,17 +273,18 @@ export async function createAcl(deps: AclDeps): Promise<Acl> {
           const victim = map.size > 0 ? map : action === 'publish' ? cache.sub : cache.pub;
           victim.delete(victim.keys().next().value!);
         }
-        map.set(topic, { allow: d.allow, at: t });
+        map.set(topic, { allow, at: t });
       }
-      if (events.has('client.check_acl')) emit(ctx, action, topic, d.allow, d.source);
-      return d.allow;
+      if (events.has('client.check_acl')) emit(ctx, action, topic, allow, rule ? rule.origin.source : 'nomatch');
+      return allow;
     },
 
     explain(subject, action, rawTopic) {
       if (subject.isSuperuser) return { result: 'allow', source: 'superuser', rule: null };
       const topic = action === 'subscribe' ? realFilter(rawTopic) : rawTopic;
-      const d = decide(subject, action, topic);
-      return { result: d.allow ? 'allow' : 'deny', source: d.source, rule: d.rule?.origin ?? null };
+      const rule = match(subject, action, topic);
+      if (!rule) return { result: config.get().acl_nomatch === 'allow' ? 'allow' : 'deny', source: 'nomatch', rule: null };
+      return { result: rule.permission === 'allow' ? 'allow' : 'deny', source: rule.origin.source, rule: rule.origin };
     },
 
     listRules(kind, { page, limit, like }) {
