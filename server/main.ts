@@ -25,6 +25,12 @@ async function main(): Promise<number> {
   try {
     tern = await startTern({ config: loaded.config, logger });
   } catch (err) {
+    if (err instanceof ConfigError) {
+      // a file the config names (acl_file) that does not parse
+      logger.fatal(err.message);
+      process.stderr.write(`tern: configuration error: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof StoreError || err instanceof ListenerError) {
       logger.fatal(err.message);
       process.stderr.write(`tern: ${err.message}\n`);

@@ -11,6 +11,10 @@ import { createHookChain, type HookChain } from './broker/core/hook-chain.ts';
 import { createConfigSource, type ConfigSource } from './config/source.ts';
 import { registerProtocolPolicy } from './broker/protocol/protocol-policy.ts';
 import { registerAuthentication } from './broker/access/authentication-step.ts';
+import { createAcl, type Acl } from './broker/access/acl.ts';
+import { registerAcl } from './broker/access/acl-step.ts';
+import { createBanned, type Banned } from './broker/access/banned.ts';
+import { createFlapping, type Flapping } from './broker/access/flapping.ts';
 import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
 import { registerMetricsPolicy } from './broker/sys/metrics-policy.ts';
 import { startListeners, ListenerError, type Listeners } from './broker/transport/listeners.ts';
@@ -34,6 +38,9 @@ export interface Tern {
   store: Store;
   aedes: AedesBroker;
   auth: AuthService;
+  acl: Acl;
+  banned: Banned;
+  flapping: Flapping;
   events: EventBus;
   metrics: Metrics;
   sessions: Sessions;
@@ -47,7 +54,15 @@ export interface Tern {
   close(): Promise<void>;
 }
 
-export async function startTern(opts: { config: Config; logger?: Logger; api?: ApiOptions }): Promise<Tern> {
+/** Clocks and schedules of the access policies, for tests. */
+export interface AccessOptions {
+  /** ms since the epoch, used for bans, flapping windows and ACL cache ages; default Date.now */
+  now?: () => number;
+  /** how often expired bans are deleted, default 10 s */
+  banSweepIntervalMs?: number;
+}
+
+export async function startTern(opts: { config: Config; logger?: Logger; api?: ApiOptions; access?: AccessOptions }): Promise<Tern> {
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.log.level);
   const configSource = createConfigSource(config, (err) => logger.error({ err }, 'config change listener failed'));
@@ -74,6 +89,10 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     const events = createEventBus((name, err) => logger.error({ err, event: name }, 'event listener failed'));
     const metrics = createMetrics();
 
+    const now = opts.access?.now;
+    const acl = await createAcl({ db: store.db, config: configSource, events, metrics, logger, now });
+    cleanups.push(async () => acl.close());
+
     const durable = config.persistence === 'sqlite';
     const sessions = createSessions({ config: configSource, events, logger, metrics, sqlite: durable ? store.sqlite : undefined });
     cleanups.push(async () => sessions.close());
@@ -86,11 +105,19 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     // after aedes has closed (cleanups run in reverse): commit the last batch
     cleanups.push(() => persistence.destroy());
 
+    const banned = await createBanned({ db: store.db, sessions, metrics, logger, now, sweepIntervalMs: opts.access?.banSweepIntervalMs });
+    cleanups.push(async () => banned.close());
+    const flapping = createFlapping({ config: configSource, events, banned, logger, now });
+    cleanups.push(async () => flapping.close());
+
     // The hook chain: each policy adds its steps; POLICY_ORDER (hook-chain.ts) decides the order.
     const chain = createHookChain(logger.child({ module: 'hook-chain' }));
     registerProtocolPolicy(chain, { config: configSource });
+    banned.registerSteps(chain); // a banned CONNECT is refused first...
+    flapping.registerSteps(chain); // ...so only admitted ones are watched for flapping
     registerAuthentication(chain, { auth, events, metrics });
     registerSysTopicsPolicy(chain);
+    registerAcl(chain, { acl, config: configSource });
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
 
@@ -121,7 +148,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
 
-    const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
+    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, logger, version: VERSION, startedAt };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -160,6 +187,9 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       store,
       aedes,
       auth,
+      acl,
+      banned,
+      flapping,
       events,
       metrics,
       sessions,

@@ -11,6 +11,8 @@ import { errorHandler } from './middleware/errors.ts';
 import { createFailureLimiter } from './middleware/rate-limit.ts';
 import { createAdminService, type AdminService } from './services/admin.ts';
 import { createMonitor } from './services/monitor.ts';
+import { createAuditLog, type AuditLog } from './services/audit.ts';
+import { auditTrail } from './middleware/audit.ts';
 import { apiDocs } from './docs.ts';
 import * as statusRoutes from './routes/status.ts';
 import * as adminRoutes from './routes/admin.ts';
@@ -21,6 +23,9 @@ import * as statsRoutes from './routes/stats.ts';
 import * as authenticationRoutes from './routes/authentication.ts';
 import * as listenerRoutes from './routes/listeners.ts';
 import * as configRoutes from './routes/configs.ts';
+import * as authorizationRoutes from './routes/authorization.ts';
+import * as bannedRoutes from './routes/banned.ts';
+import * as auditRoutes from './routes/audit.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -35,6 +40,9 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   authenticationRoutes,
   listenerRoutes,
   configRoutes,
+  authorizationRoutes,
+  bannedRoutes,
+  auditRoutes,
 ];
 
 export interface ApiApp extends Koa {
@@ -42,6 +50,7 @@ export interface ApiApp extends Koa {
   readonly apiRouter: Router;
   readonly spec: ApiSpec;
   readonly admin: AdminService;
+  readonly audit: AuditLog;
   /** stops the /monitor_current sampler; the app holds no other timers or handles */
   close(): void;
 }
@@ -57,7 +66,8 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000, now });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
-  const services: RouteServices = { deps, admin, monitor, loginLimiter: createFailureLimiter({ ...loginFailures, now }) };
+  const audit = createAuditLog({ db: deps.db, config: deps.config, logger });
+  const services: RouteServices = { deps, admin, monitor, audit, loginLimiter: createFailureLimiter({ ...loginFailures, now }) };
 
   const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes, encoding: 'utf-8' }) as unknown as Koa.Middleware;
   const { router, routes } = createApiRouter(spec, admin, parseBody);
@@ -70,9 +80,10 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   app.use(errorHandler(logger, { bodyLimitBytes }));
   app.use(normalizeEmqxPaths(spec.basePath));
   app.use(apiDocs(spec));
+  app.use(auditTrail(spec, audit, logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  Object.assign(app, { apiRouter: router, spec, admin, close: () => monitor.close() });
+  Object.assign(app, { apiRouter: router, spec, admin, audit, close: () => monitor.close() });
   return app;
 }
 

@@ -5,12 +5,17 @@ import type { Logger } from 'pino';
 import type { ConfigSource } from '../config/source.ts';
 import type { Database } from '../store/database.ts';
 import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
+import type { Acl } from '../broker/access/acl.ts';
+import type { Banned } from '../broker/access/banned.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
   config: ConfigSource;
   db: Kysely<Database>;
   auth: AuthService;
+  /** authorization: the built_in_database rules and the check */
+  acl: Acl;
+  banned: Banned;
   sessions: SessionRegistry;
   broker: BrokerControl;
   logger: Logger;

@@ -121,7 +121,7 @@ export interface SessionRegistry {
   list(filter: SessionFilter, page: { page: number; limit: number }): { data: SessionInfo[]; count: number };
   get(clientId: string): SessionInfo | undefined;
   /** EMQX's kick: closes the connection if any and ends the session (online or offline, any clean flag); false when unknown */
-  kick(clientId: string): Promise<boolean>;
+  kick(clientId: string, opts?: { banned?: boolean }): Promise<boolean>;
   /** removes the session entirely (kicks first if connected); false when unknown */
   discard(clientId: string): Promise<boolean>;
   subscriptions(clientId: string): SubscriptionInfo[];

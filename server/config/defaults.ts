@@ -18,6 +18,8 @@ export function defaultZone(name: 'external' | 'internal' | string): ZoneConfig 
     session_expiry_interval: 2 * 3_600_000,
     max_mqueue_len: internal ? 10_000 : 1_000,
     mqueue_store_qos0: true,
+    acl_deny_action: undefined,
+    enable_flapping_detect: false,
   };
 }
 
@@ -42,6 +44,11 @@ export function defaultConfig(): Config {
     allow_anonymous: true,
     acl_nomatch: 'allow',
     acl_file: undefined,
+    acl_deny_action: 'ignore',
+    acl_cache_max_size: 32,
+    acl_cache_ttl: 60_000,
+    flapping_detect_policy: { max_count: 30, window_time: 60_000, ban_time: 300_000 },
+    audit: { max_rows: 10_000 },
     persistence: 'sqlite',
     mqtt: {
       max_packet_size: 1024 * 1024,

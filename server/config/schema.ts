@@ -35,6 +35,11 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['acl_nomatch', (c, raw) => { c.acl_nomatch = v.oneOf(['allow', 'deny'] as const)(raw); }],
   // An empty value unsets it again (e.g. EMQX_ACL_FILE= over a file that sets one).
   ['acl_file', (c, raw) => { c.acl_file = raw === '' ? undefined : v.existingFile(raw); }],
+  ['acl_deny_action', (c, raw) => { c.acl_deny_action = v.oneOf(['ignore', 'disconnect'] as const)(raw); }],
+  ['acl_cache_max_size', (c, raw) => { c.acl_cache_max_size = v.int(raw, 0, 1_000_000); }],
+  ['acl_cache_ttl', (c, raw) => { c.acl_cache_ttl = v.duration(raw); }],
+  ['flapping_detect_policy', (c, raw) => { c.flapping_detect_policy = v.flappingPolicy(raw); }],
+  ['audit.max_rows', (c, raw) => { c.audit.max_rows = v.int(raw, 1, 100_000_000); }],
   ['persistence', (c, raw) => { c.persistence = v.oneOf(['memory', 'sqlite'] as const)(raw); }],
   ['mqtt.max_packet_size', (c, raw) => { c.mqtt.max_packet_size = v.size(raw, 1, MQTT_MAX_PACKET); }],
   // MQTT strings are at most 65535 bytes long, so a larger limit is meaningless.
@@ -68,6 +73,8 @@ const ZONE_KEYS = new Map<string, Setter<ZoneConfig>>([
   ['session_expiry_interval', (z, raw) => { z.session_expiry_interval = v.duration(raw); }],
   ['max_mqueue_len', (z, raw) => { z.max_mqueue_len = v.int(raw); }],
   ['mqueue_store_qos0', (z, raw) => { z.mqueue_store_qos0 = v.bool(raw); }],
+  ['acl_deny_action', (z, raw) => { z.acl_deny_action = v.oneOf(['ignore', 'disconnect'] as const)(raw); }],
+  ['enable_flapping_detect', (z, raw) => { z.enable_flapping_detect = v.bool(raw); }],
 ]);
 
 const PROTOS: readonly ListenerProto[] = ['tcp', 'ws', 'ssl', 'wss'];

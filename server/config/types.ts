@@ -18,6 +18,10 @@ export interface ZoneConfig {
   /** 0 = no limit */
   max_mqueue_len: number;
   mqueue_store_qos0: boolean;
+  /** undefined: the global acl_deny_action */
+  acl_deny_action: 'ignore' | 'disconnect' | undefined;
+  /** count disconnects and ban a client that flaps (flapping_detect_policy) */
+  enable_flapping_detect: boolean;
 }
 
 export interface ListenerConfig {
@@ -53,6 +57,16 @@ export interface Config {
   allow_anonymous: boolean;
   acl_nomatch: 'allow' | 'deny';
   acl_file: string | undefined;
+  /** a refused PUBLISH: ignore (acknowledged and dropped) or disconnect; a zone may override it */
+  acl_deny_action: 'ignore' | 'disconnect';
+  /** decisions kept per connection; 0 = no cache */
+  acl_cache_max_size: number;
+  /** ms a cached decision is trusted */
+  acl_cache_ttl: number;
+  /** EMQX 4's "30, 1m, 5m": more than max_count disconnects within window_time bans for ban_time (ms) */
+  flapping_detect_policy: { max_count: number; window_time: number; ban_time: number };
+  /** the audit log of management changes keeps at most this many rows */
+  audit: { max_rows: number };
   persistence: 'memory' | 'sqlite';
   mqtt: {
     max_packet_size: number;

@@ -194,3 +194,15 @@ export function accessRule(raw: string): string {
   }
   throw new Expected('an access rule such as "allow all", "deny 192.168.0.0/24" or "allow 10.0.0.7"');
 }
+
+/** EMQX 4's flapping_detect_policy: "<max disconnects>, <window>, <ban time>", e.g. "30, 1m, 5m". */
+export function flappingPolicy(raw: string): { max_count: number; window_time: number; ban_time: number } {
+  const parts = raw.split(',').map((p) => p.trim());
+  const what = 'three values "<max disconnects>, <window>, <ban time>" such as 30, 1m, 5m (window and ban time > 0)';
+  if (parts.length !== 3) throw new Expected(what);
+  try {
+    return { max_count: int(parts[0]!, 1), window_time: duration(parts[1]!, true), ban_time: duration(parts[2]!, true) };
+  } catch {
+    throw new Expected(what);
+  }
+}

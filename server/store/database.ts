@@ -46,12 +46,56 @@ export interface SessionTable {
   send_msg: number;
 }
 
+/** authorization rules of the API's built_in_database source (migrations/0012_access.ts) */
+export interface AclRuleTable {
+  kind: 'clientid' | 'username' | 'all';
+  /** '' for kind = all */
+  who: string;
+  /** JSON [{permission, action, topic}] in order */
+  rules: string;
+  updated_at: number;
+}
+
+/** banned clients (broker/access/banned.ts) */
+export interface BannedTable {
+  as: 'clientid' | 'username' | 'peerhost';
+  /** a client id, a username, or an address / CIDR */
+  who: string;
+  reason: string;
+  /** who banned: an admin, an API key, or "flapping" */
+  by: string;
+  /** ms */
+  at: number;
+  /** ms; null = never expires */
+  until: number | null;
+}
+
+/** changes made through the management API (api/services/audit.ts) */
+export interface AuditLogTable {
+  id: Generated<number>;
+  created_at: number;
+  who_type: 'admin' | 'api_key';
+  who: string;
+  /** the spec's operationId */
+  operation: string;
+  http_method: string;
+  /** the request path below /api/v5 */
+  target: string;
+  /** JSON, secrets masked */
+  body: string | null;
+  status: number;
+  source_ip: string | null;
+}
+
 /** The aedes persistence's tables (0002) are written through prepared statements on the hot path. */
 export interface Database extends PersistenceTables {
   mqtt_session: SessionTable;
   mqtt_user: MqttUserTable;
   mqtt_clientid: ClientIdTable;
   setting: SettingTable;
+  acl_rule: AclRuleTable;
+  banned: BannedTable;
+  audit_log: AuditLogTable;
   // ---- management plane (server/api), migrations/0003_admin.ts ----
   /** dashboard/API administrators; created by migrations/0003_admin.ts */
   admin_user: {

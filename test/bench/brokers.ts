@@ -417,6 +417,10 @@ export const BROKERS: BrokerVariant[] = [
     'Tern with a message.publish + message.delivered listener on its event bus that only counts',
     path.join(benchDir, 'tern-bus-counter.ts'),
   ),
+  // issue 12: the same Tern with a 50-rule acl.conf, and with flapping detection on (the
+  // connections-banned scenario adds the bans through the API)
+  ternVariant('tern-acl', { EMQX_ACL_FILE: path.join(benchDir, 'acl-50.conf') }, 'Tern with test/bench/acl-50.conf (50 rules; the traffic matches only the last, {allow, all})'),
+  ternVariant('tern-banned', { EMQX_ZONE__EXTERNAL__ENABLE_FLAPPING_DETECT: 'on' }, 'Tern with flapping detection on and 500 bans (added by the scenario)'),
 ];
 
 export const DEFAULT_BROKERS = ['tern', 'aedes', 'mosquitto'];

@@ -462,6 +462,7 @@ export const SCENARIOS: Scenario[] = [
   mqueueDepthLookup(),
   apiClientsList(),
   qos0WhilePolled(),
+  ...accessScenarios(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
@@ -781,4 +782,90 @@ function qos0WhilePolled(): Scenario {
       return { values: { 'qos0-unpolled': unpolled, 'qos0-polled': polled, 'qos0-polled-ratio': polled / unpolled }, cpu: r.cpu, notes };
     },
   };
+}
+
+// ---- access scenarios (issue 12) ------------------------------------------------------------------
+
+// (function declarations: SCENARIOS, above, is built when the module loads)
+function ternOnly(v: BrokerVariant): string | undefined {
+  return v.name.startsWith('tern') ? undefined : 'an ACL/bans comparison of Tern with itself';
+}
+
+/**
+ * A traffic load on tern and tern-acl: msg/s, and broker CPU per message received (µs), which a
+ * machine shared with other work disturbs much less than msg/s.
+ */
+function aclTraffic(name: string, what: string, shape: () => TrafficShape): Scenario {
+  return {
+    name,
+    description:
+      `${what} on tern and tern-acl (acl_file = test/bench/acl-50.conf: 50 rules, the traffic matches only the last); ` +
+      'msg/s and broker CPU µs per message received; target tern-acl/tern >= 0.9 (msg/s)',
+    metrics: [
+      { name, unit: 'msg/s', better: 'higher' },
+      { name: `${name}-cpu-per-msg`, unit: 'µs', better: 'lower' },
+    ],
+    skip: ternOnly,
+    extraBrokers: ['tern-acl'],
+    ratios: [
+      { metric: name, a: 'tern-acl', b: 'tern', target: 0.9 },
+      { metric: `${name}-cpu-per-msg`, a: 'tern-acl', b: 'tern' },
+    ],
+    async run(broker, p) {
+      const { result, spec, cpu, notes } = await runTrafficShape(broker, p, shape());
+      return {
+        values: { [name]: perSecond(result.received, spec), [`${name}-cpu-per-msg`]: result.received > 0 ? (cpu.brokerMs * 1000) / result.received : NaN },
+        cpu,
+        notes,
+      };
+    },
+  };
+}
+
+function accessScenarios(): Scenario[] {
+  /** 300 client ids, 150 usernames and 50 CIDRs, none of which the load's clients match */
+  const BANS = [
+    ...Array.from({ length: 300 }, (_, i) => ({ as: 'clientid', who: `banned-dev-${i}` })),
+    ...Array.from({ length: 150 }, (_, i) => ({ as: 'username', who: `banned-user-${i}` })),
+    ...Array.from({ length: 50 }, (_, i) => ({ as: 'peerhost', who: `10.${i}.0.0/16` })),
+  ];
+  return [
+    aclTraffic('qos0-fanin-acl', "qos0-fanin's load", () => fanInShape()),
+    aclTraffic('qos1-pairs-acl', "qos1-pairs' load", () => ({
+      subscribers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, clientIdPrefix: 'pair-sub' }],
+      publishers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, payloadBytes: PAYLOAD, window: 100, clientIdPrefix: 'pair-pub' }],
+    })),
+    {
+      name: 'connections-banned',
+      description:
+        `as connections (N idle clients, at most 500 CONNECTs awaiting CONNACK) on tern and tern-banned: flapping detection on and ${BANS.length} bans ` +
+        '(300 client ids, 150 usernames, 50 CIDRs; none matches the clients, so every CONNECT is checked against them all); connects/s; target tern-banned/tern >= 0.9',
+      metrics: [{ name: 'connections-banned-rate', unit: 'conn/s', better: 'higher' }],
+      skip: ternOnly,
+      extraBrokers: ['tern-banned'],
+      ratios: [{ metric: 'connections-banned-rate', a: 'tern-banned', b: 'tern', target: 0.9 }],
+      async run(broker, p) {
+        const notes: string[] = [];
+        if (broker.name === 'tern-banned') {
+          const api = await apiLogin(broker.host, broker.httpPort!);
+          try {
+            for (const ban of BANS) {
+              const r = await api.post('/api/v5/banned', ban);
+              if (r.status !== 200) throw new Error(`POST /api/v5/banned ${JSON.stringify(ban)} answered ${r.status}`);
+            }
+          } finally {
+            api.close();
+          }
+          notes.push(`${BANS.length} bans added`);
+        }
+        await sleep(300);
+        const spec = idleClients(broker, { count: p.connections, clientIdPrefix: 'cb-', connectTimeoutMs: 120_000, holdMs: 5_000 });
+        const { results, cpu } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile);
+        const r = results[0]!;
+        if (r.failed > 0) notes.push(`${r.failed} of ${p.connections} connections failed`);
+        notes.push(...r.errors.map((e) => `generator: ${e}`));
+        return { values: { 'connections-banned-rate': r.connected / (r.elapsedMs / 1000) }, cpu, notes };
+      },
+    },
+  ];
 }

@@ -8,6 +8,10 @@ import request from 'supertest';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { openStore, type Store } from '../../server/store/open.ts';
 import { createAuthService } from '../../server/broker/access/auth.ts';
+import { createAcl } from '../../server/broker/access/acl.ts';
+import { createBanned } from '../../server/broker/access/banned.ts';
+import { createEventBus } from '../../server/broker/events.ts';
+import { createMetrics } from '../../server/broker/sys/metrics.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from '../../server/api/app.ts';
 import type { ApiDeps } from '../../server/api/deps.ts';
 import type { BrokerControl, SessionRegistry } from '../../server/broker/types.ts';
@@ -60,11 +64,17 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
   const store = await openStore({ dataDir: config.node.data_dir, logger });
   const source = staticConfig(config);
   const auth = await createAuthService({ db: store.db, config: source, logger });
+  const metrics = createMetrics();
+  const acl = await createAcl({ db: store.db, config: source, events: createEventBus(), metrics, logger });
+  const sessions = notUnderTest<SessionRegistry>('sessions', opts.sessions);
+  const banned = await createBanned({ db: store.db, sessions, metrics, logger });
   const deps: ApiDeps = {
     config: source,
     db: store.db,
     auth,
-    sessions: notUnderTest<SessionRegistry>('sessions', opts.sessions),
+    acl,
+    banned,
+    sessions,
     broker: notUnderTest<BrokerControl>('broker', { metrics: () => ({}), stats: () => ({}), ...opts.broker }),
     logger,
     version: '0.0.0-test',
@@ -81,6 +91,8 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
     logLines: lines,
     async close() {
       app.close();
+      acl.close();
+      banned.close();
       await store.close();
       fs.rmSync(config.node.data_dir, { recursive: true, force: true });
     },

@@ -49,7 +49,7 @@ function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
   });
 }
 
-test('a whole session: connect → connack → connected → subscribe → delivered → acked → unsubscribe → disconnected → terminated', async () => {
+test('a whole session: connect → connack → connected → subscribe → check_acl → delivered → acked → unsubscribe → disconnected → terminated', async () => {
   const sub = await connect(tcpUrl(tern), { clientId: 'ev-sub', username: 'alice', password: 'secret' });
   await sub.subscribeAsync('ev/t', { qos: 1 });
   const pub = await connect(tcpUrl(tern), { clientId: 'ev-pub' });
@@ -67,6 +67,7 @@ test('a whole session: connect → connack → connected → subscribe → deliv
     'client.connack',
     'client.connected',
     'client.subscribe',
+    'client.check_acl',
     'session.subscribed',
     'message.delivered',
     'message.acked',

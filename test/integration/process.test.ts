@@ -69,6 +69,15 @@ test('a bad line in the file given with --config stops start-up naming file:line
   assert.match(p.output(), /allow_anonymous/);
 });
 
+test('a malformed acl_file stops start-up naming its file:line, with the config error exit code', async () => {
+  const env = await portsEnv();
+  const acl = path.join(tempDir(), 'acl.conf');
+  fs.writeFileSync(acl, '%% rules\n{allow, all}.\n{deny, {user, "x"}, pubsub, ["a/#"]\n');
+  const p = run({ ...env, EMQX_ACL_FILE: acl });
+  assert.equal(await p.exit, 2);
+  assert.match(p.output(), new RegExp(`tern: configuration error: ${acl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: expected "," or "}", got the end of the file`));
+});
+
 test('./emqx.conf in the working directory is read by default', async () => {
   const env = await portsEnv();
   const dir = tempDir();

@@ -55,6 +55,11 @@ test('no file and no env gives the documented defaults', () => {
   assert.equal(config.allow_anonymous, true);
   assert.equal(config.acl_nomatch, 'allow');
   assert.equal(config.acl_file, undefined);
+  assert.equal(config.acl_deny_action, 'ignore');
+  assert.equal(config.acl_cache_max_size, 32);
+  assert.equal(config.acl_cache_ttl, 60_000);
+  assert.deepEqual(config.flapping_detect_policy, { max_count: 30, window_time: 60_000, ban_time: 300_000 });
+  assert.deepEqual(config.audit, { max_rows: 10_000 });
   assert.equal(config.persistence, 'sqlite');
   assert.deepEqual(config.mqtt, {
     max_packet_size: 1048576, max_clientid_len: 65535, max_topic_levels: 128, max_qos_allowed: 2,
@@ -64,6 +69,7 @@ test('no file and no env gives the documented defaults', () => {
     allow_anonymous: undefined, idle_timeout: 15000, max_subscriptions: 0, max_inflight: 32,
     retry_interval: 30000, max_awaiting_rel: 100, await_rel_timeout: 300000,
     session_expiry_interval: 7200000, max_mqueue_len: 1000, mqueue_store_qos0: true,
+    acl_deny_action: undefined, enable_flapping_detect: false,
   });
   assert.deepEqual(config.zones.internal, {
     ...config.zones.external, allow_anonymous: true, max_inflight: 128, max_mqueue_len: 10000,
@@ -120,6 +126,8 @@ test('emqx.conf.example mentions every key the loader reads', () => {
     'zone.external.max_inflight', 'zone.external.retry_interval', 'zone.external.max_awaiting_rel',
     'zone.external.await_rel_timeout', 'zone.external.session_expiry_interval',
     'zone.external.max_mqueue_len', 'zone.external.mqueue_store_qos0',
+    'acl_deny_action', 'acl_cache_max_size', 'acl_cache_ttl', 'flapping_detect_policy', 'audit.max_rows',
+    'zone.external.acl_deny_action', 'zone.external.enable_flapping_detect',
     'listener.tcp.external.zone', 'listener.tcp.external.max_connections', 'listener.tcp.external.max_conn_rate',
     'listener.tcp.external.access.1', 'listener.ws.external.mqtt_path', 'listener.ssl.external.keyfile',
     'listener.ssl.external.certfile', 'listener.ssl.external.cacertfile', 'listener.wss.external.keyfile',
@@ -429,6 +437,35 @@ test('bad values name file:line, key, value and what was expected', () => {
   assertBadLine('auth.user.1.password = ', 'auth.user.1.password', '', 'a non-empty value');
   assertBadLine('listener.ssl.external.keyfile = /no/such/key.pem', 'listener.ssl.external.keyfile', '/no/such/key.pem', 'an existing file');
   assertBadLine('acl_file = /no/such/acl.conf', 'acl_file', '/no/such/acl.conf', 'an existing file');
+  assertBadLine('acl_deny_action = drop', 'acl_deny_action', 'drop', 'one of ignore, disconnect');
+  assertBadLine('zone.external.acl_deny_action = kick', 'zone.external.acl_deny_action', 'kick', 'one of ignore, disconnect');
+  assertBadLine('acl_cache_max_size = -1', 'acl_cache_max_size', '-1', 'an integer from 0 to 1000000');
+  assertBadLine('acl_cache_ttl = soon', 'acl_cache_ttl', 'soon', 'a duration such as 15s');
+  assertBadLine('flapping_detect_policy = 30, 1m', 'flapping_detect_policy', '30, 1m', 'three values "<max disconnects>, <window>, <ban time>"');
+  assertBadLine('flapping_detect_policy = 30, 0, 5m', 'flapping_detect_policy', '30, 0, 5m', 'three values');
+  assertBadLine('zone.external.enable_flapping_detect = yes', 'zone.external.enable_flapping_detect', 'yes', 'on, off, true or false');
+  assertBadLine('audit.max_rows = 0', 'audit.max_rows', '0', 'an integer from 1 to 100000000');
+});
+
+test('ACL, flapping and audit keys', () => {
+  const { config, warnings } = load([
+    'acl_deny_action = disconnect',
+    'acl_cache_max_size = 0',
+    'acl_cache_ttl = 30s',
+    'flapping_detect_policy = 10, 30s, 1h',
+    'zone.external.enable_flapping_detect = on',
+    'zone.internal.acl_deny_action = ignore',
+    'audit.max_rows = 500',
+  ]);
+  assert.deepEqual(warnings, []);
+  assert.equal(config.acl_deny_action, 'disconnect');
+  assert.equal(config.acl_cache_max_size, 0);
+  assert.equal(config.acl_cache_ttl, 30_000);
+  assert.deepEqual(config.flapping_detect_policy, { max_count: 10, window_time: 30_000, ban_time: 3_600_000 });
+  assert.equal(config.zones.external!.enable_flapping_detect, true);
+  assert.equal(config.zones.external!.acl_deny_action, undefined);
+  assert.equal(config.zones.internal!.acl_deny_action, 'ignore');
+  assert.equal(config.audit.max_rows, 500);
 });
 
 test('a listener referencing an undefined zone is an error at its .zone line', () => {

@@ -34,8 +34,12 @@ export class SessionRecord implements ClientContext {
   sendMsg = 0;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
   isSuperuser = false;
+  /** the ACL's decision cache for this connection (broker/access/acl.ts owns its shape) */
+  aclCache: object | undefined = undefined;
   /** closed by the management plane */
   kicked = false;
+  /** closed because a ban matched it (reported as reason banned) */
+  banned = false;
   /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
   takenOver = false;
   /** aedes reported a keepalive timeout for this connection */

@@ -302,13 +302,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
   }
 
   /** Closes the connection, if any, and ends the session whatever its clean flag. */
-  async function end(clientId: string, reason: 'kicked' | 'discarded'): Promise<boolean> {
+  async function end(clientId: string, reason: 'kicked' | 'discarded', banned = false): Promise<boolean> {
     const r = records.get(clientId);
     if (!r) return false;
     if (r.client) {
       const c = r.client;
-      // read by onClientDisconnect, which aedes runs from close()
-      r.kicked = true; // the connection's own record
+      // the connection's own record, read by onClientDisconnect (aedes runs it from close())
+      r.kicked = true;
+      r.banned = banned;
       await new Promise<void>((resolve) => c.close(() => resolve()));
     }
     if (records.get(clientId) === r) await terminate(r, reason);
@@ -472,7 +473,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       return r ? toInfo(r) : undefined;
     },
 
-    kick: (clientId) => end(clientId, 'kicked'),
+    kick: (clientId, opts) => end(clientId, 'kicked', opts?.banned === true),
     discard: (clientId) => end(clientId, 'discarded'),
 
     subscriptions(clientId) {
@@ -560,6 +561,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
 /** EMQX's disconnect reasons, read from what aedes and Tern recorded on the connection. */
 function disconnectReason(c: AedesClient): DisconnectReason {
   const r = c.tern;
+  if (r?.banned) return 'banned';
   if (r?.kicked) return 'kicked';
   if (r?.takenOver) return 'takeovered';
   if (r?.keepaliveTimedOut) return 'keepalive_timeout';
