@@ -40,8 +40,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const env = envEntries(opts.env ?? {});
   env.warnings.forEach((w) => builder.warn(w));
   for (const entry of env.entries) builder.apply(entry);
-  const { config, warnings } = builder.finish();
-  return { config, file: opts.file, warnings };
+  const { config, warnings, origins } = builder.finish();
+  return { config, file: opts.file, warnings, origins };
 }
 
 /**
