@@ -111,11 +111,16 @@ function readTls(next: Config, where: (key: string) => string): Map<string, tls.
         refuse(field, file, `a PEM ${option === 'key' ? 'private key' : 'certificate'} (${(err as Error).message})`);
       }
     }
+    // OpenSSL takes a key that does not belong to the certificate and fails every handshake later
+    let matches = false;
     try {
+      const cert = new crypto.X509Certificate(files.cert as Buffer);
+      matches = cert.checkPrivateKey(crypto.createPrivateKey(files.key as Buffer));
       tls.createSecureContext(files);
     } catch (err) {
       refuse('certfile', l.certfile!, `a certificate matching ${base}.keyfile (${(err as Error).message})`);
     }
+    if (!matches) refuse('certfile', l.certfile!, `a certificate matching ${base}.keyfile (its public key is not the key's)`);
     out.set(`${l.proto}:${l.name}`, files);
   }
   return out;

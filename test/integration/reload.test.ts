@@ -1,0 +1,487 @@
+// Reloading emqx.conf in a running Tern: a real file in a temp dir, real listeners on loopback,
+// mqtt.js clients that must never be disconnected by a reload. Each test edits the file, reloads
+// (tern.reload or the API) and checks both the answer and the broker's behaviour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import type { MqttClient } from 'mqtt';
+import { loadConfig, ConfigError } from '../../server/config/index.ts';
+import { startTern, type Tern } from '../../server/tern.ts';
+import type { ReloadReport } from '../../server/reload.ts';
+import { tempDir, connect, nextMessages, endAll } from '../helpers/tern.ts';
+import { freePort } from '../helpers/process.ts';
+import { eventually } from '../helpers/api-helpers.ts';
+
+const fixtures = path.resolve(import.meta.dirname, '../fixtures/tls');
+
+interface Fixture {
+  dir: string;
+  file: string;
+  tern: Tern;
+  /** rewrites emqx.conf: the base lines, then `extra` */
+  write(extra: string[]): void;
+  url(proto?: 'tcp' | 'ws' | 'ssl', name?: string): string;
+  /** clients made by client(): each counts its disconnects */
+  client(url: string, opts?: Parameters<typeof connect>[1]): Promise<MqttClient>;
+  disconnects(): number;
+  api(method: 'GET' | 'POST' | 'PUT', route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+async function start(extra: string[] = [], opts: { watchDebounceMs?: number } = {}): Promise<Fixture> {
+  const dir = tempDir('tern-reload-');
+  const file = path.join(dir, 'emqx.conf');
+  const base = [
+    `node.data_dir = ${path.join(dir, 'data')}`,
+    'log.level = silent',
+    'listener.tcp.external = 127.0.0.1:0',
+    'listener.tcp.internal = 127.0.0.1:0',
+    'listener.ws.external = 127.0.0.1:0',
+    'listener.ssl.external = 127.0.0.1:0',
+    'listener.wss.external = 127.0.0.1:0',
+    'dashboard.listener.http = 127.0.0.1:0',
+  ];
+  const write = (lines: string[]) => fs.writeFileSync(file, [...base, ...lines].join('\n') + '\n');
+  write(extra);
+  const loaded = loadConfig({ file, env: {} });
+  const tern = await startTern({ config: loaded.config, file, env: {}, logger: pino({ level: 'silent' }), reload: opts });
+  const clients: MqttClient[] = [];
+  let closes = 0;
+  let token: string | undefined;
+  const api: Fixture['api'] = async (method, route, body) => {
+    const base = `http://127.0.0.1:${tern.ports.http}/api/v5`;
+    token ??= ((await (await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'public' }) })).json()) as { token: string }).token;
+    const res = await fetch(base + route, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  return {
+    dir,
+    file,
+    tern,
+    write,
+    url: (proto = 'tcp', name = 'external') =>
+      proto === 'ws' ? `ws://127.0.0.1:${tern.ports.ws[name]}/mqtt` : `${proto === 'ssl' ? 'mqtts' : 'mqtt'}://127.0.0.1:${tern.ports[proto][name]}`,
+    async client(url, o) {
+      const c = await connect(url, o);
+      c.on('close', () => closes++);
+      clients.push(c);
+      return c;
+    },
+    disconnects: () => closes,
+    api,
+    async close() {
+      const n = closes;
+      await endAll(...clients);
+      closes = n;
+      await tern.close();
+    },
+  };
+}
+
+/** A message from one client reaches the other: both connections work. */
+async function roundTrip(from: MqttClient, to: MqttClient, topic: string): Promise<void> {
+  await to.subscribeAsync(topic, { qos: 1 });
+  const got = nextMessages(to, 1);
+  await from.publishAsync(topic, 'ping', { qos: 1 });
+  assert.equal((await got)[0]!.payload, 'ping');
+}
+
+function refused(url: string, opts: Parameters<typeof connect>[1] = {}): Promise<unknown> {
+  return connect(url, opts).then(
+    async (c) => {
+      await c.endAsync(true);
+      assert.fail(`${url} accepted the connection`);
+    },
+    (err: unknown) => err,
+  );
+}
+
+const change = (r: ReloadReport, key: string) => r.changes.find((c) => c.key === key);
+
+test('allow_anonymous off: new anonymous clients are refused, connected ones stay connected', async () => {
+  const f = await start();
+  try {
+    const a = await f.client(f.url());
+    const b = await f.client(f.url('tcp', 'internal'));
+    const w = await f.client(f.url('ws'));
+    f.write(['allow_anonymous = false']);
+    const report = await f.tern.reload();
+    assert.equal(report.applied, true);
+    assert.deepEqual(change(report, 'allow_anonymous'), { key: 'allow_anonymous', old: true, new: false, class: 'hot' });
+    assert.deepEqual(report.restart_required, []);
+
+    const err = (await refused(f.url(), { clientId: 'anon-after' })) as { code?: number };
+    assert.equal(err.code, 5);
+    // the internal zone allows anonymous on its own
+    await f.client(f.url('tcp', 'internal'), { clientId: 'internal-after' });
+    await roundTrip(a, w, 'r/anon');
+    await roundTrip(b, a, 'r/anon2');
+    assert.equal(f.disconnects(), 0);
+    assert.equal(f.tern.aedes.connectedClients, 4);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a value set through the API stays in force, and the answer says so', async () => {
+  const f = await start();
+  try {
+    const set = await f.api('PUT', '/authentication/anonymous', { zones: { external: false } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    f.write(['zone.external.allow_anonymous = true']);
+    const res = await f.api('POST', '/configs/reload');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const c = (res.body.changes as ReloadReport['changes']).find((x) => x.key === 'zone.external.allow_anonymous')!;
+    assert.equal(c.class, 'hot');
+    assert.match(c.note!, /set through the API to false: the API value stays in force/);
+    assert.equal(((await refused(f.url())) as { code?: number }).code, 5);
+  } finally {
+    await f.close();
+  }
+});
+
+test('lowering max_mqueue_len applies to the next messages queued', async () => {
+  const f = await start(['zone.external.max_mqueue_len = 100']);
+  try {
+    const sub = await connect(f.url(), { clientId: 'q-sub', clean: false });
+    await sub.subscribeAsync('q/t', { qos: 1 });
+    await sub.endAsync();
+    await eventually(() => f.tern.sessions.get('q-sub')?.connected === false, 'the session to go offline');
+    const pub = await f.client(f.url(), { clientId: 'q-pub' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync('q/t', `a${i}`, { qos: 1 });
+    assert.equal(f.tern.sessions.get('q-sub')!.mqueue_len, 3);
+
+    f.write(['zone.external.max_mqueue_len = 2']);
+    const report = await f.tern.reload();
+    assert.deepEqual(change(report, 'zone.external.max_mqueue_len'), { key: 'zone.external.max_mqueue_len', old: 100, new: 2, class: 'hot' });
+    await pub.publishAsync('q/t', 'b0', { qos: 1 });
+    const info = f.tern.sessions.get('q-sub')!;
+    assert.equal(info.mqueue_max, 2);
+    assert.equal(info.mqueue_len, 2);
+    const queued = await f.tern.sessions.queuedMessages('q-sub', { page: 1, limit: 10 });
+    assert.deepEqual(queued.data.map((m) => m.payload.toString()), ['a2', 'b0']);
+    assert.equal(f.disconnects(), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a listener moved to another port: established clients stay, new connects reach the new port only', async () => {
+  const f = await start();
+  try {
+    const oldPort = f.tern.ports.tcp.external!;
+    const onOld = await f.client(f.url(), { clientId: 'on-old' });
+    const internal = await f.client(f.url('tcp', 'internal'), { clientId: 'on-internal' });
+    const ws = await f.client(f.url('ws'), { clientId: 'on-ws' });
+    const port = await freePort();
+    f.write([`listener.tcp.external = 127.0.0.1:${port}`]);
+    const report = await f.tern.reload();
+    const c = change(report, 'listener.tcp.external')!;
+    assert.equal(c.class, 'rebind');
+    assert.equal(c.old, '127.0.0.1:0');
+    assert.equal(c.new, `127.0.0.1:${port}`);
+    assert.match(c.note!, /established connections stay/);
+    assert.equal(f.tern.ports.tcp.external, port);
+
+    // new connects: the new port answers, the old one is closed
+    const onNew = await f.client(`mqtt://127.0.0.1:${port}`, { clientId: 'on-new' });
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => {
+        const s = net.connect(oldPort, '127.0.0.1', () => {
+          s.destroy();
+          resolve();
+        });
+        s.on('error', reject);
+      }),
+      /ECONNREFUSED/,
+    );
+    // every established connection still works, across listeners
+    await roundTrip(onOld, onNew, 'm/1');
+    await roundTrip(onNew, internal, 'm/2');
+    await roundTrip(ws, onOld, 'm/3');
+    assert.equal(f.disconnects(), 0);
+    // the old connection is still counted under its listener
+    const status = f.tern.control.listeners().find((l) => l.id === 'tcp:external')!;
+    assert.equal(status.bind, `127.0.0.1:${port}`);
+    assert.equal(status.current_connections, 2);
+  } finally {
+    await f.close();
+  }
+});
+
+test('two listeners swap ports: each new socket is bound once the other gives its port up', async () => {
+  const [p1, p2] = [await freePort(), await freePort()];
+  const f = await start([`listener.tcp.external = 127.0.0.1:${p1}`, `listener.tcp.internal = 127.0.0.1:${p2}`]);
+  try {
+    const ext = await f.client(f.url(), { clientId: 'swap-ext' });
+    const int = await f.client(f.url('tcp', 'internal'), { clientId: 'swap-int' });
+    f.write([`listener.tcp.external = 127.0.0.1:${p2}`, `listener.tcp.internal = 127.0.0.1:${p1}`]);
+    await f.tern.reload();
+    assert.equal(f.tern.ports.tcp.external, p2);
+    assert.equal(f.tern.ports.tcp.internal, p1);
+    // the zone tells which listener a new client reached
+    await f.client(`mqtt://127.0.0.1:${p2}`, { clientId: 'swap-new' });
+    assert.equal(f.tern.sessions.get('swap-new')!.zone, 'external');
+    await roundTrip(ext, int, 'swap/t');
+    assert.equal(f.disconnects(), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a listener added starts; removed, it stops accepting and its clients stay (or go, when configured)', async () => {
+  const f = await start();
+  try {
+    f.write(['listener.tcp.extra = 127.0.0.1:0']);
+    let report = await f.tern.reload();
+    assert.deepEqual(change(report, 'listener.tcp.extra'), {
+      key: 'listener.tcp.extra', old: null, new: '127.0.0.1:0', class: 'rebind', note: 'listener starts',
+    });
+    const extraPort = f.tern.ports.tcp.extra!;
+    const onExtra = await f.client(f.url('tcp', 'extra'), { clientId: 'on-extra' });
+    const other = await f.client(f.url(), { clientId: 'other' });
+
+    f.write([]);
+    report = await f.tern.reload();
+    assert.match(change(report, 'listener.tcp.extra')!.note!, /stops accepting; its clients stay connected until they leave/);
+    assert.equal(f.tern.ports.tcp.extra, undefined);
+    await assert.rejects(connect(`mqtt://127.0.0.1:${extraPort}`), /ECONNREFUSED/);
+    await roundTrip(onExtra, other, 'extra/t');
+    assert.equal(f.disconnects(), 0);
+    const status = f.tern.control.listeners().find((l) => l.id === 'tcp:extra')!;
+    assert.equal(status.running, false);
+    assert.equal(status.current_connections, 1);
+
+    // with reload.close_removed_listener_clients = on, a removed listener's clients are disconnected
+    f.write(['listener.tcp.extra2 = 127.0.0.1:0']);
+    await f.tern.reload();
+    const onExtra2 = await f.client(f.url('tcp', 'extra2'), { clientId: 'on-extra2' });
+    const gone = new Promise<void>((resolve) => onExtra2.once('close', () => resolve()));
+    f.write(['reload.close_removed_listener_clients = on']);
+    report = await f.tern.reload();
+    assert.match(change(report, 'listener.tcp.extra2')!.note!, /its clients are disconnected/);
+    await gone;
+    assert.equal(f.disconnects(), 1);
+    await roundTrip(onExtra, other, 'extra/t2');
+  } finally {
+    await f.close();
+  }
+});
+
+function makePair(dir: string, cn: string): { key: string; cert: string } {
+  const key = path.join(dir, `${cn}-key.pem`);
+  const cert = path.join(dir, `${cn}-cert.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
+  return { key, cert };
+}
+
+function serverCert(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+      const fp = s.getPeerCertificate().fingerprint256;
+      s.destroy();
+      resolve(fp);
+    });
+    s.on('error', reject);
+  });
+}
+
+test('TLS certificate swap: new handshakes get the new certificate, the established session carries on', async () => {
+  const dir = tempDir('tern-tls-');
+  const keyfile = path.join(dir, 'key.pem');
+  const certfile = path.join(dir, 'cert.pem');
+  fs.copyFileSync(path.join(fixtures, 'key.pem'), keyfile);
+  fs.copyFileSync(path.join(fixtures, 'cert.pem'), certfile);
+  const f = await start([`listener.ssl.external.keyfile = ${keyfile}`, `listener.ssl.external.certfile = ${certfile}`]);
+  try {
+    const port = f.tern.ports.ssl.external!;
+    const before = await serverCert(port);
+    const old = await f.client(f.url('ssl'), { clientId: 'tls-old', rejectUnauthorized: false });
+    const oldSession = (old.stream as tls.TLSSocket).getPeerCertificate().fingerprint256;
+    assert.equal(oldSession, before);
+
+    const second = makePair(dir, 'second');
+    // a key that does not match the certificate is refused first, at the certfile's line
+    fs.copyFileSync(second.key, keyfile);
+    await assert.rejects(f.tern.reload(), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, new RegExp(`${f.file.replaceAll('.', '\\.')}:\\d+: listener\\.ssl\\.external\\.certfile = .*expected a certificate matching listener\\.ssl\\.external\\.keyfile`));
+      return true;
+    });
+    assert.equal(await serverCert(port), before);
+
+    fs.copyFileSync(second.cert, certfile);
+    const report = await f.tern.reload();
+    assert.deepEqual(
+      report.changes.map((c) => [c.key, c.class]),
+      [['listener.ssl.external.certfile', 'rebind'], ['listener.ssl.external.keyfile', 'rebind']],
+    );
+    assert.match(change(report, 'listener.ssl.external.certfile')!.note!, /content changed: new TLS handshakes use it/);
+    const after = await serverCert(port);
+    assert.notEqual(after, before);
+    assert.equal(after, new (await import('node:crypto')).X509Certificate(fs.readFileSync(second.cert)).fingerprint256);
+    // the session established before the swap still works, on the same port
+    const fresh = await f.client(f.url('ssl'), { clientId: 'tls-new', rejectUnauthorized: false });
+    await roundTrip(old, fresh, 'tls/t');
+    assert.equal(f.disconnects(), 0);
+    assert.equal(f.tern.ports.ssl.external, port);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a broken file is refused naming file:line, and nothing changes', async () => {
+  const f = await start(['zone.external.max_mqueue_len = 100']);
+  try {
+    const c = await f.client(f.url(), { clientId: 'stays' });
+    const inForce = f.tern.config;
+    const ports = JSON.stringify(f.tern.ports);
+    const cases: [string[], RegExp][] = [
+      [['zone.external.max_mqueue_len = lots'], /:9: zone\.external\.max_mqueue_len = "lots": expected an integer of at least 0/],
+      [['listener.tcp.external.zone = nowhere'], /:9: listener\.tcp\.external\.zone = "nowhere": expected a defined zone/],
+      [['zone.external.max_mqueue_len = 5', 'this line has no equals sign'], /:10: expected "key = value"/],
+      [['acl_file = /nonexistent/acl.conf'], /:9: acl_file = "\/nonexistent\/acl.conf": expected an existing file/],
+    ];
+    for (const [lines, message] of cases) {
+      f.write(lines);
+      await assert.rejects(f.tern.reload(), (err: Error) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.ok(err.message.startsWith(`${f.file}:`), err.message);
+        assert.match(err.message, message);
+        return true;
+      });
+      assert.equal(f.tern.config, inForce, 'the config in force is the same object');
+      assert.equal(JSON.stringify(f.tern.ports), ports);
+    }
+    // the API answers 400 BAD_CONFIG with the same message
+    const res = await f.api('POST', '/configs/reload');
+    assert.equal(res.status, 400);
+    assert.equal(res.body.code, 'BAD_CONFIG');
+    assert.match(String(res.body.message), /:9: acl_file = /);
+    // a port that cannot be bound is refused like a bad value, the listener stays where it was
+    const blocker = net.createServer();
+    const busy = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as net.AddressInfo).port)));
+    try {
+      f.write(['listener.tcp.extra = 127.0.0.1:0', `listener.tcp.external = 127.0.0.1:${busy}`]);
+      await assert.rejects(f.tern.reload(), /:10: listener\.tcp\.external = "127\.0\.0\.1:\d+": expected an address this node can listen on \(the port is already in use\)/);
+      assert.equal(f.tern.config, inForce);
+      assert.equal(JSON.stringify(f.tern.ports), ports, 'the listener added in the same file was not started');
+    } finally {
+      blocker.close();
+    }
+    await roundTrip(c, c, 'still/here');
+    assert.equal(f.disconnects(), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('dry run reports what would change and changes nothing', async () => {
+  const f = await start();
+  try {
+    const inForce = f.tern.config;
+    const port = await freePort();
+    f.write(['allow_anonymous = false', `listener.tcp.external = 127.0.0.1:${port}`, `node.data_dir = ${path.join(f.dir, 'elsewhere')}`, 'dashboard.default_user.password = s3cret']);
+    const res = await f.api('POST', '/configs/reload?dry_run=true');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const report = res.body as unknown as ReloadReport;
+    assert.equal(report.applied, false);
+    assert.equal(report.dry_run, true);
+    assert.equal(report.file, f.file);
+    assert.deepEqual(report.changes.map((c) => [c.key, c.class]), [
+      ['allow_anonymous', 'hot'],
+      ['dashboard.default_user.password', 'hot'],
+      ['listener.tcp.external', 'rebind'],
+      ['node.data_dir', 'restart'],
+    ]);
+    // secrets are masked
+    assert.deepEqual([change(report, 'dashboard.default_user.password')!.old, change(report, 'dashboard.default_user.password')!.new], ['******', '******']);
+    assert.deepEqual(report.restart_required, ['node.data_dir']);
+    assert.equal(f.tern.config, inForce);
+    assert.notEqual(f.tern.ports.tcp.external, port);
+    await f.client(f.url(), { clientId: 'anon-still-ok' });
+  } finally {
+    await f.close();
+  }
+});
+
+test('restart keys keep their old value and are named; hot keys of the same file apply', async () => {
+  const f = await start();
+  try {
+    const dataDir = f.tern.config.node.data_dir;
+    f.write([`node.data_dir = ${path.join(f.dir, 'elsewhere')}`, 'node.name = other@127.0.0.1', 'persistence = memory', 'mqtt.max_topic_levels = 3']);
+    const report = await f.tern.reload();
+    assert.deepEqual(report.restart_required, ['node.data_dir', 'node.name', 'persistence']);
+    for (const key of report.restart_required) assert.equal(change(report, key)!.note, 'keeps its old value until a restart');
+    assert.equal(f.tern.config.node.data_dir, dataDir);
+    assert.equal(f.tern.config.node.name, 'tern@127.0.0.1');
+    assert.equal(f.tern.config.persistence, 'sqlite');
+    assert.equal(f.tern.config.mqtt.max_topic_levels, 3);
+    // and they stay pending: the next reload names them again
+    assert.deepEqual((await f.tern.reload()).restart_required, ['node.data_dir', 'node.name', 'persistence']);
+  } finally {
+    await f.close();
+  }
+});
+
+test('mqtt limits apply to connected clients: max_qos_allowed and max_packet_size', async () => {
+  const f = await start();
+  try {
+    const c = await f.client(f.url(), { clientId: 'limits' });
+    f.write(['mqtt.max_qos_allowed = 1', 'mqtt.max_packet_size = 1KB']);
+    await f.tern.reload();
+    const granted = await c.subscribeAsync('lim/t', { qos: 2 });
+    assert.equal(granted[0]!.qos, 1);
+    const big = await f.client(f.url(), { clientId: 'big' });
+    const closed = new Promise<void>((resolve) => big.once('close', () => resolve()));
+    big.publish('lim/t', Buffer.alloc(2048), { qos: 0 });
+    await closed;
+    // raised again: a QoS 2 grant for the same connection
+    f.write(['mqtt.max_qos_allowed = 2']);
+    await f.tern.reload();
+    assert.equal((await c.subscribeAsync('lim/u', { qos: 2 }))[0]!.qos, 2);
+    assert.equal(f.disconnects(), 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('log.level applies to the running logger and its children', async () => {
+  const f = await start();
+  try {
+    const child = f.tern.logger.child({ module: 'x' });
+    assert.equal(child.isLevelEnabled('info'), false);
+    f.write(['log.level = debug']);
+    await f.tern.reload();
+    assert.equal(f.tern.logger.level, 'debug');
+    assert.equal(child.isLevelEnabled('debug'), true);
+    f.write([]);
+    await f.tern.reload();
+    assert.equal(child.isLevelEnabled('info'), false);
+  } finally {
+    await f.close();
+  }
+});
+
+test('config.watch = on: saving the file reloads it, also when an editor renames a new file over it', async () => {
+  const f = await start(['config.watch = on'], { watchDebounceMs: 50 });
+  try {
+    f.write(['config.watch = on', 'zone.external.max_mqueue_len = 7']);
+    await eventually(() => f.tern.config.zones.external!.max_mqueue_len === 7, 'the watched file to be reloaded');
+    // an editor's save: a new file renamed over the old one
+    fs.writeFileSync(`${f.file}.tmp`, fs.readFileSync(f.file, 'utf8').replace('max_mqueue_len = 7', 'max_mqueue_len = 8'));
+    fs.renameSync(`${f.file}.tmp`, f.file);
+    await eventually(() => f.tern.config.zones.external!.max_mqueue_len === 8, 'the renamed file to be reloaded');
+  } finally {
+    await f.close();
+  }
+});
