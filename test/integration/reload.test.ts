@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
 import type { MqttClient } from 'mqtt';
 import { loadConfig, ConfigError } from '../../server/config/index.ts';
-import { startTern, type Tern } from '../../server/tern.ts';
+import { startTern, type StartOptions, type Tern } from '../../server/tern.ts';
 import type { ReloadReport } from '../../server/reload.ts';
 import { tempDir, connect, nextMessages, endAll } from '../helpers/tern.ts';
 import { freePort } from '../helpers/process.ts';
@@ -33,7 +33,7 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-async function start(extra: string[] = [], opts: { watchDebounceMs?: number } = {}): Promise<Fixture> {
+async function start(extra: string[] = [], opts: StartOptions['reload'] = {}): Promise<Fixture> {
   const dir = tempDir('tern-reload-');
   const file = path.join(dir, 'emqx.conf');
   const base = [
@@ -483,5 +483,95 @@ test('config.watch = on: saving the file reloads it, also when an editor renames
     await eventually(() => f.tern.config.zones.external!.max_mqueue_len === 8, 'the renamed file to be reloaded');
   } finally {
     await f.close();
+  }
+});
+
+test('a WebSocket listener moved to another port: its upgraded connections stay, the new port serves /mqtt', async () => {
+  const f = await start();
+  try {
+    const oldWs = await f.client(f.url('ws'), { clientId: 'ws-old' });
+    const tcp = await f.client(f.url(), { clientId: 'ws-tcp' });
+    const port = await freePort();
+    f.write([`listener.ws.external = 127.0.0.1:${port}`, 'listener.ws.external.mqtt_path = /mqtt2']);
+    const report = await f.tern.reload();
+    assert.deepEqual(report.changes.map((c) => c.key), ['listener.ws.external', 'listener.ws.external.mqtt_path']);
+    const onNew = await f.client(`ws://127.0.0.1:${port}/mqtt2`, { clientId: 'ws-new' });
+    await assert.rejects(connect(`ws://127.0.0.1:${port}/mqtt`, { clientId: 'ws-wrong-path' }));
+    await roundTrip(oldWs, onNew, 'ws/1');
+    await roundTrip(tcp, oldWs, 'ws/2');
+    assert.equal(f.disconnects(), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('listener settings apply to new connections: max_connections, zone', async () => {
+  const f = await start(['zone.quiet.allow_anonymous = false']);
+  try {
+    const a = await f.client(f.url(), { clientId: 'set-a' });
+    const b = await f.client(f.url(), { clientId: 'set-b' });
+    f.write(['zone.quiet.allow_anonymous = false', 'listener.tcp.external.max_connections = 2', 'listener.tcp.external.zone = quiet']);
+    const report = await f.tern.reload();
+    assert.match(change(report, 'listener.tcp.external.zone')!.note!, /new connections join zone quiet; connected clients stay in zone external/);
+    // full: the third connection is closed at accept
+    await assert.rejects(connect(f.url(), { clientId: 'set-c', connectTimeout: 2000 }));
+    await b.endAsync();
+    await eventually(() => f.tern.control.listeners().find((l) => l.id === 'tcp:external')!.current_connections === 1, 'the slot to free');
+    // a slot again, in the new zone: anonymous is refused there
+    assert.equal(((await refused(f.url(), { clientId: 'set-d' })) as { code?: number }).code, 5);
+    assert.equal(f.tern.sessions.get('set-a')!.zone, 'external');
+    await roundTrip(a, a, 'set/t');
+  } finally {
+    await f.close();
+  }
+});
+
+test('module checks run before anything changes; their apply step only once the reload is committed', async () => {
+  const seen: string[] = [];
+  // as the ACL module's loadAclFile will be wired: validate what the file names, apply later
+  const f = await start([], {
+    checks: [
+      (next, where) => {
+        if (next.zones.external!.max_mqueue_len === 13) throw new ConfigError(`${where('zone.external.max_mqueue_len')}: 13 is unlucky`);
+        seen.push(`checked ${next.zones.external!.max_mqueue_len}`);
+        return () => seen.push(`applied ${next.zones.external!.max_mqueue_len}`);
+      },
+    ],
+  });
+  try {
+    f.write(['zone.external.max_mqueue_len = 13']);
+    await assert.rejects(f.tern.reload(), new RegExp(`${f.file.replaceAll('.', '\\.')}:9: 13 is unlucky`));
+    f.write(['zone.external.max_mqueue_len = 12']);
+    await f.tern.reload({ dryRun: true });
+    assert.deepEqual(seen, ['checked 12']);
+    await f.tern.reload();
+    assert.deepEqual(seen, ['checked 12', 'checked 12', 'applied 12']);
+    assert.equal(f.tern.config.zones.external!.max_mqueue_len, 12);
+  } finally {
+    await f.close();
+  }
+});
+
+test('reloads run one at a time; a Tern started from a Config object reloads to no change', async () => {
+  const f = await start();
+  try {
+    f.write(['zone.external.max_mqueue_len = 5']);
+    const [r1, r2] = await Promise.all([f.tern.reload(), f.tern.reload()]);
+    assert.equal(r1.changes.length, 1);
+    assert.equal(r2.changes.length, 0);
+  } finally {
+    await f.close();
+  }
+  const { startTestTern } = await import('../helpers/tern.ts');
+  const t = await startTestTern();
+  try {
+    const before = t.config;
+    const r = await t.reload();
+    assert.deepEqual(r.changes, []);
+    assert.equal(r.file, null);
+    assert.match(r.warnings[0]!, /nothing to re-read/);
+    assert.deepEqual(t.config, before);
+  } finally {
+    await t.close();
   }
 });
