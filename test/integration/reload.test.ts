@@ -450,6 +450,13 @@ test('mqtt limits apply to connected clients: max_qos_allowed and max_packet_siz
     await f.tern.reload();
     assert.equal((await c.subscribeAsync('lim/u', { qos: 2 }))[0]!.qos, 2);
     assert.equal(f.disconnects(), 1);
+
+    // the API's publish body limit follows max_packet_size (2 x, at least 1 MiB)
+    const payload = Buffer.alloc(1_600_000, 7).toString('base64');
+    assert.equal((await f.api('POST', '/publish', { topic: 'lim/api', payload, payload_encoding: 'base64' })).status, 413);
+    f.write(['mqtt.max_packet_size = 2MB']);
+    await f.tern.reload();
+    assert.equal((await f.api('POST', '/publish', { topic: 'lim/api', payload, payload_encoding: 'base64' })).status, 202);
   } finally {
     await f.close();
   }
@@ -573,5 +580,25 @@ test('reloads run one at a time; a Tern started from a Config object reloads to 
     assert.deepEqual(t.config, before);
   } finally {
     await t.close();
+  }
+});
+
+test('zone.external.idle_timeout: a socket accepted after the reload gets the new CONNECT wait', async () => {
+  const f = await start();
+  try {
+    f.write(['zone.external.idle_timeout = 200ms', 'zone.internal.idle_timeout = 300ms']);
+    await f.tern.reload();
+    for (const name of ['external', 'internal']) {
+      const started = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        const s = net.connect(f.tern.ports.tcp[name]!, '127.0.0.1');
+        s.on('error', reject);
+        s.on('close', () => resolve());
+      });
+      // closed by the broker well before the 15 s it started with
+      assert.ok(Date.now() - started < 10_000, name);
+    }
+  } finally {
+    await f.close();
   }
 });
