@@ -15,6 +15,7 @@ export interface ApiResponse {
 
 export interface ApiClient {
   get(path: string): Promise<ApiResponse>;
+  post(path: string, body?: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -73,6 +74,9 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
   return {
     async get(path) {
       return request(agent, host, port, 'GET', path, headers);
+    },
+    async post(path, body) {
+      return request(agent, host, port, 'POST', path, headers, body === undefined ? undefined : JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };
