@@ -58,7 +58,7 @@ export interface StartOptions {
   /**
    * Where a reload reads the configuration again: the emqx.conf `config` came from and the
    * environment of its EMQX_* overrides. Without either (a Config built in code, as most tests
-   * do), a reload re-applies `config` itself and reports no change.
+   * do), there is nothing to re-read: a reload reports no change.
    */
   file?: string;
   env?: NodeJS.ProcessEnv;
@@ -153,7 +153,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       file: opts.file,
       read: reloadable
         ? () => loadConfig({ file: opts.file, env: opts.env })
-        : () => ({ config: structuredClone(config), file: undefined, origins: {}, warnings: ['started from a configuration built in code, not a file: nothing to re-read'] }),
+        : () => ({ config: structuredClone(configSource.get()), file: undefined, origins: {}, warnings: ['started from a configuration built in code, not a file: nothing to re-read'] }),
       listeners,
       auth,
       logger,

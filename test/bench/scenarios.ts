@@ -786,7 +786,9 @@ function qos0WhilePolled(): Scenario {
 // ---- reload (issue 13) -----------------------------------------------------------------------------
 
 /** the broker's emqx.conf, or why a reload scenario cannot run on it */
-const reloadable = (v: BrokerVariant): string | undefined => needsApi(v);
+function reloadable(v: BrokerVariant): string | undefined {
+  return needsApi(v);
+}
 
 /**
  * One emqx.conf per reload, alternating between two versions so every reload changes keys: two
@@ -913,9 +915,8 @@ function qos0WhileReloaded(): Scenario {
   };
 }
 
-const RELOADS = 10;
-
 function reloadWithClients(): Scenario {
+  const RELOADS = 10;
   return {
     name: 'reload-with-clients',
     description:

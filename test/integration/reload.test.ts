@@ -602,3 +602,22 @@ test('zone.external.idle_timeout: a socket accepted after the reload gets the ne
     await f.close();
   }
 });
+
+test('auth seeds added to the file are inserted by the reload; a seed the API changed stays as the API left it', async () => {
+  const f = await start(['allow_anonymous = false', 'auth.user.1.username = alice', 'auth.user.1.password = first']);
+  try {
+    await f.client(f.url(), { clientId: 'alice-1', username: 'alice', password: 'first' });
+    f.write(['allow_anonymous = false', 'auth.user.1.username = alice', 'auth.user.1.password = changed', 'auth.user.2.username = bob', 'auth.user.2.password = b0b']);
+    const report = await f.tern.reload();
+    const c = change(report, 'auth.user')!;
+    assert.deepEqual(c.new, [{ username: 'alice', password: '******' }, { username: 'bob', password: '******' }]);
+    assert.match(c.note!, /the API value stays in force/);
+    await f.client(f.url(), { clientId: 'bob-1', username: 'bob', password: 'b0b' });
+    // alice was seeded before: her password is the one in the user table, not the file's
+    await f.client(f.url(), { clientId: 'alice-2', username: 'alice', password: 'first' });
+    assert.equal(((await refused(f.url(), { clientId: 'alice-3', username: 'alice', password: 'changed' })) as { code?: number }).code, 4);
+    assert.equal(f.disconnects(), 0);
+  } finally {
+    await f.close();
+  }
+});
