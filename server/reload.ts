@@ -47,9 +47,14 @@ export interface ReloadReport {
 /**
  * Validates a file the config names (the ACL file, ...) before anything changes: throws
  * ConfigError naming file:line. `where(key)` is the file:line that set an emqx.conf key. May
- * return the step that puts what it read in force; it runs only once the reload is committed.
+ * return the step that puts what it read in force (it runs only once the reload is committed),
+ * and the files whose content changed under an unchanged key, for the answer
+ * ({ apply, changedFiles: [{ key: 'acl_file', file }] }).
  */
-export type ReloadCheck = (next: Config, where: (key: string) => string) => void | (() => void);
+export type ReloadCheck = (
+  next: Config,
+  where: (key: string) => string,
+) => void | (() => void) | { apply?: () => void; changedFiles?: { key: string; file: string }[] };
 
 export interface ReloaderDeps {
   config: ConfigSource;
@@ -144,10 +149,18 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       const current = deps.config.get();
 
       const tlsFiles = readTls(next, where);
-      const applySteps = (deps.checks ?? []).map((check) => check(next, where)).filter((f) => typeof f === 'function');
+      const applySteps: (() => void)[] = [];
+      const changedFiles: { key: string; file: string }[] = [];
+      for (const check of deps.checks ?? []) {
+        const r = check(next, where);
+        if (typeof r === 'function') applySteps.push(r);
+        else if (r) {
+          if (r.apply) applySteps.push(r.apply);
+          changedFiles.push(...(r.changedFiles ?? []));
+        }
+      }
 
       // TLS files whose content changed under the same path: the diff of the config can't see those
-      const changedFiles: { key: string; file: string }[] = [];
       for (const [id, files] of tlsFiles) {
         const inForce = deps.listeners.tlsFiles(id);
         if (!inForce || sameTlsFiles(files, inForce)) continue;

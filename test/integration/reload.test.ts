@@ -543,6 +543,8 @@ test('module checks run before anything changes; their apply step only once the 
         seen.push(`checked ${next.zones.external!.max_mqueue_len}`);
         return () => seen.push(`applied ${next.zones.external!.max_mqueue_len}`);
       },
+      // a check that also reports a file whose content changed (the ACL file, say)
+      () => ({ changedFiles: [{ key: 'acl_file', file: 'etc/acl.conf' }] }),
     ],
   });
   try {
@@ -551,8 +553,9 @@ test('module checks run before anything changes; their apply step only once the 
     f.write(['zone.external.max_mqueue_len = 12']);
     await f.tern.reload({ dryRun: true });
     assert.deepEqual(seen, ['checked 12']);
-    await f.tern.reload();
+    const report = await f.tern.reload();
     assert.deepEqual(seen, ['checked 12', 'checked 12', 'applied 12']);
+    assert.deepEqual(change(report, 'acl_file'), { key: 'acl_file', old: 'etc/acl.conf', new: 'etc/acl.conf', class: 'hot', note: "the file's content changed" });
     assert.equal(f.tern.config.zones.external!.max_mqueue_len, 12);
   } finally {
     await f.close();
