@@ -1,5 +1,8 @@
 // Opens the MQTT listeners (tcp, ssl, ws, wss) and hands every accepted stream to aedes with the
 // listener's zone attached. A port that cannot be bound is a start-up error naming the listener.
+// A reload (server/reload.ts) changes the set in two steps, stage() then commit(), so that no
+// established connection is ever touched: a listener's connections are its own (they stay when
+// it moves or stops accepting), separate from the sockets it accepts on (Acceptor).
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
@@ -286,17 +289,17 @@ class Listener {
   }
 
   /** Stops accepting on one socket; established connections are left alone. */
-  stop(a: Acceptor): void {
+  stop(a: Acceptor, quiet = false): void {
     if (a.stopped) return;
     // ws 8 leaves its clients open on close(); server.close() only stops accepting
     a.wss?.close();
     a.stopped = new Promise<void>((resolve) => a.server.close(() => resolve()));
-    this.shared.log.info({ listener: this.running.id, bind: `${a.host}:${a.port}` }, 'stopped accepting');
+    if (!quiet) this.shared.log.info({ listener: this.running.id, bind: `${a.host}:${a.port}` }, 'stopped accepting');
   }
 
   /** Forgets an acceptor that was never switched to (a reload that did not go through). */
   async discard(a: Acceptor): Promise<void> {
-    this.stop(a);
+    this.stop(a, true);
     this.acceptors.splice(this.acceptors.indexOf(a), 1);
     await a.stopped;
   }
@@ -327,7 +330,8 @@ class Listener {
   }
 
   async close(): Promise<void> {
-    this.stopAccepting();
+    for (const a of this.acceptors) this.stop(a, true);
+    this.running.accepting = false;
     for (const s of this.running.sockets) s.destroy();
     await Promise.all(this.acceptors.map((a) => a.stopped));
   }
