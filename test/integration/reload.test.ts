@@ -624,3 +624,24 @@ test('auth seeds added to the file are inserted by the reload; a seed the API ch
     await f.close();
   }
 });
+
+test('a listener narrowed from 0.0.0.0:P to 127.0.0.1:P (its own port): it stops accepting just before, its clients stay', async () => {
+  const p = await freePort();
+  const f = await start([`listener.tcp.external = 0.0.0.0:${p}`]);
+  try {
+    const before = await f.client(`mqtt://127.0.0.1:${p}`, { clientId: 'narrow-old' });
+    f.write([`listener.tcp.external = 127.0.0.1:${p}`]);
+    const report = await f.tern.reload();
+    assert.equal(change(report, 'listener.tcp.external')!.new, `127.0.0.1:${p}`);
+    assert.equal(f.tern.control.listeners().find((l) => l.id === 'tcp:external')!.bind, `127.0.0.1:${p}`);
+    const after = await f.client(`mqtt://127.0.0.1:${p}`, { clientId: 'narrow-new' });
+    await roundTrip(before, after, 'narrow/t');
+    assert.equal(f.disconnects(), 0);
+    // GET /configs shows the address in force
+    const conf = await f.api('GET', '/configs');
+    const l = (conf.body.listeners as { proto: string; name: string; host: string }[]).find((x) => x.proto === 'tcp' && x.name === 'external')!;
+    assert.equal(l.host, '127.0.0.1');
+  } finally {
+    await f.close();
+  }
+});
