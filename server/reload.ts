@@ -191,7 +191,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
         file: file ?? null,
         changes: plan.changes,
         restart_required: plan.restart_required,
-        warnings: loaded.warnings,
+        warnings: [...loaded.warnings, ...(loaded.overriddenByEnv ?? [])],
       };
       if (dryRun) {
         log.info({ trigger, by: opts.by, file, changes: summary(plan.changes) }, 'configuration reload dry run: nothing changed');
@@ -222,7 +222,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
         await deps.auth.seedFromConfig().catch((err: unknown) => log.error({ err }, 'inserting the new auth seeds failed'));
       }
       report.applied = true;
-      for (const w of loaded.warnings) log.warn(w);
+      for (const w of report.warnings) log.warn(w);
       log.info(
         { trigger, by: opts.by, file, changes: summary(plan.changes), restart_required: plan.restart_required },
         plan.changes.length === 0 ? 'configuration reloaded: nothing changed' : `configuration reloaded: ${plan.changes.length} key(s) changed`,

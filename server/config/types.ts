@@ -103,4 +103,9 @@ export interface LoadedConfig {
    * by its emqx.conf name (listener.ssl.external.certfile), so later checks can blame a line
    */
   origins: Record<string, string>;
+  /**
+   * file lines whose key an EMQX_* variable overrides (the environment wins): normal in a
+   * deployment, so not a warning at start, but a reload names them, since editing them does nothing
+   */
+  overriddenByEnv?: string[];
 }

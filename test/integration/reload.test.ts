@@ -645,3 +645,22 @@ test('a listener narrowed from 0.0.0.0:P to 127.0.0.1:P (its own port): it stops
     await f.close();
   }
 });
+
+test('a file key the environment overrides is named in the warnings: editing it changes nothing', async () => {
+  const dir = tempDir('tern-env-');
+  const file = path.join(dir, 'emqx.conf');
+  const lines = [`node.data_dir = ${path.join(dir, 'data')}`, 'log.level = silent', 'dashboard.listener.http = 127.0.0.1:0',
+    'listener.tcp.external = 127.0.0.1:0', 'listener.tcp.internal = 127.0.0.1:0', 'listener.ws.external = 127.0.0.1:0'];
+  fs.writeFileSync(file, [...lines, 'zone.external.max_mqueue_len = 10'].join('\n'));
+  const env = { EMQX_ZONE__EXTERNAL__MAX_MQUEUE_LEN: '5' };
+  const tern = await startTern({ config: loadConfig({ file, env }).config, file, env, logger: pino({ level: 'silent' }) });
+  try {
+    fs.writeFileSync(file, [...lines, 'zone.external.max_mqueue_len = 20'].join('\n'));
+    const report = await tern.reload();
+    assert.deepEqual(report.changes, []);
+    assert.deepEqual(report.warnings, [`${file}:7: zone.external.max_mqueue_len is overridden by EMQX_ZONE__EXTERNAL__MAX_MQUEUE_LEN (the environment wins over the file)`]);
+    assert.equal(tern.config.zones.external!.max_mqueue_len, 5);
+  } finally {
+    await tern.close();
+  }
+});
