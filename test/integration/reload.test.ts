@@ -334,6 +334,15 @@ test('TLS certificate swap: new handshakes get the new certificate, the establis
     await roundTrip(old, fresh, 'tls/t');
     assert.equal(f.disconnects(), 0);
     assert.equal(f.tern.ports.ssl.external, port);
+
+    // and moved: the new port serves the new certificate, the sessions on the old one carry on
+    const moved = await freePort();
+    f.write([`listener.ssl.external = 127.0.0.1:${moved}`, `listener.ssl.external.keyfile = ${keyfile}`, `listener.ssl.external.certfile = ${certfile}`]);
+    await f.tern.reload();
+    assert.equal(await serverCert(moved), after);
+    await assert.rejects(serverCert(port), /ECONNREFUSED/);
+    await roundTrip(fresh, old, 'tls/moved');
+    assert.equal(f.disconnects(), 0);
   } finally {
     await f.close();
   }
