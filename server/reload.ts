@@ -24,7 +24,7 @@ import { ListenerError, sameTlsFiles, shouldRun, type Listeners } from './broker
 export interface ReloadOptions {
   /** validate and report, change nothing */
   dryRun?: boolean;
-  /** what asked: 'SIGHUP', 'api', 'watch', ... (logged) */
+  /** what asked: 'SIGHUP', 'api', 'watch'; 'call' when not given (logged) */
   trigger?: string;
   /** who asked, when known (an administrator, an API key) */
   by?: string;
@@ -68,6 +68,8 @@ export interface ReloaderDeps {
   checks?: ReloadCheck[];
   /** after every applied reload (audit log, port table) */
   onReload?: (report: ReloadReport) => void;
+  /** after every refused or failed one, with the message the caller got (audit log) */
+  onRefused?: (refusal: { trigger: string; by?: string; file: string | null; message: string }) => void;
   /** config.watch: quiet time after the last change on disk before reloading, default 500 ms */
   watchDebounceMs?: number;
 }
@@ -137,7 +139,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
   let closed = false;
 
   async function run(opts: ReloadOptions): Promise<ReloadReport> {
-    const trigger = opts.trigger ?? 'api';
+    const trigger = opts.trigger ?? 'call';
     const dryRun = opts.dryRun === true;
     let loaded: LoadedConfig | undefined;
     try {
@@ -236,6 +238,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       } else {
         log.error({ err, trigger }, 'configuration reload failed');
       }
+      deps.onRefused?.({ trigger, by: opts.by, file: loaded?.file ?? deps.file ?? null, message: (err as Error).message });
       throw err;
     }
   }

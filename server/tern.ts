@@ -69,6 +69,8 @@ export interface StartOptions {
     checks?: ReloadCheck[];
     /** after each applied reload, e.g. for the audit log */
     onReload?: (report: ReloadReport) => void;
+    /** after each refused one (a bad file), with the message */
+    onRefused?: (refusal: { trigger: string; by?: string; file: string | null; message: string }) => void;
     watchDebounceMs?: number;
   };
 }
@@ -163,6 +165,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
         refreshPorts();
         opts.reload?.onReload?.(report);
       },
+      onRefused: opts.reload?.onRefused,
     });
     cleanups.push(async () => reloader.close());
 

@@ -545,7 +545,9 @@ test('listener settings apply to new connections: max_connections, zone', async 
 test('module checks run before anything changes; their apply step only once the reload is committed', async () => {
   const seen: string[] = [];
   // as the ACL module's loadAclFile will be wired: validate what the file names, apply later
+  const refusals: string[] = [];
   const f = await start([], {
+    onRefused: (r) => refusals.push(`${r.trigger}: ${r.message}`),
     checks: [
       (next, where) => {
         if (next.zones.external!.max_mqueue_len === 13) throw new ConfigError(`${where('zone.external.max_mqueue_len')}: 13 is unlucky`);
@@ -559,6 +561,7 @@ test('module checks run before anything changes; their apply step only once the 
   try {
     f.write(['zone.external.max_mqueue_len = 13']);
     await assert.rejects(f.tern.reload(), new RegExp(`${f.file.replaceAll('.', '\\.')}:9: 13 is unlucky`));
+    assert.deepEqual(refusals, [`call: ${f.file}:9: 13 is unlucky`]);
     f.write(['zone.external.max_mqueue_len = 12']);
     await f.tern.reload({ dryRun: true });
     assert.deepEqual(seen, ['checked 12']);

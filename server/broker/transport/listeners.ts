@@ -186,7 +186,6 @@ class Listener {
   ) {
     this.tls = tlsFiles;
     this.policy = { allowRate: rateGate(l.max_conn_rate), allowAddress: accessCheck(l) };
-    const self = this;
     this.running = {
       config: l,
       id: `${l.proto}:${l.name}`,
@@ -195,7 +194,7 @@ class Listener {
       sockets: new Set(),
       closedBytes: { received: 0, sent: 0 },
       accepting: true,
-      close: () => self.close(),
+      close: () => this.close(),
     };
     const running = this.running;
     // one function for every connection of this listener (no closure per connection)
