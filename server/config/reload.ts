@@ -26,7 +26,7 @@ export interface ReloadPlan {
   changes: KeyChange[];
   /** keys of class restart: they keep their old value in `effective` */
   restart_required: string[];
-  /** the config to put in force: the new one, with every restart key at its value in force */
+  /** the config to put in force: the new one (the same object when no key needs a restart), with every restart key at its value in force */
   effective: Config;
 }
 
@@ -220,7 +220,10 @@ export function planReload(current: Config, next: Config, opts: PlanOptions = {}
   }
   // (a listener or zone added or removed is one path, so one change: diffConfig doesn't recurse into it)
 
-  const effective = structuredClone(next);
+  // `next` itself when no key needs a restart: a config built by loadConfig(), as the one Tern
+  // started with, so the objects the hot paths read keep the shapes V8 has optimised for
+  const needsRestart = [...byKey.keys()].some((key) => classify(key).class === 'restart');
+  const effective = needsRestart ? structuredClone(next) : next;
   const changes: KeyChange[] = [];
   const restart: string[] = [];
   for (const [key, paths] of byKey) {
