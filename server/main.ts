@@ -1,4 +1,5 @@
-// Process entry: load emqx.conf (+ EMQX_* overrides), start Tern, stop cleanly on SIGTERM/SIGINT.
+// Process entry: load emqx.conf (+ EMQX_* overrides), start Tern, stop cleanly on SIGTERM/SIGINT,
+// reload the configuration on SIGHUP.
 import { loadConfig, configFileFromArgs, ConfigError } from './config/index.ts';
 import { createLogger } from './logger.ts';
 import { startTern } from './tern.ts';
@@ -23,7 +24,7 @@ async function main(): Promise<number> {
 
   let tern;
   try {
-    tern = await startTern({ config: loaded.config, logger });
+    tern = await startTern({ config: loaded.config, file: loaded.file, env: process.env, logger });
   } catch (err) {
     if (err instanceof ConfigError) {
       // a file the config names (acl_file) that does not parse
@@ -63,6 +64,8 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // the reload logs its outcome, refused or applied; a refused one leaves the config in force
+  process.on('SIGHUP', () => void tern.reload({ trigger: 'SIGHUP' }).catch(() => {}));
   return -1;
 }
 

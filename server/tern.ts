@@ -1,5 +1,6 @@
 // The whole product in one process: store, broker, listeners and the management HTTP server.
-// main.ts calls startTern() with the loaded config; tests call it with every port set to 0.
+// main.ts calls startTern() with the loaded config, its file and the environment (so a reload
+// can read them again); tests call it with every port set to 0.
 import http from 'node:http';
 import net from 'node:net';
 import type { Config } from './config/types.ts';
@@ -13,6 +14,7 @@ import { registerProtocolPolicy } from './broker/protocol/protocol-policy.ts';
 import { registerAuthentication } from './broker/access/authentication-step.ts';
 import { createAcl, type Acl } from './broker/access/acl.ts';
 import { registerAcl } from './broker/access/acl-step.ts';
+import { aclReloadCheck } from './broker/access/acl-reload-check.ts';
 import { createBanned, type Banned } from './broker/access/banned.ts';
 import { createFlapping, type Flapping } from './broker/access/flapping.ts';
 import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
@@ -28,6 +30,8 @@ import { createBrokerControl } from './broker/control.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
 import { VERSION } from './version.ts';
+import { loadConfig } from './config/index.ts';
+import { createReloader, type ReloadCheck, type ReloadOptions, type ReloadReport } from './reload.ts';
 
 export interface Tern {
   /** the config in force now (configSource.get()) */
@@ -51,6 +55,8 @@ export interface Tern {
   http: http.Server;
   ports: { http: number; tcp: Record<string, number>; ws: Record<string, number>; ssl: Record<string, number>; wss: Record<string, number> };
   startedAt: number;
+  /** re-reads emqx.conf (+ env) and applies what changed; throws ConfigError, changing nothing */
+  reload(opts?: ReloadOptions): Promise<ReloadReport>;
   close(): Promise<void>;
 }
 
@@ -62,7 +68,31 @@ export interface AccessOptions {
   banSweepIntervalMs?: number;
 }
 
-export async function startTern(opts: { config: Config; logger?: Logger; api?: ApiOptions; access?: AccessOptions }): Promise<Tern> {
+export interface StartOptions {
+  /** the configuration to start with (loadConfig({file, env}).config) */
+  config: Config;
+  /**
+   * Where a reload reads the configuration again: the emqx.conf `config` came from and the
+   * environment of its EMQX_* overrides. Without either (a Config built in code, as most tests
+   * do), there is nothing to re-read: a reload reports no change.
+   */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  api?: ApiOptions;
+  access?: AccessOptions;
+  reload?: {
+    /** validations of the files the config names (ACL file, ...), run before a reload changes anything */
+    checks?: ReloadCheck[];
+    /** after each applied reload, e.g. for the audit log */
+    onReload?: (report: ReloadReport) => void;
+    /** after each refused one (a bad file), with the message */
+    onRefused?: (refusal: { trigger: string; by?: string; file: string | null; message: string }) => void;
+    watchDebounceMs?: number;
+  };
+}
+
+export async function startTern(opts: StartOptions): Promise<Tern> {
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.log.level);
   const configSource = createConfigSource(config, (err) => logger.error({ err }, 'config change listener failed'));
@@ -136,6 +166,38 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     const listeners = await startListeners({ config: configSource, aedes, logger });
     cleanups.push(() => listeners.close());
 
+    // log.level applies in place: child loggers made without options of their own inherit it
+    configSource.onChange(({ keys, current }) => {
+      if (keys.includes('log.level')) logger.level = current.log.level;
+    });
+    const ports: Tern['ports'] = { http: 0, tcp: {}, ws: {}, ssl: {}, wss: {} };
+    const refreshPorts = () => {
+      for (const proto of ['tcp', 'ws', 'ssl', 'wss'] as const) {
+        for (const name of Object.keys(ports[proto])) delete ports[proto][name];
+      }
+      for (const r of listeners.running) ports[r.config.proto][r.config.name] = r.port;
+    };
+    refreshPorts();
+    const reloadable = opts.file !== undefined || opts.env !== undefined;
+    const reloader = createReloader({
+      config: configSource,
+      file: opts.file,
+      read: reloadable
+        ? () => loadConfig({ file: opts.file, env: opts.env })
+        : () => ({ config: structuredClone(configSource.get()), file: undefined, origins: {}, warnings: ['started from a configuration built in code, not a file: nothing to re-read'] }),
+      listeners,
+      auth,
+      logger,
+      checks: [aclReloadCheck(acl, () => configSource.get().acl_file), ...(opts.reload?.checks ?? [])],
+      watchDebounceMs: opts.reload?.watchDebounceMs,
+      onReload: (report) => {
+        refreshPorts();
+        opts.reload?.onReload?.(report);
+      },
+      onRefused: opts.reload?.onRefused,
+    });
+    cleanups.push(async () => reloader.close());
+
     const control = createBrokerControl({
       config: configSource,
       aedes,
@@ -148,7 +210,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
 
-    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, logger, version: VERSION, startedAt };
+    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, logger, version: VERSION, startedAt, reload: reloader.reload };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -173,8 +235,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     );
     logger.info({ listener: 'dashboard:http', bind: `${host}:${httpPort}` }, 'listening');
 
-    const ports: Tern['ports'] = { http: httpPort, tcp: {}, ws: {}, ssl: {}, wss: {} };
-    for (const r of listeners.running) ports[r.config.proto][r.config.name] = r.port;
+    ports.http = httpPort;
 
     logger.info({ node: config.node.name, version: VERSION }, 'Tern started');
     return {
@@ -200,6 +261,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       http: server,
       ports,
       startedAt,
+      reload: reloader.reload,
       close: closeAll,
     };
   } catch (err) {

@@ -60,7 +60,8 @@ const MiB = 1024 * 1024;
 export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const spec = loadSpec(opts.specFile);
   const logger = deps.logger.child({ module: 'api' });
-  const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
+  // read per request: a reload of mqtt.max_packet_size moves the limit of a base64 publish with it
+  const bodyLimit = () => opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
 
   const now = opts.now ?? Date.now;
   const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000, now });
@@ -69,7 +70,14 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const audit = createAuditLog({ db: deps.db, config: deps.config, logger });
   const services: RouteServices = { deps, admin, monitor, audit, loginLimiter: createFailureLimiter({ ...loginFailures, now }) };
 
-  const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes, encoding: 'utf-8' }) as unknown as Koa.Middleware;
+  let parser: { limit: number; parse: Koa.Middleware } | undefined;
+  const parseBody: Koa.Middleware = (ctx, next) => {
+    const limit = bodyLimit();
+    if (parser?.limit !== limit) {
+      parser = { limit, parse: bodyParser({ enableTypes: ['json'], jsonLimit: limit, encoding: 'utf-8' }) as unknown as Koa.Middleware };
+    }
+    return parser.parse(ctx, next);
+  };
   const { router, routes } = createApiRouter(spec, admin, parseBody);
   for (const m of ROUTE_MODULES) m.register(routes, services);
 
@@ -77,7 +85,7 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   // Koa would print errors to stderr; ours are already answered and logged by errorHandler.
   app.silent = true;
   app.use(requestLog(logger));
-  app.use(errorHandler(logger, { bodyLimitBytes }));
+  app.use(errorHandler(logger, { get bodyLimitBytes() { return bodyLimit(); } }));
   app.use(normalizeEmqxPaths(spec.basePath));
   app.use(apiDocs(spec));
   app.use(auditTrail(spec, audit, logger));

@@ -7,6 +7,7 @@ import type { Database } from '../store/database.ts';
 import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
 import type { Acl } from '../broker/access/acl.ts';
 import type { Banned } from '../broker/access/banned.ts';
+import type { ReloadOptions, ReloadReport } from '../reload.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
@@ -22,6 +23,8 @@ export interface ApiDeps {
   version: string;
   /** ms since the epoch */
   startedAt: number;
+  /** re-reads emqx.conf and applies it (server/reload.ts); absent where no broker runs */
+  reload?: (opts: ReloadOptions) => Promise<ReloadReport>;
 }
 
 /** Tunables with production defaults; tests shorten them. */

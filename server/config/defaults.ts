@@ -75,5 +75,7 @@ export function defaultConfig(): Config {
     },
     auth: { users: [], clientids: [] },
     auto_subscriptions: [],
+    config: { watch: false },
+    reload: { close_removed_listener_clients: false },
   };
 }

@@ -28,6 +28,8 @@ export interface LoadConfigOptions {
  */
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const builder = new ConfigBuilder();
+  const fromFile = new Map<string, string>();
+  const overriddenByEnv: string[] = [];
   if (opts.file !== undefined) {
     let text: string;
     try {
@@ -35,13 +37,20 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     } catch (err) {
       throw new ConfigError(`cannot read config file ${opts.file}: ${(err as Error).message}`);
     }
-    for (const entry of parseConfigText(text, opts.file)) builder.apply(entry);
+    for (const entry of parseConfigText(text, opts.file)) {
+      builder.apply(entry);
+      fromFile.set(entry.key, entry.where);
+    }
   }
   const env = envEntries(opts.env ?? {});
   env.warnings.forEach((w) => builder.warn(w));
-  for (const entry of env.entries) builder.apply(entry);
-  const { config, warnings } = builder.finish();
-  return { config, file: opts.file, warnings };
+  for (const entry of env.entries) {
+    const line = fromFile.get(entry.key);
+    if (line) overriddenByEnv.push(`${line}: ${entry.key} is overridden by ${entry.where.replace(/^env /, '')} (the environment wins over the file)`);
+    builder.apply(entry);
+  }
+  const { config, warnings, origins } = builder.finish();
+  return { config, file: opts.file, warnings, origins, overriddenByEnv };
 }
 
 /**

@@ -57,6 +57,8 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['dashboard.listener.http', (c, raw) => { c.dashboard.listener = v.address(raw); }],
   ['dashboard.default_user.login', (c, raw) => { c.dashboard.default_user.login = v.nonEmpty(raw); }],
   ['dashboard.default_user.password', (c, raw) => { c.dashboard.default_user.password = v.nonEmpty(raw); }],
+  ['config.watch', (c, raw) => { c.config.watch = v.bool(raw); }],
+  ['reload.close_removed_listener_clients', (c, raw) => { c.reload.close_removed_listener_clients = v.bool(raw); }],
 ]);
 
 /** zone.<name>.<key> */
@@ -114,6 +116,7 @@ interface Indexed<T> {
 export class ConfigBuilder {
   private readonly config: Config = defaultConfig();
   private readonly warnings: string[] = [];
+  private readonly origins: Record<string, string> = {};
   private readonly listeners = new Map<string, ListenerSlot>();
   private readonly users = new Map<number, Indexed<{ username: string; password: string }>>();
   private readonly clients = new Map<number, string>();
@@ -146,6 +149,7 @@ export class ConfigBuilder {
       }
     };
     const parts = key.split('.');
+    this.origins[key] = where;
 
     const global = GLOBAL_KEYS.get(key);
     if (global) {
@@ -224,7 +228,7 @@ export class ConfigBuilder {
   }
 
   /** Cross-key checks, then the final Config. Throws ConfigError on the first problem. */
-  finish(): { config: Config; warnings: string[] } {
+  finish(): { config: Config; warnings: string[]; origins: Record<string, string> } {
     const config = this.config;
     const started: { label: string; where: string; host: string; port: number }[] = [];
 
@@ -276,7 +280,7 @@ export class ConfigBuilder {
       // EMQX 5's auto_subscribe defaults qos to 0; the file may leave it out.
       return { topic: fields.topic, qos: fields.qos ?? 0 };
     });
-    return { config, warnings: this.warnings };
+    return { config, warnings: this.warnings, origins: this.origins };
   }
 
   private listener(proto: ListenerProto, name: string, where: string): ListenerSlot {

@@ -98,6 +98,12 @@ export interface Config {
   };
   /** module.subscription.<n>.topic / .qos */
   auto_subscriptions: { topic: string; qos: 0 | 1 | 2 }[];
+  /** config.watch: reload when emqx.conf (or a file it names) changes on disk */
+  config: { watch: boolean };
+  reload: {
+    /** a listener removed by a reload disconnects its clients (default: they stay until they leave) */
+    close_removed_listener_clients: boolean;
+  };
 }
 
 export interface LoadedConfig {
@@ -106,4 +112,14 @@ export interface LoadedConfig {
   file: string | undefined;
   /** unknown keys and other non-fatal findings, each naming file:line */
   warnings: string[];
+  /**
+   * where each key set by the file or the environment was last set ("file:line" or "env VAR"),
+   * by its emqx.conf name (listener.ssl.external.certfile), so later checks can blame a line
+   */
+  origins: Record<string, string>;
+  /**
+   * file lines whose key an EMQX_* variable overrides (the environment wins): normal in a
+   * deployment, so not a warning at start, but a reload names them, since editing them does nothing
+   */
+  overriddenByEnv?: string[];
 }

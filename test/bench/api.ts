@@ -15,8 +15,8 @@ export interface ApiResponse {
 
 export interface ApiClient {
   get(path: string): Promise<ApiResponse>;
-  /** a JSON body */
-  post(path: string, body: unknown): Promise<ApiResponse>;
+  /** a JSON body, or none */
+  post(path: string, body?: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -77,7 +77,7 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
       return request(agent, host, port, 'GET', path, headers);
     },
     async post(path, body) {
-      return request(agent, host, port, 'POST', path, headers, JSON.stringify(body));
+      return request(agent, host, port, 'POST', path, headers, body === undefined ? undefined : JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };

@@ -35,6 +35,8 @@ export interface RunningBroker {
   port: number;
   /** HTTP management API, when the broker has one */
   httpPort?: number;
+  /** Tern: the emqx.conf it reads (its cwd's, empty: the defaults plus the env overrides), for reload scenarios */
+  configFile?: string;
   logFile: string;
   /** user+system CPU time the broker process has used so far, ms */
   cpuMs(): number;
@@ -288,7 +290,11 @@ export function ternVariant(
     async start(opts) {
       const tmpDir = mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`));
       const [tcp, internal, ws, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
-      return launch({
+      // found as ./emqx.conf; the env overrides below win over it, so it changes nothing until a
+      // reload scenario writes to it
+      const configFile = path.join(tmpDir, 'emqx.conf');
+      writeFileSync(configFile, '## written by the reload scenarios\n');
+      const running = await launch({
         name,
         cmd: process.execPath,
         args: [...profArgs(opts, name), '--expose-gc', '--import', tsxLoader, '--import', probeUrl, entry],
@@ -311,6 +317,7 @@ export function ternVariant(
         nofile: opts.nofile,
         startTimeoutMs: 60_000,
       });
+      return { ...running, configFile };
     },
   };
 }

@@ -4,10 +4,11 @@
 // with its own logic implements Scenario.run directly (see connections).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { benchDir, cleanEnv, listenOverflows, machineBusyMs, repoRoot, tsxLoader, withNofile, type BrokerVariant, type RunningBroker } from './brokers.ts';
+import { benchDir, cleanEnv, freePort, listenOverflows, machineBusyMs, repoRoot, tsxLoader, withNofile, type BrokerVariant, type RunningBroker } from './brokers.ts';
 import { apiLogin, getOk, listCount, timeGets, type ApiClient } from './api.ts';
 import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
@@ -463,6 +464,8 @@ export const SCENARIOS: Scenario[] = [
   apiClientsList(),
   qos0WhilePolled(),
   ...accessScenarios(),
+  qos0WhileReloaded(),
+  reloadWithClients(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
@@ -868,4 +871,184 @@ function accessScenarios(): Scenario[] {
       },
     },
   ];
+}
+
+// ---- reload (issue 13) -----------------------------------------------------------------------------
+
+/** the broker's emqx.conf, or why a reload scenario cannot run on it */
+function reloadable(v: BrokerVariant): string | undefined {
+  return needsApi(v);
+}
+
+/**
+ * One emqx.conf per reload, alternating between two versions so every reload changes keys: two
+ * hot ones (a zone limit, the $SYS interval), and with `listenerPort` a listener that is added
+ * in one version and removed in the next (a rebind). The env overrides of the bench variant
+ * (listener addresses, data dir) win over the file, so nothing else moves.
+ */
+function reloadConf(k: number, listenerPort?: number): string {
+  const lines = [`zone.external.max_mqueue_len = ${1000 + (k % 2)}`, `broker.sys_interval = ${60 + (k % 2)}s`];
+  if (listenerPort !== undefined && k % 2 === 1) lines.push(`listener.tcp.bench = 127.0.0.1:${listenerPort}`);
+  return lines.join('\n') + '\n';
+}
+
+interface ReloadAnswer {
+  changes?: { key: string; class: string }[];
+  applied?: boolean;
+}
+
+async function reloadOnce(api: ApiClient, file: string, k: number, listenerPort?: number): Promise<{ ms: number; changes: number }> {
+  writeFileSync(file, reloadConf(k, listenerPort));
+  const r = await api.post('/api/v5/configs/reload');
+  const body = r.body as ReloadAnswer | undefined;
+  if (r.status !== 200 || body?.applied !== true) throw new Error(`POST /api/v5/configs/reload answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
+  return { ms: r.ms, changes: body.changes?.length ?? 0 };
+}
+
+/** While active, reloads once per `everyMs` (the first as soon as it is switched on). */
+function startReloads(api: ApiClient, file: string, everyMs: number) {
+  let active = false;
+  let stopped = false;
+  let nextDue = 0;
+  let wake: () => void = () => {};
+  const ms: number[] = [];
+  let k = 0;
+  let error: string | undefined;
+  const loop = (async () => {
+    while (!stopped && k < MAX_POLL_ROUNDS) {
+      if (active && performance.now() >= nextDue) {
+        nextDue = performance.now() + everyMs;
+        try {
+          ms.push((await reloadOnce(api, file, ++k)).ms);
+        } catch (err) {
+          error = (err as Error).message;
+          return;
+        }
+        continue;
+      }
+      const wait = active ? Math.max(1, nextDue - performance.now()) : 1000;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    setActive(on: boolean): void {
+      if (on && !active) nextDue = performance.now();
+      active = on;
+      wake();
+    },
+    async stop(): Promise<{ ms: number[]; error?: string }> {
+      stopped = true;
+      wake();
+      await loop;
+      return { ms, error };
+    },
+  };
+}
+
+function qos0WhileReloaded(): Scenario {
+  return {
+    name: 'qos0-while-reloaded',
+    description:
+      `qos0-fanin's load on Tern, as qos0-while-polled: back-to-back ${POLL_WINDOW_MS / 1000} s windows in ABBA blocks (--quick: U R R U). ` +
+      'In a reloaded window the harness rewrites emqx.conf (two hot keys change) and POSTs /api/v5/configs/reload once a second. ' +
+      'msg/s without and with reloads, and reloaded/none (target >= 0.9). Tern only',
+    metrics: [
+      { name: 'qos0-no-reload', unit: 'msg/s', better: 'higher' },
+      { name: 'qos0-reloaded', unit: 'msg/s', better: 'higher' },
+      { name: 'qos0-reloaded-ratio', unit: '×', better: 'higher', target: 0.9 },
+    ],
+    skip: reloadable,
+    async run(broker, p) {
+      const ORDER = abbaOrder(p.quick ? 1 : 2);
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      const file = broker.configFile!;
+      // the first reloads compile the reload's code paths: not part of the steady state
+      for (let k = 0; k < API_WARMUP; k++) await reloadOnce(api, file, k);
+      const reloads = startReloads(api, file, 1000);
+      const reloadedWindow = (k: number): boolean => ORDER[k] === 'polled';
+      let r: Awaited<ReturnType<typeof runTrafficShape>>;
+      let done: Awaited<ReturnType<typeof reloads.stop>>;
+      try {
+        r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: ORDER.length }, (e) => {
+          if (e.event === 'measure-start') reloads.setActive(reloadedWindow(0));
+          else if (e.event === 'window-end') reloads.setActive(reloadedWindow(e.index + 1));
+          else if (e.event === 'measure-end') reloads.setActive(false);
+        });
+      } finally {
+        done = await reloads.stop();
+        api.close();
+      }
+      const notes = [...r.notes];
+      if (done.error) notes.push(`reloads: ${done.error}`);
+      const w = r.result.windows ?? [];
+      if (w.length !== ORDER.length) throw new Error(`the generator reported ${w.length} windows, expected ${ORDER.length}`);
+      const rates = w.map((n) => perSecond(n, r.spec));
+      const mean = (kind: PollKind): number => {
+        const xs = rates.filter((_, k) => ORDER[k] === kind);
+        return xs.reduce((a, b) => a + b, 0) / xs.length;
+      };
+      const none = mean('unpolled');
+      const reloaded = mean('polled');
+      const [q50] = done.ms.length > 0 ? p50p99(done.ms) : [NaN];
+      notes.push(
+        `windows (k msg/s): ${ORDER.map((kind, k) => `${kind === 'polled' ? 'R' : 'U'} ${(rates[k]! / 1000).toFixed(1)}`).join(', ')}; ` +
+          `${done.ms.length} reloads, p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...done.ms))} ms under the flood`,
+      );
+      return { values: { 'qos0-no-reload': none, 'qos0-reloaded': reloaded, 'qos0-reloaded-ratio': reloaded / none }, cpu: r.cpu, notes };
+    },
+  };
+}
+
+function reloadWithClients(): Scenario {
+  const RELOADS = 10;
+  return {
+    name: 'reload-with-clients',
+    description:
+      `N connected idle clients (10,000; --quick 2,000; as in connections), then ${RELOADS} reloads one after the other, each changing two hot keys ` +
+      'and adding or removing a listener (a rebind): time to apply (POST /api/v5/configs/reload answered), and disconnects (target 0), ' +
+      'from connections.count and client.disconnected before and after. Tern only',
+    metrics: [
+      { name: 'reload-apply-p50', unit: 'ms', better: 'lower' },
+      { name: 'reload-apply-max', unit: 'ms', better: 'lower' },
+      { name: 'reload-disconnects', unit: 'clients', better: 'lower', target: 1 },
+    ],
+    skip: reloadable,
+    async run(broker, p) {
+      const notes: string[] = [];
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      const file = broker.configFile!;
+      const samples: number[] = [];
+      let disconnects = NaN;
+      const counters = async () => {
+        const stats = (await getOk(api, '/api/v5/stats?aggregate=true')).body as Record<string, number>;
+        const metrics = (await getOk(api, '/api/v5/metrics?aggregate=true')).body as Record<string, number>;
+        return { connections: stats['connections.count']!, disconnected: metrics['client.disconnected']! };
+      };
+      try {
+        const spec = idleClients(broker, { count: p.connections, clientIdPrefix: 'reload-idle-', connectTimeoutMs: 120_000, holdMs: 120_000 });
+        const { results } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile, async () => {
+          const listenerPort = await freePort();
+          // warm-up: compile the reload's code paths
+          await reloadOnce(api, file, 0, listenerPort);
+          const before = await counters();
+          for (let k = 1; k <= RELOADS; k++) samples.push((await reloadOnce(api, file, k, listenerPort)).ms);
+          const after = await counters();
+          disconnects = before.connections - after.connections + (after.disconnected - before.disconnected);
+          notes.push(`${before.connections} clients connected before, ${after.connections} after; client.disconnected +${after.disconnected - before.disconnected}`);
+        });
+        if (results[0]!.failed > 0) notes.push(`${results[0]!.failed} of ${p.connections} connections failed`);
+        notes.push(...results[0]!.errors.map((e) => `generator: ${e}`));
+      } finally {
+        api.close();
+      }
+      const [p50] = samples.length > 0 ? p50p99(samples) : [NaN];
+      return { values: { 'reload-apply-p50': p50, 'reload-apply-max': Math.max(...samples), 'reload-disconnects': disconnects }, notes };
+    },
+  };
 }

@@ -44,6 +44,8 @@ export interface TernProcess {
   /** resolves when the child logs "Tern started" (every listener and the API are up, at log level
    *  info or lower); rejects if it exits first */
   ready: Promise<void>;
+  /** resolves with the first JSON log line `match` accepts, checked as output arrives */
+  logLine<T = Record<string, unknown>>(match: (line: T) => boolean, what: string, timeoutMs?: number): Promise<T>;
 }
 
 const STARTED = '"msg":"Tern started"';
@@ -70,5 +72,31 @@ export function runTern(env: Record<string, string>, args: string[] = [], cwd = 
     }),
   ]);
   readyOrExit.catch(() => {}); // tests of failed start-ups never wait for it
-  return { child, output: () => out, exit, ready: readyOrExit };
+  function logLine<T>(match: (line: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const find = (): boolean => {
+        for (const l of out.split('\n')) {
+          if (!l.startsWith('{')) continue;
+          let line: T;
+          try {
+            line = JSON.parse(l) as T;
+          } catch {
+            continue; // a line still being written
+          }
+          if (!match(line)) continue;
+          child.stdout!.off('data', find);
+          clearTimeout(timer);
+          resolve(line);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        child.stdout!.off('data', find);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeoutMs);
+      if (!find()) child.stdout!.on('data', find);
+    });
+  }
+  return { child, output: () => out, exit, ready: readyOrExit, logLine };
 }

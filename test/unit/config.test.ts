@@ -134,6 +134,7 @@ test('emqx.conf.example mentions every key the loader reads', () => {
     'broker.sys_interval', 'broker.sys_heartbeat', 'broker.shared_subscription_strategy',
     'module.subscription.1.topic', 'module.subscription.1.qos',
     'dashboard.listener.http', 'dashboard.default_user.login', 'dashboard.default_user.password',
+    'config.watch', 'reload.close_removed_listener_clients',
   ]) {
     assert.match(text, new RegExp(`^#? ?${key.replaceAll('.', '\\.')} = `, 'm'), key);
   }

@@ -1,20 +1,11 @@
-// The effective configuration. Secrets are masked wherever they sit: any key that names a
-// password, secret or token, at any depth, so a field added to Config later is masked too.
-import type { ApiRoutes, RouteServices } from '../router.ts';
+// The effective configuration (secrets masked: config/mask.ts), and reloading emqx.conf.
+import { input, type ApiRoutes, type RouteServices } from '../router.ts';
+import { maskSecrets } from '../../config/mask.ts';
+import { ConfigError } from '../../config/errors.ts';
+import { TernError } from '../../errors.ts';
+import type { Principal } from '../services/admin.ts';
 
-const MASK = '******';
-const SECRET_KEY = /pass(word)?$|passwd|secret|token|private_?key$/i;
-
-export function maskSecrets(value: unknown, key = ''): unknown {
-  if (Array.isArray(value)) return value.map((v) => maskSecrets(v));
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = maskSecrets(v, k);
-    return out;
-  }
-  if (SECRET_KEY.test(key) && typeof value === 'string') return MASK;
-  return value === undefined ? null : value;
-}
+export { maskSecrets };
 
 export function register(r: ApiRoutes, { deps }: RouteServices) {
   r.get('/configs', async (ctx) => {
@@ -27,5 +18,19 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
       if (masked.zones[zone]) masked.zones[zone]!.allow_anonymous = s.allow;
     }
     ctx.body = { ...masked, overrides };
+  });
+
+  r.post('/configs/reload', async (ctx) => {
+    if (!deps.reload) throw new TernError('NOT_IMPLEMENTED', 'this node cannot reload its configuration', 501);
+    const { dry_run } = input.query<{ dry_run: boolean }>(ctx);
+    const p = ctx.state.principal as Principal | undefined;
+    const by = p === undefined ? undefined : p.kind === 'token' ? p.username : `api_key:${p.name}`;
+    try {
+      ctx.body = await deps.reload({ dryRun: dry_run, trigger: 'api', by });
+    } catch (err) {
+      // a file that does not load is the caller's to fix: 400 with the line, the old config stays
+      if (err instanceof ConfigError) throw new TernError('BAD_CONFIG', err.message, 400);
+      throw err;
+    }
   });
 }

@@ -215,6 +215,16 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   });
   aedes.on('clientError', (client, err) => log.debug({ clientid: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
+
+  // the two zone values aedes keeps as options of its own: a reload sets them on the instance,
+  // where aedes reads them per connection / per QoS 2 PUBLISH
+  const unsubscribe = deps.config.onChange(({ keys, current }) => {
+    if (!keys.some((k) => k.startsWith('zones.'))) return;
+    const options = aedes as unknown as { connectTimeout: number; maxInflightInbound: number };
+    options.connectTimeout = current.zones.external?.idle_timeout ?? 15_000;
+    options.maxInflightInbound = maxAwaitingRel(current);
+  });
+  aedes.once('closed', unsubscribe);
   return aedes;
 
   function connInfo(r: NonNullable<AedesClient['tern']>) {

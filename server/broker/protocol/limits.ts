@@ -6,7 +6,7 @@ import type { Config, ListenerConfig, ZoneConfig } from '../../config/types.ts';
 import type { Client } from '../core/aedes-types.ts';
 import type { ClientContext, MessagePacket, SubscribeRequest } from '../core/hook-chain.ts';
 import { replaceConnectTimer } from '../core/internals/aedes.ts';
-export { packetSizeLimiter, limitSubscribeQos } from '../core/internals/mqtt-packet.ts';
+export { packetSizeLimiter, limitSubscribeQos, setMaxQosAllowed } from '../core/internals/mqtt-packet.ts';
 import { topicFilterProblem } from './topic.ts';
 
 /**

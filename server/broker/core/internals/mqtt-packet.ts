@@ -47,17 +47,35 @@ export function packetSizeLimiter(aedes: object, maxBytes: number): (client: Cli
   };
 }
 
+/** where limitSubscribeQos keeps the cap: on the aedes instance, read through parser.client.broker */
+const MAX_QOS = Symbol('tern.maxQosAllowed');
+/** marks a parser whose SUBSCRIBEs are capped */
+const QOS_CAPPED = Symbol('tern.qosCapped');
+type CappedParser = import('node:events').EventEmitter & { client?: { broker: object }; [QOS_CAPPED]?: true };
+
+function capSubscribeQos(this: CappedParser, packet: { cmd: string; subscriptions?: { qos: number }[] }): void {
+  if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
+  const max = (this.client?.broker as { [MAX_QOS]?: number } | undefined)?.[MAX_QOS] ?? 2;
+  for (const sub of packet.subscriptions) if (sub.qos > max) sub.qos = max;
+}
+
 /**
  * mqtt.max_qos_allowed for subscriptions: the granted QoS is capped [MQTT-3.9.3-2 allows a lower
  * grant]. aedes grants what was asked whatever authorizeSubscribe returns, so the SUBSCRIBE is
- * rewritten as it leaves the parser, before aedes sees it.
+ * rewritten as it leaves the parser, before aedes sees it. The cap is read per SUBSCRIBE from the
+ * aedes instance (setMaxQosAllowed), so a reload applies to connected clients too; a client gets
+ * the listener only while a cap below 2 is in force, so an uncapped broker pays nothing per packet.
  */
-export function limitSubscribeQos(client: Client, maxQos: number): void {
-  const parser = clientParser<import('node:events').EventEmitter>(client);
-  if (!parser || maxQos >= 2) return;
-  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: { qos: number }[] }) => {
-    if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
-    for (const sub of packet.subscriptions) if (sub.qos > maxQos) sub.qos = maxQos;
-  });
+export function limitSubscribeQos(client: Client): void {
+  const parser = clientParser<CappedParser>(client);
+  const broker = (client as unknown as { broker: { [MAX_QOS]?: number } }).broker;
+  if (!parser || parser[QOS_CAPPED] || (broker[MAX_QOS] ?? 2) >= 2) return;
+  parser[QOS_CAPPED] = true;
+  parser.prependListener('packet', capSubscribeQos);
 }
 
+/** Sets the cap limitSubscribeQos applies; lowering it caps the connected clients as well. */
+export function setMaxQosAllowed(aedes: object, maxQos: number, connected: Iterable<Client>): void {
+  (aedes as { [MAX_QOS]?: number })[MAX_QOS] = maxQos;
+  if (maxQos < 2) for (const c of connected) limitSubscribeQos(c);
+}
