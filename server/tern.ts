@@ -23,6 +23,8 @@ import { createSessions, type Sessions } from './broker/session/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
+import { createGroupCommit, type BatchWriter } from './store/group-commit.ts';
+import { createWebhooks, type Webhooks } from './hooks/index.ts';
 import { VERSION } from './version.ts';
 
 export interface Tern {
@@ -38,6 +40,7 @@ export interface Tern {
   metrics: Metrics;
   sessions: Sessions;
   persistence: TernPersistence;
+  webhooks: Webhooks;
   control: BrokerControl;
   listeners: Listeners;
   api: ApiApp;
@@ -85,6 +88,14 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     });
     // after aedes has closed (cleanups run in reverse): commit the last batch
     cleanups.push(() => persistence.destroy());
+    // The webhook outbox shares the persistence's group commit; with persistence = memory there is
+    // none, and the outbox (still in SQLite: events are as durable as in sqlite mode) gets its own.
+    let outboxWriter: BatchWriter = persistence;
+    if (!durable) {
+      const own = createGroupCommit(store.sqlite, logger.child({ module: 'webhooks' }));
+      cleanups.push(() => own.close());
+      outboxWriter = own;
+    }
 
     // The hook chain: each policy adds its steps; POLICY_ORDER (hook-chain.ts) decides the order.
     const chain = createHookChain(logger.child({ module: 'hook-chain' }));
@@ -93,6 +104,8 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     registerSysTopicsPolicy(chain);
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
+    // the webhooks' published step is added by createWebhooks, below (it needs the persistence set up)
+    let webhooks: Webhooks | undefined;
 
     const aedes = await createBroker({
       config: configSource,
@@ -101,10 +114,25 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       persistence,
       events,
       metrics,
-      routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
+      routeBeforePuback: (topic) => (durable && persistence.hasDurableSubscriber(topic)) || (webhooks?.routeBeforePuback(topic) ?? false),
     });
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
+
+    webhooks = await createWebhooks({
+      db: store.db,
+      sqlite: store.sqlite,
+      writer: outboxWriter,
+      events,
+      chain,
+      config: configSource,
+      logger: logger.child({ module: 'webhooks' }),
+      version: VERSION,
+    });
+    const hooks = webhooks;
+    // before aedes closes: the workers stop; what is pending stays in the outbox for the next start
+    cleanups.push(async () => hooks.close());
+    await hooks.seedFromConfig();
 
     const listeners = await startListeners({ config: configSource, aedes, logger });
     cleanups.push(() => listeners.close());
@@ -121,7 +149,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
 
-    const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
+    const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, hooks, logger, version: VERSION, startedAt };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -164,6 +192,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       metrics,
       sessions,
       persistence,
+      webhooks: hooks,
       control,
       listeners,
       api: app,

@@ -21,6 +21,7 @@ import * as statsRoutes from './routes/stats.ts';
 import * as authenticationRoutes from './routes/authentication.ts';
 import * as listenerRoutes from './routes/listeners.ts';
 import * as configRoutes from './routes/configs.ts';
+import * as hookRoutes from './routes/hooks.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -35,6 +36,7 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   authenticationRoutes,
   listenerRoutes,
   configRoutes,
+  hookRoutes,
 ];
 
 export interface ApiApp extends Koa {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ConfigSource } from '../config/source.ts';
 import type { Database } from '../store/database.ts';
 import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
+import type { HookService } from '../hooks/index.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
@@ -13,6 +14,8 @@ export interface ApiDeps {
   auth: AuthService;
   sessions: SessionRegistry;
   broker: BrokerControl;
+  /** webhooks (server/hooks) */
+  hooks: HookService;
   logger: Logger;
   version: string;
   /** ms since the epoch */

@@ -68,5 +68,6 @@ export function defaultConfig(): Config {
     },
     auth: { users: [], clientids: [] },
     auto_subscriptions: [],
+    web_hook: { url: undefined, headers: {}, encoding_of_payload_field: 'plain', rules: [], outbox_max: 100_000 },
   };
 }

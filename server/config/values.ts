@@ -194,3 +194,15 @@ export function accessRule(raw: string): string {
   }
   throw new Expected('an access rule such as "allow all", "deny 192.168.0.0/24" or "allow 10.0.0.7"');
 }
+
+/** An http:// or https:// URL with a host (webhook endpoints). */
+export function httpUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return raw;
+  throw new Expected('an http:// or https:// URL such as http://127.0.0.1:8080/hook');
+}

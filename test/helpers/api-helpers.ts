@@ -11,6 +11,7 @@ import { createAuthService } from '../../server/broker/access/auth.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from '../../server/api/app.ts';
 import type { ApiDeps } from '../../server/api/deps.ts';
 import type { BrokerControl, SessionRegistry } from '../../server/broker/types.ts';
+import type { HookService } from '../../server/hooks/index.ts';
 import type { Config } from '../../server/config/types.ts';
 import { testConfig, connect, startTestTern } from './tern.ts';
 import type { Tern } from '../../server/tern.ts';
@@ -66,6 +67,7 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
     auth,
     sessions: notUnderTest<SessionRegistry>('sessions', opts.sessions),
     broker: notUnderTest<BrokerControl>('broker', { metrics: () => ({}), stats: () => ({}), ...opts.broker }),
+    hooks: notUnderTest<HookService>('hooks', { metrics: () => ({}) }),
     logger,
     version: '0.0.0-test',
     startedAt: Date.now(),

@@ -3,7 +3,7 @@
 import type { ApiRoutes, RouteServices } from '../router.ts';
 
 const MASK = '******';
-const SECRET_KEY = /pass(word)?$|passwd|secret|token|private_?key$/i;
+const SECRET_KEY = /pass(word)?$|passwd|secret|token|private_?key$|^authorization$|api[_-]?key$/i;
 
 export function maskSecrets(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v));
