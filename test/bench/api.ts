@@ -15,6 +15,8 @@ export interface ApiResponse {
 
 export interface ApiClient {
   get(path: string): Promise<ApiResponse>;
+  /** a request with a JSON body (POST, PUT) or none (DELETE) */
+  send(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -73,6 +75,9 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
   return {
     async get(path) {
       return request(agent, host, port, 'GET', path, headers);
+    },
+    async send(method, path, body) {
+      return request(agent, host, port, method, path, headers, body === undefined ? undefined : JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };

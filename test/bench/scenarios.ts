@@ -12,6 +12,7 @@ import { apiLogin, getOk, listCount, timeGets, type ApiClient } from './api.ts';
 import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
 import { PUBACK, openClient, publishPacket } from './wire.ts';
+import { webhookScenarios } from './webhooks.ts';
 
 export interface Metric {
   name: string;
@@ -459,6 +460,7 @@ export const SCENARIOS: Scenario[] = [
   mqueueDepthLookup(),
   apiClientsList(),
   qos0WhilePolled(),
+  ...webhookScenarios(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------

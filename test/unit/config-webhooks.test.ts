@@ -17,7 +17,7 @@ let n = 0;
 function load(...lines: string[]) {
   const file = path.join(tmp, `${++n}.conf`);
   fs.writeFileSync(file, lines.join('\n') + '\n');
-  return { file, ...loadConfig({ file }) };
+  return loadConfig({ file });
 }
 function assertError(lines: string[], ...fragments: string[]) {
   const file = path.join(tmp, `${++n}.conf`);
