@@ -35,6 +35,11 @@ interface Counts {
   failed: number;
 }
 
+/** the rows of one batch, per hook; rows before `head` were dropped before being written */
+interface BatchRows {
+  byHook: Map<number, { rows: Buffered[]; head: number }>;
+}
+
 export interface OutboxDeps {
   sqlite: BetterSqlite3.Database;
   writer: BatchWriter;
@@ -58,7 +63,7 @@ export class Outbox {
   readonly #d: OutboxDeps;
   readonly #s;
   #seq: number;
-  #current: Buffered[] | null = null;
+  #current: BatchRows | null = null;
   #currentPromise: Promise<void> = RESOLVED;
   readonly #counts = new Map<number, Counts>();
   readonly #deliveredSincePrune = new Map<number, number>();
@@ -117,14 +122,24 @@ export class Outbox {
 
   /** Records one event for one hook; resolves once its row is committed. */
   add(hookId: number, eventId: string, event: string, body: string): Promise<void> {
-    let rows = this.#current;
-    if (!rows) {
-      const batch: Buffered[] = (rows = this.#current = []);
-      this.#currentPromise = this.#d.writer.run(() => this.#write(batch));
-      this.#currentPromise.then(() => this.#committed(batch), noop);
+    let batch = this.#current;
+    if (!batch) {
+      const b: BatchRows = (batch = this.#current = { byHook: new Map() });
+      this.#currentPromise = this.#d.writer.run(() => this.#write(b));
+      this.#currentPromise.then(() => this.#committed(b), noop);
     }
-    rows.push({ hookId, eventId, event, body, at: Date.now() });
-    this.#countsOf(hookId).pending++;
+    let mine = batch.byHook.get(hookId);
+    if (!mine) batch.byHook.set(hookId, (mine = { rows: [], head: 0 }));
+    mine.rows.push({ hookId, eventId, event, body, at: Date.now() });
+    const c = this.#countsOf(hookId);
+    c.pending++;
+    // a flood faster than the commit: the batch alone holds max() rows of this hook, so every
+    // older one goes anyway; drop the oldest now instead of writing and deleting it
+    if (mine.rows.length - mine.head > this.#d.max()) {
+      mine.rows[mine.head++] = undefined as unknown as Buffered;
+      c.pending--;
+      this.#d.onDropped(hookId, 1);
+    }
     return this.#currentPromise;
   }
 
@@ -227,16 +242,17 @@ export class Outbox {
 
   // ---- inside the batch transaction -------------------------------------------------------------
 
-  #write(rows: Buffered[]): void {
-    if (this.#current === rows) this.#current = null;
+  #write(batch: BatchRows): void {
+    if (this.#current === batch) this.#current = null;
     const s = this.#s;
-    const touched = new Set<number>();
-    for (const r of rows) {
-      s.insert.run(++this.#seq, r.hookId, r.eventId, r.event, r.body, r.at, r.at);
-      touched.add(r.hookId);
+    for (const { rows, head } of batch.byHook.values()) {
+      for (let i = head; i < rows.length; i++) {
+        const r = rows[i]!;
+        s.insert.run(++this.#seq, r.hookId, r.eventId, r.event, r.body, r.at, r.at);
+      }
     }
     const max = this.#d.max();
-    for (const hookId of touched) {
+    for (const hookId of batch.byHook.keys()) {
       const c = this.#counts.get(hookId);
       if (!c || c.pending <= max) continue;
       const n = s.dropOldest.run(hookId, STATUS_CODE.pending, this.#d.inflightMax(hookId), c.pending - max).changes;
@@ -247,10 +263,8 @@ export class Outbox {
     }
   }
 
-  #committed(rows: Buffered[]): void {
-    const hooks = new Set<number>();
-    for (const r of rows) hooks.add(r.hookId);
-    this.#d.onCommitted(hooks);
+  #committed(batch: BatchRows): void {
+    this.#d.onCommitted(new Set(batch.byHook.keys()));
   }
 
   #mark(hookId: number, rows: OutboxRow[], status: number, attempts: number, error: string | null, prune: boolean): void {

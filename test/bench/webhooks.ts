@@ -30,6 +30,9 @@ async function startReceiver(): Promise<Receiver> {
   const held = new Set<http.ServerResponse>();
   const self: Receiver = { url: '', events: 0, hang: false, close: async () => {} };
   const server = http.createServer((req, res) => {
+    // the broker aborts requests it gave up on (timeout, shutdown): not an error here
+    req.on('error', () => {});
+    res.on('error', () => {});
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -48,6 +51,7 @@ async function startReceiver(): Promise<Receiver> {
     });
   });
   server.keepAliveTimeout = 60_000;
+  server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   self.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hook`;
   self.close = () =>
@@ -59,10 +63,18 @@ async function startReceiver(): Promise<Receiver> {
   return self;
 }
 
-async function ok(api: ApiClient, method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const r = await api.send(method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
-  return (r.body ?? {}) as Record<string, unknown>;
+/** One API request on a fresh login: the phases outlast the server's keep-alive timeout. */
+async function call(broker: RunningBroker, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const api: ApiClient = await apiLogin(broker.host, broker.httpPort!);
+  try {
+    const r = await (method === 'GET' ? api.get(path) : api.send(method, path, body)).catch((err: Error) => {
+      throw new Error(`${method} ${path}: ${err.message}`);
+    });
+    if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
+    return (r.body ?? {}) as Record<string, unknown>;
+  } finally {
+    api.close();
+  }
 }
 
 const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs / 1000);
@@ -71,9 +83,10 @@ const mb = (kb: number) => kb / 1024;
 
 function throughputScenario(qos: 0 | 1): Scenario {
   const name = `webhook-qos${qos}`;
-  const shape = () => ({
-    subscribers: [{ count: 1, topic: `bench/wh${qos}/+`, qos, clientIdPrefix: `wh${qos}-sub` }],
-    publishers: [{ count: 10, topic: `bench/wh${qos}/{i}`, qos, payloadBytes: PAYLOAD, clientIdPrefix: `wh${qos}-pub`, ...(qos === 1 ? { window: 100 } : {}) }],
+  // a fresh client-id prefix per phase: the last phase's clients may still be closing
+  const shape = (phase: string) => ({
+    subscribers: [{ count: 1, topic: `bench/wh${qos}/+`, qos, clientIdPrefix: `wh${qos}-${phase}-sub` }],
+    publishers: [{ count: 10, topic: `bench/wh${qos}/{i}`, qos, payloadBytes: PAYLOAD, clientIdPrefix: `wh${qos}-${phase}-pub`, ...(qos === 1 ? { window: 100 } : {}) }],
   });
   return {
     name,
@@ -91,25 +104,27 @@ function throughputScenario(qos: 0 | 1): Scenario {
     skip: needsApi,
     async run(broker: RunningBroker, p: ScenarioParams): Promise<Measurement> {
       const notes: string[] = [];
-      const api = await apiLogin(broker.host, broker.httpPort!);
       const rx = await startReceiver();
       try {
-        const base = await runTrafficShape(broker, p, shape());
+        const phase = (what: string) => (err: unknown): never => {
+          throw new Error(`${what}: ${(err as Error).message}${broker.exited() ? `; broker: ${broker.exited()}` : ''}`);
+        };
+        const base = await runTrafficShape(broker, p, shape('none')).catch(phase('no hook'));
         const nohook = perSecond(base.result.received, base.spec);
-        const hook = await ok(api, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 100, timeout: 60_000 });
-        const withHook = await runTrafficShape(broker, p, shape());
+        const hook = await call(broker, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 100, timeout: 60_000 });
+        const withHook = await runTrafficShape(broker, p, shape('hook')).catch(phase('hook'));
         const hooked = perSecond(withHook.result.received, withHook.spec);
-        const stats1 = (await api.get(`/api/v5/hooks/${hook.id}`)).body as { stats: Record<string, number> };
+        const stats1 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
         notes.push(`receiving: ${rx.events} events delivered, ${stats1.stats.pending} pending, ${stats1.stats.dropped} dropped; latency p50 ${stats1.stats.latency_p50_ms} ms`);
 
         rx.hang = true;
         const rssBefore = broker.rssKB();
-        const hanging = await runTrafficShape(broker, p, shape());
+        const hanging = await runTrafficShape(broker, p, shape('hang')).catch(phase('hanging'));
         const hung = perSecond(hanging.result.received, hanging.spec);
         const rssAfter = broker.rssKB();
-        const stats2 = (await api.get(`/api/v5/hooks/${hook.id}`)).body as { stats: Record<string, number> };
+        const stats2 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
         notes.push(`hanging: outbox ${stats2.stats.pending} pending (bound web.hook.outbox_max), ${stats2.stats.dropped} dropped in all; RSS ${Math.round(mb(rssBefore))} → ${Math.round(mb(rssAfter))} MB`);
-        await ok(api, 'DELETE', `/api/v5/hooks/${hook.id}`);
+        await call(broker, 'DELETE', `/api/v5/hooks/${hook.id}`);
         notes.push(...base.notes, ...withHook.notes, ...hanging.notes);
         return {
           values: {
@@ -122,9 +137,17 @@ function throughputScenario(qos: 0 | 1): Scenario {
           cpu: withHook.cpu,
           notes,
         };
+      } catch (err) {
+        const { readFileSync } = await import('node:fs');
+        let log = '';
+        try {
+          log = readFileSync(broker.logFile, 'utf8').split('\n').slice(-5).join('\n');
+        } catch {
+          // no log
+        }
+        throw new Error(`${(err as Error).stack}${broker.exited() ? `; broker ${broker.exited()}` : ''}; broker log: ${log}`);
       } finally {
         await rx.close();
-        api.close();
       }
     },
   };
@@ -163,7 +186,6 @@ function connectScenario(): Scenario {
     skip: needsApi,
     async run(broker, p) {
       const n = p.quick ? 500 : 2000;
-      const api = await apiLogin(broker.host, broker.httpPort!);
       const rx = await startReceiver();
       rx.hang = true;
       try {
@@ -173,10 +195,10 @@ function connectScenario(): Scenario {
         let hookId: unknown;
         for (const [k, withHook] of [false, true, true, false].entries()) {
           if (withHook && hookId === undefined) {
-            hookId = (await ok(api, 'POST', '/api/v5/hooks', { name: 'bench-connect', url: rx.url, events: ['client.connected'], timeout: 60_000 })).id;
+            hookId = (await call(broker, 'POST', '/api/v5/hooks', { name: 'bench-connect', url: rx.url, events: ['client.connected'], timeout: 60_000 })).id;
           }
           if (!withHook && hookId !== undefined) {
-            await ok(api, 'DELETE', `/api/v5/hooks/${hookId}`);
+            await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);
             hookId = undefined;
           }
           runs.push({ hook: withHook, r: await timedConnects(broker, `whc-${k}-`, n) });
@@ -193,7 +215,6 @@ function connectScenario(): Scenario {
         };
       } finally {
         await rx.close();
-        api.close();
       }
     },
   };
