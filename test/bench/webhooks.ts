@@ -63,17 +63,23 @@ async function startReceiver(): Promise<Receiver> {
   return self;
 }
 
-/** One API request on a fresh login: the phases outlast the server's keep-alive timeout. */
+/**
+ * One API request on a fresh login: the phases outlast the server's keep-alive timeout. A reset
+ * connection (the server closing an idle keep-alive socket as the request leaves) is retried.
+ */
 async function call(broker: RunningBroker, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const api: ApiClient = await apiLogin(broker.host, broker.httpPort!);
-  try {
-    const r = await (method === 'GET' ? api.get(path) : api.send(method, path, body)).catch((err: Error) => {
-      throw new Error(`${method} ${path}: ${err.message}`);
-    });
-    if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
-    return (r.body ?? {}) as Record<string, unknown>;
-  } finally {
-    api.close();
+  for (let attempt = 1; ; attempt++) {
+    const api: ApiClient = await apiLogin(broker.host, broker.httpPort!);
+    try {
+      const r = method === 'GET' ? await api.get(path) : await api.send(method, path, body);
+      if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
+      return (r.body ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (attempt >= 3 || (code !== 'ECONNRESET' && code !== 'EPIPE')) throw new Error(`${method} ${path}: ${(err as Error).message}`);
+    } finally {
+      api.close();
+    }
   }
 }
 
