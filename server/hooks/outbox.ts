@@ -54,6 +54,8 @@ export interface OutboxDeps {
   logger: { error(obj: object, msg: string): void };
 }
 
+/** rows per multi-row INSERT: one statement per 64 events instead of 64 */
+const INSERT_CHUNK = 64;
 /** delivered rows kept per hook for GET .../deliveries?status=delivered */
 const KEEP_DELIVERED = 1000;
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -74,6 +76,10 @@ export class Outbox {
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       insert: p('INSERT INTO webhook_outbox (id, hook_id, event_id, event, body, status, attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)'),
+      insertChunk: p(
+        'INSERT INTO webhook_outbox (id, hook_id, event_id, event, body, status, attempts, created_at, updated_at) VALUES ' +
+          Array.from({ length: INSERT_CHUNK }, () => '(?, ?, ?, ?, ?, 0, 0, ?, ?)').join(', '),
+      ),
       dropOldest: p(
         `DELETE FROM webhook_outbox WHERE id IN
            (SELECT id FROM webhook_outbox WHERE hook_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?)`,
@@ -245,8 +251,18 @@ export class Outbox {
   #write(batch: BatchRows): void {
     if (this.#current === batch) this.#current = null;
     const s = this.#s;
+    const params: (string | number)[] = [];
     for (const { rows, head } of batch.byHook.values()) {
-      for (let i = head; i < rows.length; i++) {
+      let i = head;
+      for (; i + INSERT_CHUNK <= rows.length; i += INSERT_CHUNK) {
+        params.length = 0;
+        for (let k = i; k < i + INSERT_CHUNK; k++) {
+          const r = rows[k]!;
+          params.push(++this.#seq, r.hookId, r.eventId, r.event, r.body, r.at, r.at);
+        }
+        s.insertChunk.run(...params);
+      }
+      for (; i < rows.length; i++) {
         const r = rows[i]!;
         s.insert.run(++this.#seq, r.hookId, r.eventId, r.event, r.body, r.at, r.at);
       }

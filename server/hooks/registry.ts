@@ -16,6 +16,7 @@ const LIMITS = {
   retry_interval: [1, 3_600_000],
   max_retry_interval: [1, 86_400_000],
   batch_size: [1, 1000],
+  batch_time: [0, 60_000],
 } as const;
 
 /** [MQTT-4.7.1] a valid topic filter (no shared-subscription prefix: hooks see topic names) */

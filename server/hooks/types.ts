@@ -27,6 +27,11 @@ export interface HookDefinition {
   max_retry_interval: number;
   /** events per POST: 1 sends one JSON object, more sends a JSON array of up to this many */
   batch_size: number;
+  /**
+   * batch_size > 1 only: ms an idle worker waits for more events before it sends a batch that is
+   * not full (a hook that keeps up would otherwise send a request per commit)
+   */
+  batch_time: number;
 }
 
 export interface Hook extends HookDefinition {
@@ -49,6 +54,7 @@ export const HOOK_DEFAULTS: Omit<HookDefinition, 'name' | 'url' | 'events'> = {
   retry_interval: 1000,
   max_retry_interval: 60_000,
   batch_size: 1,
+  batch_time: 10,
 };
 
 export type DeliveryStatus = 'pending' | 'failed' | 'delivered';

@@ -73,9 +73,17 @@ export class HookWorker {
     const { outbox } = this.#d;
     try {
       while (!this.#stopped) {
-        const hook = this.#hook;
-        const rows = this.#inflight ?? outbox.next(hook.id, this.#cursor, hook.batch_size);
+        let hook = this.#hook;
+        let rows = this.#inflight ?? outbox.next(hook.id, this.#cursor, hook.batch_size);
         if (rows.length === 0) break;
+        if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
+          // a partial batch: give the next commits a moment to fill it
+          await this.#wait(hook.batch_time);
+          if (this.#stopped) break;
+          hook = this.#hook;
+          rows = outbox.next(hook.id, this.#cursor, hook.batch_size);
+          if (rows.length === 0) continue;
+        }
         this.#inflight = rows;
         const body = hook.batch_size > 1 ? `[${rows.map((r) => r.body).join(',')}]` : rows[0]!.body;
         let attempts = 0;

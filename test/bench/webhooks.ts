@@ -2,7 +2,7 @@
 // one broker process, one after the other, so the ratios are paired within the run: no hook, a
 // hook whose local receiver answers at once, the same hook with the receiver hanging (every
 // request held until its 60 s timeout). The receiver is an HTTP server in this harness process.
-// Throughput hooks batch (batch_size 100, one JSON array per POST): the documented setting for a
+// Throughput hooks batch (batch_size 500, batch_time 20 ms: one JSON array per POST): the documented setting for a
 // hook on every message; one POST per message cannot keep up with a flood, and would only show
 // the outbox filling to web.hook.outbox_max and dropping (which the hanging phase shows anyway).
 import http from 'node:http';
@@ -98,7 +98,7 @@ function throughputScenario(qos: 0 | 1): Scenario {
     name,
     description:
       `10 publishers flood QoS ${qos} (64 B${qos === 1 ? ', at most 100 unacknowledged each' : ''}) to 1 subscriber; msg/s received with no hook, ` +
-      'with a message.publish hook on every message (batch_size 100) to a local receiver, and with that receiver hanging; ' +
+      'with a message.publish hook on every message (batch_size 500, batch_time 20 ms) to a local receiver, and with that receiver hanging; ' +
       `ratios to no hook (target >= 0.7${qos === 1 ? '; QoS 1 PUBACKs wait for the outbox commit' : ''}), broker RSS growth and outbox size while hanging. Tern only`,
     metrics: [
       { name: `${name}-nohook`, unit: 'msg/s', better: 'higher' },
@@ -117,7 +117,7 @@ function throughputScenario(qos: 0 | 1): Scenario {
         };
         const base = await runTrafficShape(broker, p, shape('none')).catch(phase('no hook'));
         const nohook = perSecond(base.result.received, base.spec);
-        const hook = await call(broker, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 100, timeout: 60_000 });
+        const hook = await call(broker, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 500, batch_time: 20, timeout: 60_000 });
         const withHook = await runTrafficShape(broker, p, shape('hook')).catch(phase('hook'));
         const hooked = perSecond(withHook.result.received, withHook.spec);
         const stats1 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
