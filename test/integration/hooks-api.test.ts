@@ -3,7 +3,7 @@
 // endpoint said.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { login, bearer, startTernApi } from '../helpers/api-helpers.ts';
+import { login, bearer, eventually, startTernApi } from '../helpers/api-helpers.ts';
 import { connect, endAll, testConfig } from '../helpers/tern.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import request from 'supertest';
@@ -179,6 +179,34 @@ test('POST /hooks/{id}/test sends one sample event and answers what the endpoint
     assert.match(down.body.error, /ECONNREFUSED/);
     const stats = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
     assert.equal(stats.pending, 0, 'a test is not an outbox event');
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test('a disabled hook records nothing; enabled again, it delivers what it kept and what comes next', async () => {
+  const rx = await startReceiver();
+  const t = await startTernApi();
+  try {
+    await rx.down();
+    const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'toggle', url: rx.url, events: ['client.connected'], retry_interval: 10, max_retry_interval: 50, max_attempts: 1000 }).expect(201)).body;
+    const a = await connect(t.mqttUrl(), { clientId: 'kept-while-down' });
+    await endAll(a);
+    await eventually(async () => (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats.pending === 1, 'one pending');
+    await t.http.put(`/api/v5/hooks/${hook.id}`).set(t.auth).send({ enabled: false }).expect(200);
+    const b = await connect(t.mqttUrl(), { clientId: 'while-disabled' });
+    await endAll(b);
+    assert.equal((await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats.pending, 1, 'nothing recorded while disabled');
+    await rx.up();
+    await t.http.put(`/api/v5/hooks/${hook.id}`).set(t.auth).send({ enabled: true }).expect(200);
+    const c = await connect(t.mqttUrl(), { clientId: 'after-enable' });
+    await endAll(c);
+    const got = await rx.until(() => {
+      const ids = rx.delivered().map((e) => e.clientid);
+      return ids.includes('after-enable') && ids;
+    }, 'the connect after enabling');
+    assert.deepEqual([...new Set(got)], ['kept-while-down', 'after-enable']);
   } finally {
     await t.close();
     await rx.close();
