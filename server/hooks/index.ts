@@ -132,9 +132,8 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
         if (topic !== undefined && !matchesTopic(h, topic)) continue;
         const enc: PayloadEncoding = h.payload_encoding;
         const body = enc === 'base64' ? (base64 ??= formatEvent(name, event, node, enc)) : (plain ??= formatEvent(name, event, node, enc));
-        outbox.add(h.id, event.id, name, body).catch(() => {
-          // logged by the writer; the event stays in memory for its next batch
-        });
+        // the batch's promise already has a rejection handler (outbox.ts): no promise per event
+        void outbox.add(h.id, event.id, name, body);
       }
     };
   }
