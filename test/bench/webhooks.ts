@@ -106,6 +106,11 @@ function throughputScenario(qos: 0 | 1): Scenario {
       { name: `${name}-hook-ratio`, unit: '×', better: 'higher', target: 0.7 },
       { name: `${name}-hang-ratio`, unit: '×', better: 'higher', target: 0.7 },
       { name: `${name}-hang-rss-growth`, unit: 'MB', better: 'lower' },
+      // broker CPU per message received by the subscriber: far less sensitive to other load on
+      // the machine than msg/s
+      { name: `${name}-cpu-nohook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-cpu-hook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-cpu-hang`, unit: 'µs', better: 'lower' },
     ],
     skip: needsApi,
     async run(broker: RunningBroker, p: ScenarioParams): Promise<Measurement> {
@@ -139,6 +144,9 @@ function throughputScenario(qos: 0 | 1): Scenario {
             [`${name}-hook-ratio`]: hooked / nohook,
             [`${name}-hang-ratio`]: hung / nohook,
             [`${name}-hang-rss-growth`]: mb(rssAfter - rssBefore),
+            [`${name}-cpu-nohook`]: (base.cpu.brokerMs * 1000) / base.result.received,
+            [`${name}-cpu-hook`]: (withHook.cpu.brokerMs * 1000) / withHook.result.received,
+            [`${name}-cpu-hang`]: (hanging.cpu.brokerMs * 1000) / hanging.result.received,
           },
           cpu: withHook.cpu,
           notes,
@@ -160,9 +168,10 @@ function throughputScenario(qos: 0 | 1): Scenario {
 }
 
 /** `count` connects one after another (clean, keepalive 60), each timed to its CONNACK, then all closed */
-async function timedConnects(broker: RunningBroker, prefix: string, count: number): Promise<{ rate: number; p50: number; p99: number }> {
+async function timedConnects(broker: RunningBroker, prefix: string, count: number): Promise<{ rate: number; p50: number; p99: number; cpuUs: number }> {
   const socks: net.Socket[] = [];
   const ms: number[] = [];
+  const cpu0 = broker.cpuMs();
   const t0 = performance.now();
   try {
     for (let i = 0; i < count; i++) {
@@ -174,8 +183,9 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
     for (const s of socks) s.end(DISCONNECT_PACKET);
   }
   const elapsed = performance.now() - t0;
+  const cpuUs = ((broker.cpuMs() - cpu0) * 1000) / count;
   const [p50, p99] = percentiles(Float64Array.from(ms), [50, 99]);
-  return { rate: count / (elapsed / 1000), p50: p50!, p99: p99! };
+  return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs };
 }
 
 function connectScenario(): Scenario {
@@ -188,6 +198,7 @@ function connectScenario(): Scenario {
       { name: 'webhook-connect-rate-ratio', unit: '×', better: 'higher', target: 0.9 },
       { name: 'webhook-connect-p99-ratio', unit: '×', better: 'lower', target: 1.2 },
       { name: 'webhook-connect-p99-hook', unit: 'ms', better: 'lower' },
+      { name: 'webhook-connect-cpu-ratio', unit: '×', better: 'lower' },
     ],
     skip: needsApi,
     async run(broker, p) {
@@ -216,8 +227,13 @@ function connectScenario(): Scenario {
         const rate = mean(true, (r) => r.rate) / mean(false, (r) => r.rate);
         const p99 = mean(true, (r) => r.p99) / mean(false, (r) => r.p99);
         return {
-          values: { 'webhook-connect-rate-ratio': rate, 'webhook-connect-p99-ratio': p99, 'webhook-connect-p99-hook': mean(true, (r) => r.p99) },
-          notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms`).join('; ')],
+          values: {
+            'webhook-connect-rate-ratio': rate,
+            'webhook-connect-p99-ratio': p99,
+            'webhook-connect-p99-hook': mean(true, (r) => r.p99),
+            'webhook-connect-cpu-ratio': mean(true, (r) => r.cpuUs) / mean(false, (r) => r.cpuUs),
+          },
+          notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms, broker ${Math.round(x.r.cpuUs)} µs/conn`).join('; ')],
         };
       } finally {
         await rx.close();
