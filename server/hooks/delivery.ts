@@ -3,6 +3,8 @@
 // answer. Anything but a complete 2xx answer is a failure with a message saying what happened;
 // nothing here throws.
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import type { Hook } from './types.ts';
 
 /** a larger answer is a failed delivery: a receiver's answer is read only to report it */
@@ -31,76 +33,74 @@ export function signatureHeaders(secret: string, body: string, now = Date.now())
   return { 'x-tern-timestamp': ts, 'x-tern-signature': 'sha256=' + createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex') };
 }
 
-export async function send(hook: Pick<Hook, 'url' | 'headers' | 'secret' | 'timeout'>, body: string, userAgent: string, stop?: AbortSignal): Promise<SendResult> {
+// One keep-alive agent per scheme for all hooks: connections are reused between deliveries.
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+};
+
+export function send(hook: Pick<Hook, 'url' | 'headers' | 'secret' | 'timeout'>, body: string, userAgent: string, stop?: AbortSignal): Promise<SendResult> {
   const t0 = performance.now();
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': userAgent, ...hook.headers };
+  const payload = Buffer.from(body);
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': userAgent, ...hook.headers, 'content-length': String(payload.length) };
   if (hook.secret) Object.assign(headers, signatureHeaders(hook.secret, body));
-  const timeout = AbortSignal.timeout(hook.timeout);
-  const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
-  const result = (ok: boolean, status: number | null, text: string, error: string | null): SendResult => ({
-    ok,
-    status,
-    body: text,
-    error,
-    ms: performance.now() - t0,
+  return new Promise<SendResult>((resolve) => {
+    let done = false;
+    let req: http.ClientRequest | undefined;
+    const finish = (ok: boolean, status: number | null, text: string, error: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', onStop);
+      resolve({ ok, status, body: text, error, ms: performance.now() - t0 });
+    };
+    const fail = (status: number | null, error: string) => {
+      finish(false, status, '', error);
+      req?.destroy();
+    };
+    const timer = setTimeout(() => fail(null, `no complete answer within the timeout (${hook.timeout} ms)`), hook.timeout);
+    const onStop = () => fail(null, 'cancelled (the hook was changed or Tern is stopping)');
+    if (stop?.aborted) return onStop();
+    stop?.addEventListener('abort', onStop, { once: true });
+    let url: URL;
+    try {
+      url = new URL(hook.url);
+    } catch {
+      return fail(null, `invalid URL ${hook.url}`);
+    }
+    const mod = url.protocol === 'https:' ? https : http;
+    try {
+      req = mod.request(url, { method: 'POST', headers, agent: agents[url.protocol as 'http:' | 'https:'] }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400) {
+          const to = res.headers.location;
+          res.resume();
+          return fail(status, `HTTP ${status} redirect${to ? ` to ${to}` : ''} not followed: point the hook at the final URL`);
+        }
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (declared > MAX_RESPONSE_BYTES) return fail(status, `response body of ${declared} bytes is larger than ${MAX_RESPONSE_BYTES}: not read`);
+        const kept: Buffer[] = [];
+        let keptBytes = 0;
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > MAX_RESPONSE_BYTES) return fail(status, `response body larger than ${MAX_RESPONSE_BYTES} bytes: stopped reading`);
+          if (keptBytes < KEPT_BYTES) {
+            kept.push(chunk);
+            keptBytes += chunk.length;
+          }
+        });
+        res.on('error', (err) => fail(status, err.message));
+        res.on('end', () => {
+          const text = Buffer.concat(kept).subarray(0, KEPT_BYTES).toString('utf8');
+          if (status < 200 || status >= 300) finish(false, status, text, `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+          else finish(true, status, text, null);
+        });
+      });
+    } catch (err) {
+      return fail(null, (err as Error).message);
+    }
+    req.on('error', (err: NodeJS.ErrnoException) => fail(null, err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message));
+    req.end(payload);
   });
-  let res: Response;
-  try {
-    res = await fetch(hook.url, { method: 'POST', body, headers, redirect: 'manual', signal });
-  } catch (err) {
-    return result(false, null, '', failure(err, hook.timeout, timeout, stop));
-  }
-  if (res.status >= 300 && res.status < 400) {
-    await res.body?.cancel().catch(() => {});
-    const to = res.headers.get('location');
-    return result(false, res.status, '', `HTTP ${res.status} redirect${to ? ` to ${to}` : ''} not followed: point the hook at the final URL`);
-  }
-  let text: string;
-  try {
-    text = await readCapped(res);
-  } catch (err) {
-    return result(false, res.status, '', failure(err, hook.timeout, timeout, stop));
-  }
-  if (res.status < 200 || res.status >= 300) {
-    return result(false, res.status, text, `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-  }
-  return result(true, res.status, text, null);
-}
-
-class TooLarge extends Error {}
-
-async function readCapped(res: Response): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > MAX_RESPONSE_BYTES) {
-    await res.body?.cancel().catch(() => {});
-    throw new TooLarge(`response body of ${declared} bytes is larger than ${MAX_RESPONSE_BYTES}: not read`);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const kept: Uint8Array[] = [];
-  let keptBytes = 0;
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_RESPONSE_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw new TooLarge(`response body larger than ${MAX_RESPONSE_BYTES} bytes: stopped reading`);
-    }
-    if (keptBytes < KEPT_BYTES) {
-      kept.push(value);
-      keptBytes += value.byteLength;
-    }
-  }
-  return Buffer.concat(kept).subarray(0, KEPT_BYTES).toString('utf8');
-}
-
-function failure(err: unknown, timeoutMs: number, timeout: AbortSignal, stop: AbortSignal | undefined): string {
-  if (err instanceof TooLarge) return err.message;
-  if (timeout.aborted) return `no complete answer within the timeout (${timeoutMs} ms)`;
-  if (stop?.aborted) return 'cancelled (the hook was changed or Tern is stopping)';
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const cause = e.cause?.message ?? e.cause?.code;
-  return cause ? `${e.message}: ${cause}` : e.message;
 }
