@@ -33,10 +33,12 @@ export function signatureHeaders(secret: string, body: string, now = Date.now())
   return { 'x-tern-timestamp': ts, 'x-tern-signature': 'sha256=' + createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex') };
 }
 
-// One keep-alive agent per scheme for all hooks: connections are reused between deliveries.
+// One keep-alive agent per scheme for all hooks: connections are reused between deliveries. No
+// socket limit: each hook has one request in flight, so a hook whose endpoint hangs holds one
+// socket and never makes another hook (to the same host) wait for a free one.
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
 };
 
 export function send(hook: Pick<Hook, 'url' | 'headers' | 'secret' | 'timeout'>, body: string, userAgent: string, stop?: AbortSignal): Promise<SendResult> {
