@@ -29,6 +29,8 @@ import { createSessions, type Sessions } from './broker/session/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
+import { createGroupCommit, type BatchWriter } from './store/group-commit.ts';
+import { createWebhooks, type Webhooks } from './hooks/index.ts';
 import { VERSION } from './version.ts';
 import { loadConfig } from './config/index.ts';
 import { createReloader, type ReloadCheck, type ReloadOptions, type ReloadReport } from './reload.ts';
@@ -49,6 +51,7 @@ export interface Tern {
   metrics: Metrics;
   sessions: Sessions;
   persistence: TernPersistence;
+  webhooks: Webhooks;
   control: BrokerControl;
   listeners: Listeners;
   api: ApiApp;
@@ -134,6 +137,14 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
     });
     // after aedes has closed (cleanups run in reverse): commit the last batch
     cleanups.push(() => persistence.destroy());
+    // The webhook outbox shares the persistence's group commit; with persistence = memory there is
+    // none, and the outbox (still in SQLite: events are as durable as in sqlite mode) gets its own.
+    let outboxWriter: BatchWriter = persistence;
+    if (!durable) {
+      const own = createGroupCommit(store.sqlite, logger.child({ module: 'webhooks' }));
+      cleanups.push(() => own.close());
+      outboxWriter = own;
+    }
 
     const banned = await createBanned({ db: store.db, sessions, metrics, logger, now, sweepIntervalMs: opts.access?.banSweepIntervalMs });
     cleanups.push(async () => banned.close());
@@ -150,6 +161,8 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
     registerAcl(chain, { acl, config: configSource });
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
+    // the webhooks' published step is added by createWebhooks, below (it needs the persistence set up)
+    let webhooks: Webhooks | undefined;
 
     const aedes = await createBroker({
       config: configSource,
@@ -158,10 +171,25 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       persistence,
       events,
       metrics,
-      routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
+      routeBeforePuback: (topic) => (durable && persistence.hasDurableSubscriber(topic)) || (webhooks?.routeBeforePuback(topic) ?? false),
     });
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
+
+    webhooks = await createWebhooks({
+      db: store.db,
+      sqlite: store.sqlite,
+      writer: outboxWriter,
+      events,
+      chain,
+      config: configSource,
+      logger: logger.child({ module: 'webhooks' }),
+      version: VERSION,
+    });
+    const hooks = webhooks;
+    // before aedes closes: the workers stop; what is pending stays in the outbox for the next start
+    cleanups.push(async () => hooks.close());
+    await hooks.seedFromConfig();
 
     const listeners = await startListeners({ config: configSource, aedes, logger });
     cleanups.push(() => listeners.close());
@@ -210,7 +238,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
 
-    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, logger, version: VERSION, startedAt, reload: reloader.reload };
+    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, hooks, logger, version: VERSION, startedAt, reload: reloader.reload };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -255,6 +283,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       metrics,
       sessions,
       persistence,
+      webhooks: hooks,
       control,
       listeners,
       api: app,

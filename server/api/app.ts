@@ -26,6 +26,7 @@ import * as configRoutes from './routes/configs.ts';
 import * as authorizationRoutes from './routes/authorization.ts';
 import * as bannedRoutes from './routes/banned.ts';
 import * as auditRoutes from './routes/audit.ts';
+import * as hookRoutes from './routes/hooks.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -43,6 +44,7 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   authorizationRoutes,
   bannedRoutes,
   auditRoutes,
+  hookRoutes,
 ];
 
 export interface ApiApp extends Koa {

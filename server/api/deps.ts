@@ -8,6 +8,7 @@ import type { AuthService, BrokerControl, SessionRegistry } from '../broker/type
 import type { Acl } from '../broker/access/acl.ts';
 import type { Banned } from '../broker/access/banned.ts';
 import type { ReloadOptions, ReloadReport } from '../reload.ts';
+import type { HookService } from '../hooks/index.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
@@ -19,6 +20,8 @@ export interface ApiDeps {
   banned: Banned;
   sessions: SessionRegistry;
   broker: BrokerControl;
+  /** webhooks (server/hooks) */
+  hooks: HookService;
   logger: Logger;
   version: string;
   /** ms since the epoch */

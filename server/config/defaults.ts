@@ -77,5 +77,6 @@ export function defaultConfig(): Config {
     auto_subscriptions: [],
     config: { watch: false },
     reload: { close_removed_listener_clients: false },
+    web_hook: { url: undefined, headers: {}, encoding_of_payload_field: 'plain', rules: [], outbox_max: 100_000 },
   };
 }

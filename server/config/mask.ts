@@ -2,7 +2,7 @@
 // is masked, so a field added to Config later is masked too. GET /configs and the reload answer
 // both use this.
 const MASK = '******';
-const SECRET_KEY = /pass(word)?$|passwd|secret|token|private_?key$/i;
+const SECRET_KEY = /pass(word)?$|passwd|secret|token|private_?key$|^authorization$|api[_-]?key$/i;
 
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);

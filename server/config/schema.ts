@@ -5,7 +5,7 @@
 import { defaultConfig, defaultListener, defaultZone } from './defaults.ts';
 import { ConfigError, Expected } from './errors.ts';
 import type { Entry } from './parse.ts';
-import type { Config, ListenerConfig, ListenerProto, LogLevel, SharedStrategy, ZoneConfig } from './types.ts';
+import type { Config, ListenerConfig, ListenerProto, LogLevel, SharedStrategy, WebHookRule, ZoneConfig } from './types.ts';
 import * as v from './values.ts';
 
 type Setter<T> = (target: T, raw: string) => void;
@@ -59,7 +59,46 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['dashboard.default_user.password', (c, raw) => { c.dashboard.default_user.password = v.nonEmpty(raw); }],
   ['config.watch', (c, raw) => { c.config.watch = v.bool(raw); }],
   ['reload.close_removed_listener_clients', (c, raw) => { c.reload.close_removed_listener_clients = v.bool(raw); }],
+  ['web.hook.url', (c, raw) => { c.web_hook.url = raw === '' ? undefined : v.httpUrl(raw); }],
+  ['web.hook.body.encoding_of_payload_field', (c, raw) => {
+    // EMQX 4 also had base62, which no receiver decodes without a library: not offered
+    c.web_hook.encoding_of_payload_field = v.oneOf(['plain', 'base64'] as const)(raw);
+  }],
+  ['web.hook.outbox_max', (c, raw) => { c.web_hook.outbox_max = v.int(raw, 1); }],
 ]);
+
+/** The EMQX hook points a web.hook.rule.<event>.<n> may name (server/broker/events.ts has the same list). */
+export const WEB_HOOK_EVENTS: readonly string[] = [
+  'client.connect', 'client.connack', 'client.connected', 'client.disconnected', 'client.authenticate',
+  'client.check_acl', 'client.subscribe', 'client.unsubscribe', 'session.created', 'session.resumed',
+  'session.subscribed', 'session.unsubscribed', 'session.takeovered', 'session.discarded', 'session.terminated',
+  'message.publish', 'message.delivered', 'message.acked', 'message.dropped',
+];
+
+/** web.hook.rule.<event>.<n> = {"action": "on_<event with _>", "topic": "<filter>"} */
+function webHookRule(event: string, raw: string): WebHookRule {
+  const action = 'on_' + event.replace('.', '_');
+  const expected = `a JSON object such as {"action": "${action}"${event.startsWith('message.') ? ', "topic": "a/#"' : ''}}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Expected(expected);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Expected(expected);
+  const o = parsed as Record<string, unknown>;
+  if (o.action !== action) throw new Expected(`"action": "${action}" (the action of ${event}) in ${expected}`);
+  let topic: string | undefined;
+  if (o.topic !== undefined) {
+    if (!event.startsWith('message.')) throw new Expected(`no "topic": only message.* rules filter by topic`);
+    if (typeof o.topic !== 'string') throw new Expected('"topic" to be a topic filter string such as "a/#"');
+    topic = v.topicFilter(o.topic);
+  }
+  for (const k of Object.keys(o)) {
+    if (k !== 'action' && k !== 'topic') throw new Expected(`only "action" and "topic" in ${expected}, not ${JSON.stringify(k)}`);
+  }
+  return { event, action, topic };
+}
 
 /** zone.<name>.<key> */
 const ZONE_KEYS = new Map<string, Setter<ZoneConfig>>([
@@ -122,6 +161,8 @@ export class ConfigBuilder {
   private readonly clients = new Map<number, string>();
   private readonly subscriptions = new Map<number, Indexed<{ topic: string; qos: 0 | 1 | 2 }>>();
   private dashboardWhere = 'built-in';
+  private readonly webHookRules = new Map<string, Map<number, WebHookRule>>();
+  private webHookRuleWhere: string | undefined;
 
   constructor() {
     for (const cfg of this.config.listeners) {
@@ -224,6 +265,27 @@ export class ConfigBuilder {
       }
     }
 
+    // web.hook.headers.<name>, web.hook.rule.<event>.<n>
+    if (parts[0] === 'web' && parts[1] === 'hook') {
+      if (parts[2] === 'headers' && parts.length === 4) {
+        const name = parts[3]!;
+        run((raw) => { this.config.web_hook.headers[name] = v.nonEmpty(raw); });
+        return;
+      }
+      if (parts[2] === 'rule' && parts.length === 6 && /^\d+$/.test(parts[5]!)) {
+        const event = `${parts[3]}.${parts[4]}`;
+        if (!WEB_HOOK_EVENTS.includes(event)) {
+          throw new ConfigError(`${where}: ${key}: unknown hook point ${JSON.stringify(event)}: expected one of ${WEB_HOOK_EVENTS.join(', ')}`);
+        }
+        let rules = this.webHookRules.get(event);
+        if (!rules) this.webHookRules.set(event, (rules = new Map()));
+        const n = Number(parts[5]);
+        run((raw) => rules.set(n, webHookRule(event, raw)));
+        this.webHookRuleWhere ??= where;
+        return;
+      }
+    }
+
     this.warn(`${where}: unknown key ${JSON.stringify(key)} (ignored)`);
   }
 
@@ -280,6 +342,13 @@ export class ConfigBuilder {
       // EMQX 5's auto_subscribe defaults qos to 0; the file may leave it out.
       return { topic: fields.topic, qos: fields.qos ?? 0 };
     });
+    config.web_hook.rules = WEB_HOOK_EVENTS.flatMap((e) => {
+      const rules = this.webHookRules.get(e);
+      return rules ? sortedValues(rules) : [];
+    });
+    if (config.web_hook.rules.length > 0 && config.web_hook.url === undefined) {
+      throw new ConfigError(`${this.webHookRuleWhere}: web.hook.rule.* needs an endpoint: expected web.hook.url = http://host:port/path`);
+    }
     return { config, warnings: this.warnings, origins: this.origins };
   }
 

@@ -104,6 +104,29 @@ export interface Config {
     /** a listener removed by a reload disconnects its clients (default: they stay until they leave) */
     close_removed_listener_clients: boolean;
   };
+  /**
+   * web.hook.*: EMQX 4's web hook. url, headers, rules and encoding seed one hook named
+   * "emqx.conf" (server/hooks/seed.ts); outbox_max applies to every hook.
+   */
+  web_hook: {
+    url: string | undefined;
+    /** web.hook.headers.<name> (names are lowercase: HTTP header names are case-insensitive) */
+    headers: Record<string, string>;
+    encoding_of_payload_field: 'plain' | 'base64';
+    /** web.hook.rule.<event>.<n>, sorted by event then n */
+    rules: WebHookRule[];
+    /** undelivered events kept per hook; past it the oldest are dropped (and counted) */
+    outbox_max: number;
+  };
+}
+
+export interface WebHookRule {
+  /** the EMQX hook point, e.g. message.publish */
+  event: string;
+  /** EMQX's "on_message_publish" */
+  action: string;
+  /** message.* rules only: a topic filter; undefined = every topic */
+  topic: string | undefined;
 }
 
 export interface LoadedConfig {

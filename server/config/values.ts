@@ -206,3 +206,15 @@ export function flappingPolicy(raw: string): { max_count: number; window_time: n
     throw new Expected(what);
   }
 }
+
+/** An http:// or https:// URL with a host (webhook endpoints). */
+export function httpUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return raw;
+  throw new Expected('an http:// or https:// URL such as http://127.0.0.1:8080/hook');
+}

@@ -87,6 +87,31 @@ export interface AuditLogTable {
   source_ip: string | null;
 }
 
+/** a webhook (migrations/0010_webhooks.ts; server/hooks/registry.ts) */
+export interface WebhookTable {
+  id: Generated<number>;
+  name: string;
+  /** JSON: the definition's fields other than id and name */
+  definition: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** one event for one hook (server/hooks/outbox.ts writes it through prepared statements) */
+export interface WebhookOutboxTable {
+  id: number;
+  hook_id: number;
+  event_id: string;
+  event: string;
+  body: string;
+  /** 0 pending, 1 failed (dead letter), 2 delivered */
+  status: number;
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** The aedes persistence's tables (0002) are written through prepared statements on the hot path. */
 export interface Database extends PersistenceTables {
   mqtt_session: SessionTable;
@@ -96,6 +121,8 @@ export interface Database extends PersistenceTables {
   acl_rule: AclRuleTable;
   banned: BannedTable;
   audit_log: AuditLogTable;
+  webhook: WebhookTable;
+  webhook_outbox: WebhookOutboxTable;
   // ---- management plane (server/api), migrations/0003_admin.ts ----
   /** dashboard/API administrators; created by migrations/0003_admin.ts */
   admin_user: {

@@ -17,6 +17,8 @@ export interface ApiClient {
   get(path: string): Promise<ApiResponse>;
   /** a JSON body, or none */
   post(path: string, body?: unknown): Promise<ApiResponse>;
+  /** a request with a JSON body (POST, PUT) or none (DELETE) */
+  send(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -78,6 +80,9 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
     },
     async post(path, body) {
       return request(agent, host, port, 'POST', path, headers, body === undefined ? undefined : JSON.stringify(body));
+    },
+    async send(method, path, body) {
+      return request(agent, host, port, method, path, headers, body === undefined ? undefined : JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };

@@ -13,6 +13,7 @@ import { apiLogin, getOk, listCount, timeGets, type ApiClient } from './api.ts';
 import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
 import { PUBACK, openClient, publishPacket } from './wire.ts';
+import { webhookScenarios } from './webhooks.ts';
 
 export interface Metric {
   name: string;
@@ -466,6 +467,7 @@ export const SCENARIOS: Scenario[] = [
   ...accessScenarios(),
   qos0WhileReloaded(),
   reloadWithClients(),
+  ...webhookScenarios(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------

@@ -15,6 +15,7 @@ import { createMetrics } from '../../server/broker/sys/metrics.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from '../../server/api/app.ts';
 import type { ApiDeps } from '../../server/api/deps.ts';
 import type { BrokerControl, SessionRegistry } from '../../server/broker/types.ts';
+import type { HookService } from '../../server/hooks/index.ts';
 import type { Config } from '../../server/config/types.ts';
 import { testConfig, connect, startTestTern } from './tern.ts';
 import type { Tern } from '../../server/tern.ts';
@@ -76,6 +77,7 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
     banned,
     sessions,
     broker: notUnderTest<BrokerControl>('broker', { metrics: () => ({}), stats: () => ({}), ...opts.broker }),
+    hooks: notUnderTest<HookService>('hooks', { metrics: () => ({}) }),
     logger,
     version: '0.0.0-test',
     startedAt: Date.now(),

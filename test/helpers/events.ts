@@ -81,3 +81,37 @@ export function disconnectOf(tern: Tern, clientId: string, timeoutMs?: number): 
 export function acksOf(tern: Tern, clientId: string): Recorded<unknown[]> {
   return emitterEvents(tern.aedes as unknown as Emitter, 'ack', (_packet: unknown, client: { id: string } | null) => client?.id === clientId);
 }
+
+/**
+ * Resolves with the first truthy value of `check`, re-checked after every webhook delivery attempt
+ * (the delivery worker's own notification): for state only the API shows, such as a hook's stats.
+ */
+export async function afterAttempts<T>(hooks: { onAttempt(fn: () => void): () => void }, check: () => Promise<T | false | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  let attempts = 0;
+  let wake: (() => void) | null = null;
+  const off = hooks.onAttempt(() => {
+    attempts++;
+    wake?.();
+  });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const seen = attempts;
+      const v = await check();
+      if (v) return v;
+      if (attempts !== seen) continue; // an attempt finished while checking: look again
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), left);
+        wake = () => {
+          clearTimeout(timer);
+          wake = null;
+          resolve();
+        };
+      });
+    }
+  } finally {
+    off();
+  }
+}

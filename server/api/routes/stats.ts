@@ -24,7 +24,7 @@ export function register(r: ApiRoutes, { deps, monitor }: RouteServices) {
   });
 
   r.get('/metrics', (ctx) => {
-    ctx.body = counters(broker.metrics(), input.query<{ aggregate: boolean }>(ctx).aggregate);
+    ctx.body = counters({ ...broker.metrics(), ...deps.hooks.metrics() }, input.query<{ aggregate: boolean }>(ctx).aggregate);
   });
 
   r.get('/nodes', (ctx) => {

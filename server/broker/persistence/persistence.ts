@@ -499,6 +499,16 @@ export class Persistence implements TernPersistence {
     await this.#w?.stop();
   }
 
+  run(write: () => void): Promise<void> {
+    try {
+      this.#live();
+      if (!this.#w) throw new Error('persistence: run() needs sqlite mode, after setup');
+      return this.#w.run(write);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   flush(): Promise<void> {
     return this.#w ? this.#w.flush() : RESOLVED;
   }

@@ -61,6 +61,8 @@ export class SqliteMirror {
   #msgs: Msg[] = [];
   #entries: Entry[] = [];
   #counters: ClientState[] = [];
+  /** other modules' writes sharing the batch (BatchWriter.run), after the persistence's own */
+  #writes: (() => void)[] = [];
   #batch: Batch | null = null;
   #timer: NodeJS.Timeout | null = null;
   #immediate: NodeJS.Immediate | null = null;
@@ -216,6 +218,13 @@ export class SqliteMirror {
     this.#arm();
   }
 
+  /** Runs `write` in the next batch's transaction, after the persistence's own writes; resolves at its commit. */
+  run(write: () => void): Promise<void> {
+    this.#writes.push(write);
+    this.#arm();
+    return this.#batch!.promise;
+  }
+
   /** The promise of the batch holding everything recorded so far (resolved if nothing is pending). */
   get committed(): Promise<void> {
     return this.#batch ? this.#batch.promise : RESOLVED;
@@ -272,7 +281,7 @@ export class SqliteMirror {
   };
 
   #hasWork(): boolean {
-    return this.#log.length > 0 || this.#msgs.length > 0 || this.#entries.length > 0 || this.#counters.length > 0;
+    return this.#log.length > 0 || this.#writes.length > 0 || this.#msgs.length > 0 || this.#entries.length > 0 || this.#counters.length > 0;
   }
 
   #commit(): void {
@@ -305,6 +314,7 @@ export class SqliteMirror {
     }
     for (const s of this.#counters) s.counterDirty = false;
     this.#log = [];
+    this.#writes = [];
     this.#msgs = [];
     this.#entries = [];
     this.#counters = [];
@@ -336,5 +346,6 @@ export class SqliteMirror {
       if (c.dropped > 0) s.counterUpsert.run(c.id, c.dropped);
       else s.counterDelete.run(c.id);
     }
+    for (const w of this.#writes) w();
   }
 }

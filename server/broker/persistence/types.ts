@@ -192,4 +192,10 @@ export interface TernPersistence {
   deleteClient(clientId: string): Promise<void>;
   /** commit the pending batch now (sqlite); resolves when it is durable */
   flush(): Promise<void>;
+  /**
+   * sqlite mode: runs `write` (synchronous statements on the store's connection, e.g. another
+   * module's table) in the persistence's next batch transaction; resolves once it has committed.
+   * With `flush` this makes the persistence a BatchWriter (store/group-commit.ts).
+   */
+  run(write: () => void): Promise<void>;
 }

@@ -1,0 +1,50 @@
+// Per-hook delivery counters (since start) and request latency percentiles over the last
+// LATENCY_SAMPLES requests. pending and dead_letters are the outbox's counts, not counters.
+import type { HookStatsView } from './types.ts';
+
+const LATENCY_SAMPLES = 1024;
+
+export class HookStats {
+  delivered = 0;
+  failed = 0;
+  dropped = 0;
+  retried = 0;
+  lastError: string | null = null;
+  lastErrorAt: number | null = null;
+  lastSuccessAt: number | null = null;
+  readonly #latency = new Float64Array(LATENCY_SAMPLES);
+  #samples = 0;
+
+  request(ms: number): void {
+    this.#latency[this.#samples++ % LATENCY_SAMPLES] = ms;
+  }
+
+  success(events: number, at = Date.now()): void {
+    this.delivered += events;
+    this.lastSuccessAt = at;
+  }
+
+  error(message: string, at = Date.now()): void {
+    this.lastError = message;
+    this.lastErrorAt = at;
+  }
+
+  view(pending: number, deadLetters: number): HookStatsView {
+    const n = Math.min(this.#samples, LATENCY_SAMPLES);
+    const sorted = this.#latency.slice(0, n).sort();
+    const pct = (p: number) => (n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))]! * 100) / 100);
+    return {
+      delivered: this.delivered,
+      failed: this.failed,
+      pending,
+      dropped: this.dropped,
+      retried: this.retried,
+      dead_letters: deadLetters,
+      last_error: this.lastError,
+      last_error_at: this.lastErrorAt,
+      last_success_at: this.lastSuccessAt,
+      latency_p50_ms: pct(50),
+      latency_p99_ms: pct(99),
+    };
+  }
+}

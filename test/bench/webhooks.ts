@@ -1,0 +1,247 @@
+// Webhook scenarios (issue 10): the cost of a hook to the broker. Each scenario runs its phases on
+// one broker process, one after the other, so the ratios are paired within the run: no hook, a
+// hook whose local receiver answers at once, the same hook with the receiver hanging (every
+// request held until its 60 s timeout). The receiver is an HTTP server in this harness process.
+// Throughput hooks batch (batch_size 500, batch_time 20 ms: one JSON array per POST): the documented setting for a
+// hook on every message; one POST per message cannot keep up with a flood, and would only show
+// the outbox filling to web.hook.outbox_max and dropping (which the hanging phase shows anyway).
+import http from 'node:http';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { apiLogin, type ApiClient } from './api.ts';
+import type { RunningBroker } from './brokers.ts';
+import type { Measurement, Scenario, ScenarioParams } from './scenarios.ts';
+import { runTrafficShape } from './scenarios.ts';
+import type { TrafficSpec } from './spec.ts';
+import { percentiles } from './stats.ts';
+import { DISCONNECT_PACKET, openClient } from './wire.ts';
+
+const PAYLOAD = 64;
+
+interface Receiver {
+  url: string;
+  /** events received in bodies answered 200 */
+  events: number;
+  hang: boolean;
+  close(): Promise<void>;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const held = new Set<http.ServerResponse>();
+  const self: Receiver = { url: '', events: 0, hang: false, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    // the broker aborts requests it gave up on (timeout, shutdown): not an error here
+    req.on('error', () => {});
+    res.on('error', () => {});
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (self.hang) {
+        held.add(res);
+        res.on('close', () => held.delete(res));
+        return;
+      }
+      const body = Buffer.concat(chunks);
+      // count events without parsing: one "action" per event
+      let n = 0;
+      for (let i = body.indexOf('"action"'); i >= 0; i = body.indexOf('"action"', i + 8)) n++;
+      self.events += n;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  self.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hook`;
+  self.close = () =>
+    new Promise<void>((resolve) => {
+      for (const r of held) r.destroy();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return self;
+}
+
+/**
+ * One API request on a fresh login: the phases outlast the server's keep-alive timeout. A reset
+ * connection (the server closing an idle keep-alive socket as the request leaves) is retried.
+ */
+async function call(broker: RunningBroker, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  for (let attempt = 1; ; attempt++) {
+    const api: ApiClient = await apiLogin(broker.host, broker.httpPort!);
+    try {
+      const r = method === 'GET' ? await api.get(path) : await api.send(method, path, body);
+      if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
+      return (r.body ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (attempt >= 3 || (code !== 'ECONNRESET' && code !== 'EPIPE')) throw new Error(`${method} ${path}: ${(err as Error).message}`);
+    } finally {
+      api.close();
+    }
+  }
+}
+
+const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs / 1000);
+const needsApi = (v: { api?: unknown }): string | undefined => (v.api ? undefined : 'needs the REST management API (hooks), which only Tern has');
+const mb = (kb: number) => kb / 1024;
+
+function throughputScenario(qos: 0 | 1): Scenario {
+  const name = `webhook-qos${qos}`;
+  // a fresh client-id prefix per phase: the last phase's clients may still be closing
+  const shape = (phase: string) => ({
+    subscribers: [{ count: 1, topic: `bench/wh${qos}/+`, qos, clientIdPrefix: `wh${qos}-${phase}-sub` }],
+    publishers: [{ count: 10, topic: `bench/wh${qos}/{i}`, qos, payloadBytes: PAYLOAD, clientIdPrefix: `wh${qos}-${phase}-pub`, ...(qos === 1 ? { window: 100 } : {}) }],
+  });
+  return {
+    name,
+    description:
+      `10 publishers flood QoS ${qos} (64 B${qos === 1 ? ', at most 100 unacknowledged each' : ''}) to 1 subscriber; msg/s received with no hook, ` +
+      'with a message.publish hook on every message (batch_size 500, batch_time 20 ms) to a local receiver, and with that receiver hanging; ' +
+      `ratios to no hook (target >= 0.7${qos === 1 ? '; QoS 1 PUBACKs wait for the outbox commit' : ''}), broker RSS growth and outbox size while hanging. Tern only`,
+    metrics: [
+      { name: `${name}-nohook`, unit: 'msg/s', better: 'higher' },
+      { name: `${name}-hook`, unit: 'msg/s', better: 'higher' },
+      { name: `${name}-hook-ratio`, unit: '×', better: 'higher', target: 0.7 },
+      { name: `${name}-hang-ratio`, unit: '×', better: 'higher', target: 0.7 },
+      { name: `${name}-hang-rss-growth`, unit: 'MB', better: 'lower' },
+      // broker CPU per message received by the subscriber: far less sensitive to other load on
+      // the machine than msg/s
+      { name: `${name}-cpu-nohook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-cpu-hook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-cpu-hang`, unit: 'µs', better: 'lower' },
+    ],
+    skip: needsApi,
+    async run(broker: RunningBroker, p: ScenarioParams): Promise<Measurement> {
+      const notes: string[] = [];
+      const rx = await startReceiver();
+      try {
+        const phase = (what: string) => (err: unknown): never => {
+          throw new Error(`${what}: ${(err as Error).message}${broker.exited() ? `; broker: ${broker.exited()}` : ''}`);
+        };
+        const base = await runTrafficShape(broker, p, shape('none')).catch(phase('no hook'));
+        const nohook = perSecond(base.result.received, base.spec);
+        const hook = await call(broker, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 500, batch_time: 20, timeout: 60_000 });
+        const withHook = await runTrafficShape(broker, p, shape('hook')).catch(phase('hook'));
+        const hooked = perSecond(withHook.result.received, withHook.spec);
+        const stats1 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
+        notes.push(`receiving: ${rx.events} events delivered, ${stats1.stats.pending} pending, ${stats1.stats.dropped} dropped; latency p50 ${stats1.stats.latency_p50_ms} ms`);
+
+        rx.hang = true;
+        const rssBefore = broker.rssKB();
+        const hanging = await runTrafficShape(broker, p, shape('hang')).catch(phase('hanging'));
+        const hung = perSecond(hanging.result.received, hanging.spec);
+        const rssAfter = broker.rssKB();
+        const stats2 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
+        notes.push(`hanging: outbox ${stats2.stats.pending} pending (bound web.hook.outbox_max), ${stats2.stats.dropped} dropped in all; RSS ${Math.round(mb(rssBefore))} → ${Math.round(mb(rssAfter))} MB`);
+        await call(broker, 'DELETE', `/api/v5/hooks/${hook.id}`);
+        notes.push(...base.notes, ...withHook.notes, ...hanging.notes);
+        return {
+          values: {
+            [`${name}-nohook`]: nohook,
+            [`${name}-hook`]: hooked,
+            [`${name}-hook-ratio`]: hooked / nohook,
+            [`${name}-hang-ratio`]: hung / nohook,
+            [`${name}-hang-rss-growth`]: mb(rssAfter - rssBefore),
+            [`${name}-cpu-nohook`]: (base.cpu.brokerMs * 1000) / base.result.received,
+            [`${name}-cpu-hook`]: (withHook.cpu.brokerMs * 1000) / withHook.result.received,
+            [`${name}-cpu-hang`]: (hanging.cpu.brokerMs * 1000) / hanging.result.received,
+          },
+          cpu: withHook.cpu,
+          notes,
+        };
+      } catch (err) {
+        const { readFileSync } = await import('node:fs');
+        let log = '';
+        try {
+          log = readFileSync(broker.logFile, 'utf8').split('\n').slice(-5).join('\n');
+        } catch {
+          // no log
+        }
+        throw new Error(`${(err as Error).stack}${broker.exited() ? `; broker ${broker.exited()}` : ''}; broker log: ${log}`);
+      } finally {
+        await rx.close();
+      }
+    },
+  };
+}
+
+/** `count` connects one after another (clean, keepalive 60), each timed to its CONNACK, then all closed */
+async function timedConnects(broker: RunningBroker, prefix: string, count: number): Promise<{ rate: number; p50: number; p99: number; cpuUs: number }> {
+  const socks: net.Socket[] = [];
+  const ms: number[] = [];
+  const cpu0 = broker.cpuMs();
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      socks.push(await openClient({ host: broker.host, port: broker.port, clientId: `${prefix}${i}`, keepalive: 60, clean: true, onLost: () => {}, onPacket: () => {} }));
+      ms.push(performance.now() - t);
+    }
+  } finally {
+    for (const s of socks) s.end(DISCONNECT_PACKET);
+  }
+  const elapsed = performance.now() - t0;
+  const cpuUs = ((broker.cpuMs() - cpu0) * 1000) / count;
+  const [p50, p99] = percentiles(Float64Array.from(ms), [50, 99]);
+  return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs };
+}
+
+function connectScenario(): Scenario {
+  return {
+    name: 'webhook-connect',
+    description:
+      'N clients (2,000; --quick 500) connect one at a time, each timed to its CONNACK, with no hook and then with a client.connected hook whose receiver hangs; ' +
+      'connects/s ratio (target >= 0.9) and CONNACK latency p99 ratio (target <= 1.2) hook/no hook, in ABBA order (no, hook, hook, no). Tern only',
+    metrics: [
+      { name: 'webhook-connect-rate-ratio', unit: '×', better: 'higher', target: 0.9 },
+      { name: 'webhook-connect-p99-ratio', unit: '×', better: 'lower', target: 1.2 },
+      { name: 'webhook-connect-p99-hook', unit: 'ms', better: 'lower' },
+      { name: 'webhook-connect-cpu-ratio', unit: '×', better: 'lower' },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const n = p.quick ? 500 : 2000;
+      const rx = await startReceiver();
+      rx.hang = true;
+      try {
+        // warm-up, untimed
+        await timedConnects(broker, 'whc-warm-', Math.min(200, n));
+        const runs: { hook: boolean; r: Awaited<ReturnType<typeof timedConnects>> }[] = [];
+        let hookId: unknown;
+        for (const [k, withHook] of [false, true, true, false].entries()) {
+          if (withHook && hookId === undefined) {
+            hookId = (await call(broker, 'POST', '/api/v5/hooks', { name: 'bench-connect', url: rx.url, events: ['client.connected'], timeout: 60_000 })).id;
+          }
+          if (!withHook && hookId !== undefined) {
+            await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);
+            hookId = undefined;
+          }
+          runs.push({ hook: withHook, r: await timedConnects(broker, `whc-${k}-`, n) });
+        }
+        const mean = (hook: boolean, f: (r: Awaited<ReturnType<typeof timedConnects>>) => number) => {
+          const xs = runs.filter((x) => x.hook === hook).map((x) => f(x.r));
+          return xs.reduce((a, b) => a + b, 0) / xs.length;
+        };
+        const rate = mean(true, (r) => r.rate) / mean(false, (r) => r.rate);
+        const p99 = mean(true, (r) => r.p99) / mean(false, (r) => r.p99);
+        return {
+          values: {
+            'webhook-connect-rate-ratio': rate,
+            'webhook-connect-p99-ratio': p99,
+            'webhook-connect-p99-hook': mean(true, (r) => r.p99),
+            'webhook-connect-cpu-ratio': mean(true, (r) => r.cpuUs) / mean(false, (r) => r.cpuUs),
+          },
+          notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms, broker ${Math.round(x.r.cpuUs)} µs/conn`).join('; ')],
+        };
+      } finally {
+        await rx.close();
+      }
+    },
+  };
+}
+
+export function webhookScenarios(): Scenario[] {
+  return [throughputScenario(0), throughputScenario(1), connectScenario()];
+}

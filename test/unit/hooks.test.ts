@@ -1,0 +1,48 @@
+// The webhook module's pure parts: backoff, signature, bodies, topic filter checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { EVENT_NAMES } from '../../server/broker/events.ts';
+import { backoff } from '../../server/hooks/worker.ts';
+import { signatureHeaders } from '../../server/hooks/delivery.ts';
+import { actionOf, formatEvent, sampleEvent } from '../../server/hooks/format.ts';
+import { topicFilterProblem } from '../../server/hooks/registry.ts';
+
+test('backoff doubles from retry_interval up to max_retry_interval, with half of it random', () => {
+  const hook = { retry_interval: 100, max_retry_interval: 1000 };
+  assert.equal(backoff(hook, 1, () => 0), 50);
+  assert.equal(backoff(hook, 1, () => 1), 100);
+  assert.equal(backoff(hook, 2, () => 1), 200);
+  assert.equal(backoff(hook, 3, () => 0), 200);
+  assert.equal(backoff(hook, 4, () => 1), 800);
+  assert.equal(backoff(hook, 5, () => 1), 1000, 'capped');
+  assert.equal(backoff(hook, 500, () => 0), 500, 'no overflow for large attempt counts');
+});
+
+test('signature: HMAC-SHA256 of "<timestamp>.<body>" with the secret, timestamp in Unix seconds', () => {
+  const h = signatureHeaders('k', '{"a":1}', 1_700_000_000_999);
+  assert.equal(h['x-tern-timestamp'], '1700000000');
+  assert.equal(h['x-tern-signature'], 'sha256=' + createHmac('sha256', 'k').update('1700000000.{"a":1}').digest('hex'));
+});
+
+test('every event has a body with action, node and id; payloads plain or base64', () => {
+  for (const name of EVENT_NAMES) {
+    const body = JSON.parse(formatEvent(name, sampleEvent(name), 'n@h', 'plain')) as Record<string, unknown>;
+    assert.equal(body.action, actionOf(name));
+    assert.equal(body.action, name.replace('.', '_'));
+    assert.equal(body.node, 'n@h');
+    assert.equal(typeof body.id, 'string');
+    if (name.startsWith('message.')) {
+      assert.equal(body.payload, 'hello');
+      assert.equal(JSON.parse(formatEvent(name, sampleEvent(name), 'n', 'base64')).payload, Buffer.from('hello').toString('base64'));
+      assert.equal(body.from_client_id, 'tern-test-client');
+    }
+  }
+  const connack = JSON.parse(formatEvent('client.connack', { ...sampleEvent('client.connack'), conn_ack: 5 } as never, 'n', 'plain'));
+  assert.equal(connack.conn_ack, 'not_authorized');
+});
+
+test('topic filters: # only last and whole, + only whole', () => {
+  for (const ok of ['#', 'a/#', '+/b', 'a/+/c', '$SYS/#', 'a']) assert.equal(topicFilterProblem(ok), undefined, ok);
+  for (const bad of ['', 'a/#/b', 'a#', 'a+/b', 'a/b+']) assert.ok(topicFilterProblem(bad), bad);
+});
