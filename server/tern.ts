@@ -13,6 +13,7 @@ import { registerProtocolPolicy } from './broker/protocol/protocol-policy.ts';
 import { registerAuthentication } from './broker/access/authentication-step.ts';
 import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
 import { registerMetricsPolicy } from './broker/sys/metrics-policy.ts';
+import { registerSharedSubscriptions, type SharedSubscriptions } from './broker/routing/shared-subscriptions.ts';
 import { startListeners, ListenerError, type Listeners } from './broker/transport/listeners.ts';
 import type { AedesBroker } from './broker/core/aedes-types.ts';
 import { hasLiveSubscriber } from './broker/core/internals/aedes.ts';
@@ -38,6 +39,7 @@ export interface Tern {
   metrics: Metrics;
   sessions: Sessions;
   persistence: TernPersistence;
+  shared: SharedSubscriptions;
   control: BrokerControl;
   listeners: Listeners;
   api: ApiApp;
@@ -91,6 +93,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     registerProtocolPolicy(chain, { config: configSource });
     registerAuthentication(chain, { auth, events, metrics });
     registerSysTopicsPolicy(chain);
+    const shared = registerSharedSubscriptions(chain, { config: configSource, events, metrics, logger });
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
 
@@ -101,9 +104,10 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       persistence,
       events,
       metrics,
-      routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
+      routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) || shared.hasDurableMember(topic) : () => false,
     });
     sessions.attach(aedes, persistence);
+    shared.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
 
     const listeners = await startListeners({ config: configSource, aedes, logger });
@@ -164,6 +168,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       metrics,
       sessions,
       persistence,
+      shared,
       control,
       listeners,
       api: app,

@@ -78,7 +78,13 @@ test('no file and no env gives the documented defaults', () => {
       'wss.external 0.0.0.0:8084 external /mqtt undefined',
     ],
   );
-  assert.deepEqual(config.broker, { sys_interval: 60000, sys_heartbeat: 30000, shared_subscription_strategy: 'random' });
+  assert.deepEqual(config.broker, {
+    sys_interval: 60000,
+    sys_heartbeat: 30000,
+    shared_subscription_strategy: 'random',
+    group_strategies: {},
+    sys_topics_allow: ['internal_zone', 'superuser', 'dashboard'],
+  });
   assert.deepEqual(config.dashboard, {
     listener: { host: '0.0.0.0', port: 18083 },
     default_user: { login: 'admin', password: 'public' },
@@ -124,6 +130,7 @@ test('emqx.conf.example mentions every key the loader reads', () => {
     'listener.tcp.external.access.1', 'listener.ws.external.mqtt_path', 'listener.ssl.external.keyfile',
     'listener.ssl.external.certfile', 'listener.ssl.external.cacertfile', 'listener.wss.external.keyfile',
     'broker.sys_interval', 'broker.sys_heartbeat', 'broker.shared_subscription_strategy',
+    'broker.example_group.shared_subscription_strategy', 'broker.sys_topics.allow',
     'module.subscription.1.topic', 'module.subscription.1.qos',
     'dashboard.listener.http', 'dashboard.default_user.login', 'dashboard.default_user.password',
   ]) {

@@ -38,6 +38,10 @@ export class SessionRecord implements ClientContext {
   keepaliveTimedOut = false;
   /** the CONNECT was refused (CONNACK code), or null */
   refusedWith: number | null = null;
+  /** how authentication let the client in (set by the authentication step) */
+  authVia: 'clientid' | 'password' | 'anonymous' | null = null;
+  /** why the chain refused this connection's last refused SUBSCRIBE entry (core/broker.ts) */
+  subscribeRefusal: string | null = null;
 
   constructor(
     /** zone of the listener that accepted the connection */

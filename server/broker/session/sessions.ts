@@ -17,15 +17,17 @@ import { SessionRecord } from './session-record.ts';
 import type { QueuePolicy, TernPersistence } from '../persistence/types.ts';
 import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from '../types.ts';
 import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.ts';
-import { badRequest, notFound } from '../../errors.ts';
+import { badRequest, notFound, TernError } from '../../errors.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import { hasLiveSubscriber, sentDisconnect } from '../core/internals/aedes.ts';
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
   readonly queuePolicy: QueuePolicy;
-  /** adds the session policy's steps to the hook chain */
+  /** adds the session policy's steps to the hook chain (subscribe() runs the chain too) */
   registerSteps(chain: HookChain): void;
+  /** tells the registry which subscriptions the broker made (routing/broker-subscriptions.ts) */
+  setSubscriptionSource(isBrokerMade: (clientId: string, topic: string) => boolean): void;
   attach(aedes: AedesBroker, persistence: TernPersistence): void;
   /** sessions known, online and offline */
   count(): number;
@@ -52,6 +54,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
   let offline = 0;
   let aedes: AedesBroker | undefined;
   let persistence: TernPersistence | undefined;
+  let chain: HookChain | undefined;
+  let isBrokerMade: (clientId: string, topic: string) => boolean = () => false;
 
   const zoneOf = (zone: string): ZoneConfig => {
     const zones = deps.config.get().zones;
@@ -321,12 +325,19 @@ export function createSessions(deps: SessionsDeps): Sessions {
     return r;
   }
 
+  function subscriptionInfo(clientid: string, topic: string, qos: QoS): SubscriptionInfo {
+    const group = shareGroup(topic);
+    const info: SubscriptionInfo = { clientid, topic, qos, source: isBrokerMade(clientid, topic) ? 'broker' : 'client' };
+    if (group !== undefined) info.share_group = group;
+    return info;
+  }
+
   function clientSubscriptions(r: SessionRecord): SubscriptionInfo[] {
     if (r.client) {
-      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => ({ clientid: r.clientid, topic, qos: s.qos }));
+      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => subscriptionInfo(r.clientid, topic, s.qos));
     }
     if (!persistence || r.clean) return [];
-    return persistence.subscriptions(r.clientid).map((s) => ({ clientid: r.clientid, topic: s.topic, qos: s.qos as QoS }));
+    return persistence.subscriptions(r.clientid).map((s) => subscriptionInfo(r.clientid, s.topic, s.qos as QoS));
   }
 
   const queuePolicy: QueuePolicy = {
@@ -352,16 +363,17 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
   };
 
-  function registerSteps(chain: HookChain): void {
+  function registerSteps(hooks: HookChain): void {
+    chain = hooks;
     // [MQTT-3.1.4-2] aedes is about to close the live connection with this id; mark it so the
     // disconnect reads as a takeover, not a departure. Runs after authentication let it in.
-    chain.add('connect', 'sessions', (_ctx, info) => {
+    hooks.add('connect', 'sessions', (_ctx, info) => {
       const old = aedes?.clients[info.clientid];
       if (old?.tern) old.tern.takenOver = true;
       return undefined;
     });
     // aedes never queues QoS 0 for offline sessions; EMQX does when mqueue_store_qos0 is on.
-    chain.add('published', 'sessions', (message, publisher) => {
+    hooks.add('published', 'sessions', (message, publisher) => {
       const packet = message as AedesPublishPacket;
       if (events.has('message.dropped') && aedes && !packet.topic.startsWith('$SYS/')) reportUnrouted(packet, publisher);
       if (packet.qos !== 0 || offline === 0 || !persistence || packet.topic.startsWith('$SYS/')) return;
@@ -448,6 +460,10 @@ export function createSessions(deps: SessionsDeps): Sessions {
       });
     },
 
+    setSubscriptionSource(fn) {
+      isBrokerMade = fn;
+    },
+
     count: () => records.size,
     offlineCount: () => offline,
 
@@ -490,25 +506,39 @@ export function createSessions(deps: SessionsDeps): Sessions {
       return out;
     },
 
-    async subscribe(clientId, topic, qos) {
+    async subscribe(clientId, topic, qos, opts = {}) {
       const r = requireRecord(clientId);
       const problem = topicFilterProblem(topic, deps.config.get().mqtt);
       if (problem) throw badRequest(`topic filter "${topic}" ${problem}`);
+      const refused = (reason: string) =>
+        new TernError('SUBSCRIPTION_REFUSED', `subscription to "${topic}" refused for client ${clientId}: ${reason}`, 403);
+      const entry = { topic, qos, ...opts };
       if (r.client) {
         const c = r.client;
-        await new Promise<void>((resolve, reject) =>
-          c.subscribe({ topic, qos }, (err?: Error) => (err ? reject(err) : resolve())),
-        );
-        return;
+        const record = c.tern ?? r;
+        record.subscribeRefusal = null;
+        // aedes runs authorizeSubscribe (the whole chain: limits, $SYS, ACL, shared groups) and
+        // persists it for a persistent session; a refusal leaves the reason on the record
+        await new Promise<void>((resolve, reject) => c.subscribe(entry, (err?: Error) => (err ? reject(err) : resolve())));
+        if (record.subscribeRefusal !== null) throw refused(record.subscribeRefusal);
+        const granted = c.subscriptions[topic];
+        if (!granted) throw refused('the connection closed');
+        return subscriptionInfo(clientId, topic, granted.qos);
       }
-      // offline persistent session: store it; it is restored when the client returns
-      await persistence!.addSubscriptions({ id: clientId }, [{ topic, qos }]);
+      // offline persistent session: the same chain decides, then it is stored and restored when
+      // the client returns
+      const verdict = chain ? await chain.runAuthorizeSubscribe(r, entry) : undefined;
+      if (verdict !== undefined) throw refused(verdict);
+      await persistence!.addSubscriptions({ id: clientId }, [entry]);
+      return subscriptionInfo(clientId, topic, entry.qos);
     },
 
     async unsubscribe(clientId, topic) {
       const r = requireRecord(clientId);
       if (r.client) {
         const c = r.client;
+        // aedes removes a persistent session's stored subscription only for an UNSUBSCRIBE packet
+        if (!c.clean) await persistence!.removeSubscriptions({ id: clientId }, [topic]);
         await new Promise<void>((resolve, reject) =>
           c.unsubscribe({ unsubscriptions: [topic] } as never, (err?: Error) => (err ? reject(err) : resolve())),
         );
