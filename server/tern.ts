@@ -22,6 +22,7 @@ import { createEventBus, type EventBus } from './broker/events.ts';
 import { createMetrics, type Metrics } from './broker/sys/metrics.ts';
 import { createSessions, type Sessions } from './broker/session/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
+import { startSysPublisher, type SysPublisher } from './broker/sys/sys-publisher.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
 import { VERSION } from './version.ts';
@@ -40,6 +41,7 @@ export interface Tern {
   sessions: Sessions;
   persistence: TernPersistence;
   shared: SharedSubscriptions;
+  sys: SysPublisher;
   control: BrokerControl;
   listeners: Listeners;
   api: ApiApp;
@@ -92,7 +94,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     const chain = createHookChain(logger.child({ module: 'hook-chain' }));
     registerProtocolPolicy(chain, { config: configSource });
     registerAuthentication(chain, { auth, events, metrics });
-    registerSysTopicsPolicy(chain);
+    registerSysTopicsPolicy(chain, { config: configSource, metrics, logger });
     const shared = registerSharedSubscriptions(chain, { config: configSource, events, metrics, logger });
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
@@ -123,7 +125,23 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       version: VERSION,
       startedAt,
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
+      events,
     });
+    cleanups.push(async () => control.close());
+    chain.add('published', 'metrics', (packet) => {
+      if (packet.retain) control.noteRetained();
+    });
+    const sys = startSysPublisher({
+      config: configSource,
+      aedes,
+      events,
+      control,
+      version: VERSION,
+      startedAt,
+      listenerPort: (id) => listeners.port(id),
+      logger,
+    });
+    cleanups.push(async () => sys.close());
 
     const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
     await ensureDefaultAdmin(apiDeps);
@@ -169,6 +187,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       sessions,
       persistence,
       shared,
+      sys,
       control,
       listeners,
       api: app,

@@ -18,6 +18,8 @@ export function createMetrics() {
     'client.connected': 0,
     'client.disconnected': 0,
     'client.auth.failure': 0,
+    /** $SYS subscriptions refused by broker.sys_topics.allow */
+    'authorization.sys_topics.deny': 0,
     'session.created': 0,
     'session.resumed': 0,
     'session.takeovered': 0,
