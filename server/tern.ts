@@ -14,6 +14,7 @@ import { registerAuthentication } from './broker/access/authentication-step.ts';
 import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
 import { registerMetricsPolicy } from './broker/sys/metrics-policy.ts';
 import { registerSharedSubscriptions, type SharedSubscriptions } from './broker/routing/shared-subscriptions.ts';
+import { createBrokerSubscriptions, type BrokerSubscriptions } from './broker/routing/broker-subscriptions.ts';
 import { startListeners, ListenerError, type Listeners } from './broker/transport/listeners.ts';
 import type { AedesBroker } from './broker/core/aedes-types.ts';
 import { hasLiveSubscriber } from './broker/core/internals/aedes.ts';
@@ -41,6 +42,7 @@ export interface Tern {
   sessions: Sessions;
   persistence: TernPersistence;
   shared: SharedSubscriptions;
+  brokerSubscriptions: BrokerSubscriptions;
   sys: SysPublisher;
   control: BrokerControl;
   listeners: Listeners;
@@ -110,6 +112,9 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     });
     sessions.attach(aedes, persistence);
     shared.attach(aedes, persistence);
+    const brokerSubscriptions = await createBrokerSubscriptions({ db: store.db, config: configSource, sessions, events, logger });
+    sessions.setSubscriptionSource(brokerSubscriptions.isBrokerMade);
+    brokerSubscriptions.attach(aedes);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
 
     const listeners = await startListeners({ config: configSource, aedes, logger });
@@ -143,7 +148,17 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     });
     cleanups.push(async () => sys.close());
 
-    const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
+    const apiDeps = {
+      config: configSource,
+      db: store.db,
+      auth,
+      sessions,
+      broker: control,
+      routing: { brokerSubscriptions, shared },
+      logger,
+      version: VERSION,
+      startedAt,
+    };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -187,6 +202,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       sessions,
       persistence,
       shared,
+      brokerSubscriptions,
       sys,
       control,
       listeners,

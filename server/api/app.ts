@@ -21,6 +21,8 @@ import * as statsRoutes from './routes/stats.ts';
 import * as authenticationRoutes from './routes/authentication.ts';
 import * as listenerRoutes from './routes/listeners.ts';
 import * as configRoutes from './routes/configs.ts';
+import * as brokerSubscriptionRoutes from './routes/broker-subscriptions.ts';
+import * as sharedSubscriptionRoutes from './routes/shared-subscriptions.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -35,6 +37,8 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   authenticationRoutes,
   listenerRoutes,
   configRoutes,
+  brokerSubscriptionRoutes,
+  sharedSubscriptionRoutes,
 ];
 
 export interface ApiApp extends Koa {

@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { ConfigSource } from '../config/source.ts';
 import type { Database } from '../store/database.ts';
 import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
+import type { BrokerSubscriptions } from '../broker/routing/broker-subscriptions.ts';
+import type { SharedSubscriptions } from '../broker/routing/shared-subscriptions.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
@@ -13,6 +15,11 @@ export interface ApiDeps {
   auth: AuthService;
   sessions: SessionRegistry;
   broker: BrokerControl;
+  /** subscriptions made by the broker, and the shared-subscription groups */
+  routing: {
+    brokerSubscriptions: Omit<BrokerSubscriptions, 'attach'>;
+    shared: Pick<SharedSubscriptions, 'groups'>;
+  };
   logger: Logger;
   version: string;
   /** ms since the epoch */

@@ -66,6 +66,10 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
     auth,
     sessions: notUnderTest<SessionRegistry>('sessions', opts.sessions),
     broker: notUnderTest<BrokerControl>('broker', { metrics: () => ({}), stats: () => ({}), ...opts.broker }),
+    routing: {
+      brokerSubscriptions: notUnderTest<ApiDeps['routing']['brokerSubscriptions']>('brokerSubscriptions'),
+      shared: notUnderTest<ApiDeps['routing']['shared']>('shared'),
+    },
     logger,
     version: '0.0.0-test',
     startedAt: Date.now(),
