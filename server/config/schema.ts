@@ -161,7 +161,6 @@ export class ConfigBuilder {
     if (parts[0] === 'broker' && parts.length === 3 && parts[2] === 'shared_subscription_strategy') {
       const group = parts[1]!;
       run((raw) => {
-        if (!/^[^+#/\s]+$/.test(group)) throw new Expected('a share group name without +, #, / or spaces in the key');
         setGroupStrategy(this.config, group, v.oneOf(STRATEGIES)(raw));
       });
       return;
