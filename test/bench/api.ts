@@ -15,6 +15,8 @@ export interface ApiResponse {
 
 export interface ApiClient {
   get(path: string): Promise<ApiResponse>;
+  /** a JSON PUT (e.g. to configure the broker between phases of a scenario) */
+  put(path: string, body: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -73,6 +75,9 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
   return {
     async get(path) {
       return request(agent, host, port, 'GET', path, headers);
+    },
+    async put(path, body) {
+      return request(agent, host, port, 'PUT', path, headers, JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };
