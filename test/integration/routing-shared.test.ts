@@ -86,7 +86,7 @@ async function publishN(tern: Tern, topic: string | ((i: number) => string), n: 
 }
 
 /** A raw MQTT 3.1.1 peer that subscribes and never acknowledges anything it receives. */
-async function silentMember(port: number, clientId: string, topic: string) {
+async function silentMember(port: number, clientId: string, topic: string, clean = true) {
   const socket = net.connect(port, '127.0.0.1');
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let publishes = 0;
@@ -98,7 +98,7 @@ async function silentMember(port: number, clientId: string, topic: string) {
   );
   socket.on('data', (d) => parser.parse(d));
   socket.on('error', () => {});
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 }));
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 0 }));
   socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] }));
   await suback;
   return { socket, received: () => publishes };
@@ -184,6 +184,38 @@ test('a member killed mid-stream with unacknowledged messages in flight: nothing
     assert.equal(g.redispatched, 50);
 
     assert.deepEqual(g.members.map((m) => m.clientid).sort(), others.map((o) => o.options.clientId!).sort());
+  } finally {
+    victim.socket.destroy();
+    await endAll(...others);
+    await tern.close();
+  }
+});
+
+test('a persistent member whose connection dies: its unacknowledged shares go to the connected members, and it stays a member', async () => {
+  const tern = await startTestTern(strategy('round_robin'));
+  const victim = await silentMember(tern.ports.tcp.external!, 'durable-victim', '$share/g/t', false);
+  const others = await members(tern, 1, '$share/g/t', 1);
+  try {
+    const c = collect(others);
+    const pub = await connect(tcpUrl(tern), { clientId: 'durable-pub' });
+    for (let i = 0; i < 40; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
+    await eventually(() => victim.received() > 0, 'the victim got shares');
+    victim.socket.destroy();
+    await c.total(40);
+    await fence(tern, others);
+    assert.deepEqual(new Set(c.all()), new Set(range(40)));
+    const g = tern.shared.groups()[0]!;
+    assert.equal(g.redispatched, 20);
+    assert.deepEqual(
+      Object.fromEntries(g.members.map((m) => [m.clientid, m.connected])),
+      { [others[0]!.options.clientId!]: true, 'durable-victim': false },
+    );
+    // while another member is connected, the offline one gets nothing more
+    for (let i = 40; i < 50; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
+    await c.total(50);
+    await eventually(() => tern.sessions.get('durable-victim')?.connected === false, 'offline');
+    assert.equal(tern.sessions.get('durable-victim')!.mqueue_len, 0);
+    await pub.endAsync();
   } finally {
     victim.socket.destroy();
     await endAll(...others);
