@@ -9,7 +9,6 @@ import type { Listeners } from './transport/listeners.ts';
 import type { Sessions } from './session/sessions.ts';
 import type { Metrics } from './sys/metrics.ts';
 import type { TernPersistence } from './persistence/types.ts';
-import { shareGroup } from './protocol/topic.ts';
 import type { EventBus } from './events.ts';
 import { SYSDESCR } from './sys/sys-publisher.ts';
 
@@ -34,8 +33,11 @@ export interface ControlSurface extends BrokerControl {
   close(): void;
 }
 
-/** how long a burst of SUBSCRIBEs may run before subscriptions.max and topics.max are recounted */
-const RECOUNT_MS = 20;
+/**
+ * how long a burst of SUBSCRIBEs may run before subscriptions.max and topics.max are recounted (a
+ * walk over every session's subscriptions: once per burst, not once per SUBSCRIBE)
+ */
+const RECOUNT_MS = 50;
 
 export function createBrokerControl(deps: ControlDeps): ControlSurface {
   const { aedes, sessions, metrics } = deps;
@@ -65,16 +67,7 @@ export function createBrokerControl(deps: ControlDeps): ControlSurface {
     }),
   ];
 
-  function subscriptionCounts() {
-    const subs = sessions.allSubscriptions({});
-    const topics = new Set<string>();
-    let shared = 0;
-    for (const s of subs) {
-      topics.add(s.topic);
-      if (shareGroup(s.topic) !== undefined) shared++;
-    }
-    return { subscriptions: subs.length, topics: topics.size, shared };
-  }
+  const subscriptionCounts = () => sessions.subscriptionCounts();
 
   return {
     async publish(req) {

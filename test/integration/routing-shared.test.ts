@@ -266,6 +266,35 @@ test('an offline persistent member gets nothing while another member is online; 
   }
 });
 
+test('shares queued for an offline persistent member while nobody was connected go to the next member that connects', async () => {
+  const tern = await startTestTern();
+  try {
+    const p = await connect(tcpUrl(tern), { clientId: 'queued-for', clean: false });
+    await p.subscribeAsync('$share/g/hq', { qos: 1 });
+    await p.endAsync();
+    await eventually(() => tern.sessions.get('queued-for')?.connected === false, 'offline');
+    await publishN(tern, 'hq', 6, 1);
+    assert.equal(tern.sessions.get('queued-for')!.mqueue_len, 6);
+
+    const q = await connect(tcpUrl(tern), { clientId: 'arrives' });
+    await q.subscribeAsync('$share/g/hq', { qos: 1 });
+    assert.deepEqual((await nextMessages(q, 6)).map((m) => m.payload), range(6));
+    assert.equal(tern.sessions.get('queued-for')!.mqueue_len, 0);
+    assert.equal(tern.shared.groups()[0]!.redispatched, 6);
+    // the offline member, back, gets none of them again
+    const back = await connect(tcpUrl(tern), { clientId: 'queued-for', clean: false });
+    const probe = nextMessages(back, 1);
+    await q.unsubscribeAsync('$share/g/hq');
+    const pub = await connect(tcpUrl(tern), { clientId: 'probe-pub' });
+    await pub.publishAsync('hq', 'probe', { qos: 1 });
+    assert.deepEqual((await probe).map((m) => m.payload), ['probe']);
+    await endAll(pub);
+    await endAll(q, back);
+  } finally {
+    await tern.close();
+  }
+});
+
 test('a persistent member survives a restart: its share is queued while it is offline', async () => {
   const config = testConfig();
   let tern = await startTestTern(config);

@@ -9,7 +9,8 @@
 // - each group holds one listener on the real filter in aedes' message router; it picks one
 //   member per message (strategies.ts) and hands the message to that member alone.
 // - connected members are preferred; an offline persistent member gets a share (into its queue)
-//   only when no member is connected.
+//   only when no member is connected, and those queued shares move to the next member that
+//   connects (still queued ones only: taken from the store by their broker counter).
 // - QoS 1/2 shares are tracked until their PUBACK/PUBREC; when a member's connection ends, its
 //   unacknowledged shares go to the remaining connected members (a clean member's also to an
 //   offline persistent one). A message is lost only when no member is left at all.
@@ -68,6 +69,16 @@ interface Group {
   removed: boolean;
 }
 
+/** A share queued for an offline persistent member because nobody was connected. */
+interface Queued {
+  group: Group;
+  message: AedesPublishPacket;
+  brokerCounter: number;
+}
+
+/** queued shares remembered per offline member, beyond which the oldest are left where they are */
+const MAX_TRACKED_QUEUED = 10_000;
+
 /** A QoS 1/2 share sent and not acknowledged yet. */
 interface InFlight {
   group: Group;
@@ -105,6 +116,7 @@ export interface SharedSubscriptionDeps {
 }
 
 const noop = () => {};
+const SHARE_NAME_REFUSED = { drop: 'not_authorized', reason: 'a shared subscription name is not a topic' } as const;
 
 export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscriptionDeps): SharedSubscriptions {
   const { events, metrics } = deps;
@@ -112,6 +124,8 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
   const groups = new Map<string, Group>();
   const byClient = new Map<string, Set<Group>>();
   const inflight = new Map<string, Map<number, InFlight>>();
+  /** shares waiting in an offline member's queue, to hand them over when a member connects */
+  const queuedShares = new Map<string, Queued[]>();
   /** members with durable = true, to answer hasDurableMember without a walk when there are none */
   let durableMembers = 0;
   let aedes: AedesBroker | undefined;
@@ -161,6 +175,7 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       existing.topic = topic;
       if (existing.durable !== !clean) durableMembers += clean ? -1 : 1;
       existing.durable = !clean;
+      joinedLive(clientId, g);
       return;
     }
     g.members.set(clientId, { clientId, qos, topic, durable: !clean, dispatched: 0, acked: 0 });
@@ -168,6 +183,41 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     if (!set) byClient.set(clientId, (set = new Set()));
     set.add(g);
     if (!clean) durableMembers++;
+    joinedLive(clientId, g);
+  }
+
+  /**
+   * A connected member (a SUBSCRIBE, or a persistent session's restore at CONNECT): its own queue
+   * is about to be flushed to it by aedes, and the shares waiting for offline members of the
+   * group come to the connected ones, after the SUBACK.
+   */
+  function joinedLive(clientId: string, g: Group): void {
+    if (!liveClient(clientId)) return;
+    queuedShares.delete(clientId);
+    if (queuedShares.size > 0) setImmediate(() => handOver(g));
+  }
+
+  function handOver(g: Group): void {
+    if (g.removed || !persistence) return;
+    for (const [offlineId, list] of queuedShares) {
+      if (liveClient(offlineId)) continue;
+      const mine = list.filter((q) => q.group === g);
+      if (mine.length === 0) continue;
+      const rest = list.filter((q) => q.group !== g);
+      if (rest.length > 0) queuedShares.set(offlineId, rest);
+      else queuedShares.delete(offlineId);
+      for (const q of mine) {
+        // only what is still queued (not delivered since, nor dropped by the queue's cap) moves
+        persistence.outgoingClearMessageId({ id: offlineId }, { brokerId: shareBrokerId, brokerCounter: q.brokerCounter }).then(
+          (taken) => {
+            if (!taken) return;
+            g.redispatched++;
+            if (!dispatch(g, q.message, offlineId, noop)) drop(g, q.message);
+          },
+          noop,
+        );
+      }
+    }
   }
 
   function leave(clientId: string, g: Group): void {
@@ -179,6 +229,13 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     const set = byClient.get(clientId);
     set?.delete(g);
     if (set && set.size === 0) byClient.delete(clientId);
+    // what waits in its queue stays there (it left the group, its session did not end)
+    const queued = queuedShares.get(clientId);
+    if (queued) {
+      const rest = queued.filter((q) => q.group !== g);
+      if (rest.length > 0) queuedShares.set(clientId, rest);
+      else queuedShares.delete(clientId);
+    }
     if (g.members.size === 0) {
       g.removed = true;
       groups.delete(g.key);
@@ -222,7 +279,12 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       scratch.length = 0;
       m.dispatched++;
       g.dispatched++;
-      persistence.outgoingEnqueue({ clientId: m.clientId, topic: m.topic, qos: m.qos }, share(packet, Math.min(packet.qos, m.qos) as QoS)).then(
+      const p = share(packet, Math.min(packet.qos, m.qos) as QoS);
+      let list = queuedShares.get(m.clientId);
+      if (!list) queuedShares.set(m.clientId, (list = []));
+      list.push({ group: g, message: packet, brokerCounter: p.brokerCounter });
+      if (list.length > MAX_TRACKED_QUEUED) list.shift();
+      persistence.outgoingEnqueue({ clientId: m.clientId, topic: m.topic, qos: m.qos }, p).then(
         () => done(),
         (err: unknown) => {
           log.error({ err, clientid: m.clientId, group: g.name }, 'could not queue a share');
@@ -327,8 +389,9 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
   // `$share/...` and `$queue/...` name subscriptions, never topics: a PUBLISH there would reach
   // every member through the literal subscriptions, and a retained one would be sent on SUBSCRIBE
   chain.add('authorizePublish', 'shared-subscriptions', (_ctx, packet) =>
-    packet.topic.startsWith('$share/') || packet.topic.startsWith('$queue/')
-      ? { drop: 'not_authorized', reason: 'a shared subscription name is not a topic' }
+    // '$' is 36: one comparison for every other PUBLISH
+    packet.topic.charCodeAt(0) === 36 && (packet.topic.startsWith('$share/') || packet.topic.startsWith('$queue/'))
+      ? SHARE_NAME_REFUSED
       : undefined,
   );
 

@@ -31,6 +31,8 @@ export interface Sessions extends SessionRegistry {
   attach(aedes: AedesBroker, persistence: TernPersistence): void;
   /** sessions known, online and offline */
   count(): number;
+  /** subscriptions of every session, distinct filters, shared ones: counted without building rows */
+  subscriptionCounts(): { subscriptions: number; topics: number; shared: number };
   offlineCount(): number;
   close(): void;
 }
@@ -465,6 +467,25 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
 
     count: () => records.size,
+
+    subscriptionCounts() {
+      let subscriptions = 0;
+      let shared = 0;
+      const topics = new Set<string>();
+      const one = (topic: string) => {
+        subscriptions++;
+        topics.add(topic);
+        if (topic.charCodeAt(0) === 36 && shareGroup(topic) !== undefined) shared++;
+      };
+      for (const r of records.values()) {
+        if (r.client) {
+          for (const topic in r.client.subscriptions) one(topic);
+        } else if (!r.clean && persistence) {
+          for (const sub of persistence.subscriptions(r.clientid)) one(sub.topic);
+        }
+      }
+      return { subscriptions, topics: topics.size, shared };
+    },
     offlineCount: () => offline,
 
     list(filter, { page, limit }) {

@@ -17,6 +17,8 @@ export interface SysTopicsDeps {
   logger: Logger;
 }
 
+const SYS_PUBLISH_REFUSED = { drop: 'not_authorized', reason: 'clients may not publish to $SYS' } as const;
+
 /** the filter a subscription really matches: `$share/<g>/<f>` and `$queue/<f>` → `<f>` */
 function realFilter(topic: string): string {
   if (topic.startsWith('$queue/')) return topic.slice(7);
@@ -52,6 +54,6 @@ export function registerSysTopicsPolicy(chain: HookChain, deps: SysTopicsDeps): 
     return 'not allowed to subscribe to $SYS (broker.sys_topics.allow)';
   });
   chain.add('authorizePublish', 'sys-topics', (_ctx, packet) =>
-    packet.topic.startsWith('$SYS/') ? { drop: 'not_authorized', reason: 'clients may not publish to $SYS' } : undefined,
+    packet.topic.charCodeAt(0) === 36 && packet.topic.startsWith('$SYS/') ? SYS_PUBLISH_REFUSED : undefined,
   );
 }
