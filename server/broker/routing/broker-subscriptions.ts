@@ -123,9 +123,15 @@ export async function createBrokerSubscriptions(deps: BrokerSubscriptionDeps): P
 
   /** subscribes through the registry (the chain); a refusal is logged and answered */
   async function apply(clientid: string, topic: string, t: SubscriptionTemplate): Promise<QoS> {
-    const granted = await sessions.subscribe(clientid, topic, t.qos, optsOf(t));
+    // marked first, so session.subscribed (emitted inside subscribe) says source: broker
+    const had = applied.get(clientid)?.has(topic) === true;
     markApplied(clientid, topic);
-    return granted.qos;
+    try {
+      return (await sessions.subscribe(clientid, topic, t.qos, optsOf(t))).qos;
+    } catch (err) {
+      if (!had) applied.get(clientid)?.delete(topic);
+      throw err;
+    }
   }
 
   function applyQuietly(clientid: string, topic: string, t: SubscriptionTemplate, what: string): Promise<void> {

@@ -452,7 +452,13 @@ export function createSessions(deps: SessionsDeps): Sessions {
         const username = (client as AedesClient).tern?.username ?? null;
         for (const s of subs) {
           if (s.qos > 2) continue; // refused (SUBACK 0x80)
-          events.emit('session.subscribed', { clientid: client.id, username, topic: s.topic, opts: { qos: s.qos as QoS } });
+          events.emit('session.subscribed', {
+            clientid: client.id,
+            username,
+            topic: s.topic,
+            opts: { qos: s.qos as QoS },
+            source: isBrokerMade(client.id, s.topic) ? 'broker' : 'client',
+          });
         }
       });
       broker.on('unsubscribe', (topics: string[], client: Client) => {
