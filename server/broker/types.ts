@@ -122,6 +122,12 @@ export interface SubscriptionInfo {
   source: 'client' | 'broker';
 }
 
+/** a refusal as subscribeMany answers it (server/errors.ts TernError) */
+export interface TernErrorLike extends Error {
+  readonly code: string;
+  readonly status: number;
+}
+
 /** MQTT 5 subscription options, kept and passed on (aedes applies rap and nl) */
 export interface SubscribeOptions {
   /** retain handling 0..2 */
@@ -147,6 +153,11 @@ export interface SessionRegistry {
    * TernError SUBSCRIPTION_REFUSED (403) with the reason. An offline persistent session gets it stored.
    */
   subscribe(clientId: string, topic: string, qos: QoS, opts?: SubscribeOptions): Promise<SubscriptionInfo>;
+  /**
+   * Several at once, as one SUBSCRIBE (one pass through aedes, one retained lookup): each entry
+   * answers its grant, or the TernError of its refusal. Throws only for an unknown client.
+   */
+  subscribeMany(clientId: string, entries: ({ topic: string; qos: QoS } & SubscribeOptions)[]): Promise<(SubscriptionInfo | TernErrorLike)[]>;
   unsubscribe(clientId: string, topic: string): Promise<void>;
   queuedMessages(clientId: string, page: { page: number; limit: number }): Promise<{ data: QueuedMessage[]; count: number }>;
 }

@@ -134,11 +134,27 @@ export async function createBrokerSubscriptions(deps: BrokerSubscriptionDeps): P
     }
   }
 
-  function applyQuietly(clientid: string, topic: string, t: SubscriptionTemplate, what: string): Promise<void> {
-    return apply(clientid, topic, t).then(
-      () => undefined,
-      (err: unknown) => log.warn({ clientid, topic, err: (err as Error).message }, `${what} not applied`),
-    );
+  /** several for one client in one SUBSCRIBE; refusals are logged (they apply again at the next connect) */
+  async function applyAll(clientid: string, list: [string, SubscriptionTemplate][]): Promise<void> {
+    if (list.length === 0) return;
+    const had = new Set(applied.get(clientid));
+    for (const [topic] of list) markApplied(clientid, topic);
+    let results: Awaited<ReturnType<Sessions['subscribeMany']>>;
+    try {
+      results = await sessions.subscribeMany(
+        clientid,
+        list.map(([topic, t]) => ({ topic, qos: t.qos, ...optsOf(t) })),
+      );
+    } catch (err) {
+      log.warn({ clientid, err: (err as Error).message }, 'broker subscriptions not applied');
+      return;
+    }
+    results.forEach((r, i) => {
+      if (!(r instanceof Error)) return;
+      const topic = list[i]![0];
+      if (!had.has(topic)) applied.get(clientid)?.delete(topic);
+      log.warn({ clientid, topic, err: r.message }, 'broker subscription not applied');
+    });
   }
 
   function expandedTemplates(clientid: string, username: string | null): [string, SubscriptionTemplate][] {
@@ -152,13 +168,11 @@ export async function createBrokerSubscriptions(deps: BrokerSubscriptionDeps): P
 
   async function onReady(client: Client): Promise<void> {
     const id = client.id;
-    const username = (client as AedesClient).tern?.username ?? null;
     const mine = perClient.get(id);
     if (templates.length === 0 && !mine) return;
-    const work: Promise<void>[] = [];
-    for (const [topic, t] of expandedTemplates(id, username)) work.push(applyQuietly(id, topic, t, 'auto-subscribe template'));
-    if (mine) for (const s of mine.values()) work.push(applyQuietly(id, s.topic, s, 'broker subscription'));
-    await Promise.all(work);
+    const list = expandedTemplates(id, (client as AedesClient).tern?.username ?? null);
+    if (mine) for (const s of mine.values()) list.push([s.topic, s]);
+    await applyAll(id, list);
   }
 
   return {
@@ -190,7 +204,7 @@ export async function createBrokerSubscriptions(deps: BrokerSubscriptionDeps): P
             if (topic === undefined || keep.has(topic) || perClient.get(c.id)?.has(topic) || !applied.get(c.id)?.has(topic)) continue;
             work.push(sessions.unsubscribe(c.id, topic).catch((err: Error) => log.warn({ clientid: c.id, topic, err: err.message }, 'unsubscribe failed')));
           }
-          for (const [topic, t] of now) work.push(applyQuietly(c.id, topic, t, 'auto-subscribe template'));
+          work.push(applyAll(c.id, now));
         }
         await Promise.all(work);
       }

@@ -48,6 +48,8 @@ interface Member {
   topic: string;
   /** clean_session = false: may receive while offline */
   durable: boolean;
+  /** its connection when last seen live (checked before use: closed, or taken over) */
+  client: AedesClient | undefined;
   dispatched: number;
   acked: number;
 }
@@ -67,6 +69,9 @@ interface Group {
   readonly wildcardFirst: boolean;
   readonly listener: (packet: AedesPublishPacket, done: () => void) => void;
   removed: boolean;
+  /** the strategy, read from `strategyOf` once per config value (a reload swaps the object) */
+  strategy: SharedStrategy;
+  strategyFrom: object | undefined;
 }
 
 /** A share queued for an offline persistent member because nobody was connected. */
@@ -139,12 +144,25 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     const b = deps.config.get().broker;
     return Object.hasOwn(b.group_strategies, group) ? b.group_strategies[group]! : b.shared_subscription_strategy;
   };
+  const groupStrategy = (g: Group): SharedStrategy => {
+    const config = deps.config.get();
+    if (g.strategyFrom !== config) {
+      g.strategy = strategyOf(g.name);
+      g.strategyFrom = config;
+    }
+    return g.strategy;
+  };
 
   // registered (authenticated) and not closing; aedes delivers to restored subscriptions from
   // that point too, and the CONNACK is written before any of it
   const liveClient = (clientId: string): AedesClient | undefined => {
     const c = aedes?.clients[clientId];
     return c && !c.closed ? c : undefined;
+  };
+  const memberClient = (m: Member): AedesClient | undefined => {
+    const c = m.client;
+    if (c && !c.closed) return c;
+    return (m.client = liveClient(m.clientId));
   };
 
   function join(clientId: string, clean: boolean, topic: string, group: string, filter: string, qos: QoS): void {
@@ -163,6 +181,8 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
         dropped: 0,
         wildcardFirst: filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35,
         removed: false,
+        strategy: 'random',
+        strategyFrom: undefined,
         listener: (packet, done) => onMessage(created, packet, done),
       };
       g = created;
@@ -173,12 +193,13 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     if (existing) {
       existing.qos = qos;
       existing.topic = topic;
+      existing.client = liveClient(clientId);
       if (existing.durable !== !clean) durableMembers += clean ? -1 : 1;
       existing.durable = !clean;
       joinedLive(clientId, g);
       return;
     }
-    g.members.set(clientId, { clientId, qos, topic, durable: !clean, dispatched: 0, acked: 0 });
+    g.members.set(clientId, { clientId, qos, topic, durable: !clean, client: liveClient(clientId), dispatched: 0, acked: 0 });
     let set = byClient.get(clientId);
     if (!set) byClient.set(clientId, (set = new Set()));
     set.add(g);
@@ -263,13 +284,13 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
    */
   function dispatch(g: Group, packet: AedesPublishPacket, except: string | null, done: () => void): boolean {
     scratch.length = 0;
-    for (const m of g.members.values()) if (m.clientId !== except && liveClient(m.clientId)) scratch.push(m);
-    const strategy = strategyOf(g.name);
+    for (const m of g.members.values()) if (m.clientId !== except && memberClient(m)) scratch.push(m);
+    const strategy = groupStrategy(g);
     const publisher = (packet as { clientId?: string }).clientId ?? null;
     if (scratch.length > 0) {
       const m = scratch[pickMember(strategy, scratch, scratch.length, g.pick, packet.topic, publisher)]!;
       scratch.length = 0;
-      sendTo(g, m, liveClient(m.clientId)!, packet, done);
+      sendTo(g, m, m.client!, packet, done);
       return true;
     }
     // nobody connected: an offline persistent member keeps it in its queue
@@ -433,7 +454,7 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
         out.push({
           group: g.name,
           topic: g.filter,
-          strategy: strategyOf(g.name),
+          strategy: groupStrategy(g),
           members: [...g.members.values()].map((m) => ({
             clientid: m.clientId,
             qos: m.qos,

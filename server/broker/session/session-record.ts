@@ -40,8 +40,11 @@ export class SessionRecord implements ClientContext {
   refusedWith: number | null = null;
   /** how authentication let the client in (set by the authentication step) */
   authVia: 'clientid' | 'password' | 'anonymous' | null = null;
-  /** why the chain refused this connection's last refused SUBSCRIBE entry (core/broker.ts) */
-  subscribeRefusal: string | null = null;
+  /**
+   * while the broker subscribes on the client's behalf (sessions.ts): why the chain refused each
+   * refused entry, by topic (core/broker.ts fills it); null otherwise
+   */
+  subscribeRefusals: Map<string, string> | null = null;
 
   constructor(
     /** zone of the listener that accepted the connection */

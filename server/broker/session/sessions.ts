@@ -15,7 +15,7 @@ import type { HookChain } from '../core/hook-chain.ts';
 import type { ConfigSource } from '../../config/source.ts';
 import { SessionRecord } from './session-record.ts';
 import type { QueuePolicy, TernPersistence } from '../persistence/types.ts';
-import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from '../types.ts';
+import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscribeOptions, SubscriptionInfo, QueuedMessage } from '../types.ts';
 import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.ts';
 import { badRequest, notFound, TernError } from '../../errors.ts';
 import type { Metrics } from '../sys/metrics.ts';
@@ -342,6 +342,58 @@ export function createSessions(deps: SessionsDeps): Sessions {
     return persistence.subscriptions(r.clientid).map((s) => subscriptionInfo(r.clientid, s.topic, s.qos as QoS));
   }
 
+  async function subscribeMany(
+    clientId: string,
+    entries: ({ topic: string; qos: QoS } & SubscribeOptions)[],
+  ): Promise<(SubscriptionInfo | TernError)[]> {
+    const r = requireRecord(clientId);
+    const mqtt = deps.config.get().mqtt;
+    const refused = (topic: string, reason: string) =>
+      new TernError('SUBSCRIPTION_REFUSED', `subscription to "${topic}" refused for client ${clientId}: ${reason}`, 403);
+    const out: (SubscriptionInfo | TernError | undefined)[] = entries.map((e) => {
+      const problem = topicFilterProblem(e.topic, mqtt);
+      return problem ? badRequest(`topic filter "${e.topic}" ${problem}`) : undefined;
+    });
+    const todo = entries.filter((_, i) => out[i] === undefined);
+    if (todo.length === 0) return out as TernError[];
+    if (r.client) {
+      const c = r.client;
+      const record = c.tern ?? r;
+      const refusals = (record.subscribeRefusals = new Map());
+      try {
+        // aedes runs authorizeSubscribe (the whole chain: limits, $SYS, ACL, shared groups) for
+        // each entry and persists the granted ones for a persistent session
+        await new Promise<void>((resolve, reject) =>
+          c.subscribe(todo.map((e) => ({ ...e })) as never, (err?: Error) => (err ? reject(err) : resolve())),
+        );
+      } finally {
+        record.subscribeRefusals = null;
+      }
+      return entries.map((e, i) => {
+        if (out[i]) return out[i]!;
+        const reason = refusals.get(e.topic);
+        if (reason !== undefined) return refused(e.topic, reason);
+        const granted = c.subscriptions[e.topic];
+        return granted ? subscriptionInfo(clientId, e.topic, granted.qos) : refused(e.topic, 'the connection closed');
+      });
+    }
+    // offline persistent session: the same chain decides, then it is stored and restored when
+    // the client returns
+    const stored: typeof todo = [];
+    for (let i = 0; i < entries.length; i++) {
+      if (out[i]) continue;
+      const entry = { ...entries[i]! };
+      const verdict = chain ? await chain.runAuthorizeSubscribe(r, entry) : undefined;
+      if (verdict !== undefined) out[i] = refused(entry.topic, verdict);
+      else {
+        stored.push(entry);
+        out[i] = subscriptionInfo(clientId, entry.topic, entry.qos);
+      }
+    }
+    if (stored.length > 0) await persistence!.addSubscriptions({ id: clientId }, stored);
+    return out as (SubscriptionInfo | TernError)[];
+  }
+
   const queuePolicy: QueuePolicy = {
     maxQueueLen: (clientId) => zoneOfClient(clientId).max_mqueue_len,
     storeQos0: (clientId) => zoneOfClient(clientId).mqueue_store_qos0,
@@ -534,31 +586,12 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
 
     async subscribe(clientId, topic, qos, opts = {}) {
-      const r = requireRecord(clientId);
-      const problem = topicFilterProblem(topic, deps.config.get().mqtt);
-      if (problem) throw badRequest(`topic filter "${topic}" ${problem}`);
-      const refused = (reason: string) =>
-        new TernError('SUBSCRIPTION_REFUSED', `subscription to "${topic}" refused for client ${clientId}: ${reason}`, 403);
-      const entry = { topic, qos, ...opts };
-      if (r.client) {
-        const c = r.client;
-        const record = c.tern ?? r;
-        record.subscribeRefusal = null;
-        // aedes runs authorizeSubscribe (the whole chain: limits, $SYS, ACL, shared groups) and
-        // persists it for a persistent session; a refusal leaves the reason on the record
-        await new Promise<void>((resolve, reject) => c.subscribe(entry, (err?: Error) => (err ? reject(err) : resolve())));
-        if (record.subscribeRefusal !== null) throw refused(record.subscribeRefusal);
-        const granted = c.subscriptions[topic];
-        if (!granted) throw refused('the connection closed');
-        return subscriptionInfo(clientId, topic, granted.qos);
-      }
-      // offline persistent session: the same chain decides, then it is stored and restored when
-      // the client returns
-      const verdict = chain ? await chain.runAuthorizeSubscribe(r, entry) : undefined;
-      if (verdict !== undefined) throw refused(verdict);
-      await persistence!.addSubscriptions({ id: clientId }, [entry]);
-      return subscriptionInfo(clientId, topic, entry.qos);
+      const [result] = await subscribeMany(clientId, [{ topic, qos, ...opts }]);
+      if (result instanceof Error) throw result;
+      return result!;
     },
+
+    subscribeMany: (clientId, entries) => subscribeMany(clientId, entries),
 
     async unsubscribe(clientId, topic) {
       const r = requireRecord(clientId);

@@ -89,9 +89,11 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
   const connected = new Map<string, Connected>();
   let closed = false;
 
-  function publish(topic: string, payload: string): void {
+  /** a payload function is called only when someone subscribes to the topic */
+  function publish(topic: string, payload: string | (() => string)): void {
     if (closed || !hasLiveSubscriber(aedes, topic)) return;
-    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, noop);
+    const text = typeof payload === 'string' ? payload : payload();
+    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(text), qos: 0, retain: false, dup: false }, noop);
   }
 
   function publishRetained(topic: string, payload: string): void {
@@ -172,25 +174,26 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
       };
       connected.set(e.clientid, info);
       if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'connected'), JSON.stringify({ ...info, connack: 0, ts: Date.now() }));
+      publish(clientTopic(e.clientid, 'connected'), () => JSON.stringify({ ...info, connack: 0, ts: Date.now() }));
     }),
     events.on('client.disconnected', (e: TernEvents['client.disconnected']) => {
       const info = connected.get(e.clientid);
       if (!info) return; // never connected (refused, or closed before its CONNACK)
       connected.delete(e.clientid);
       if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(
-        clientTopic(e.clientid, 'disconnected'),
+      publish(clientTopic(e.clientid, 'disconnected'), () =>
         JSON.stringify({ ...info, reason: e.reason, disconnected_at: e.disconnected_at, ts: Date.now() }),
       );
     }),
     events.on('session.subscribed', (e: TernEvents['session.subscribed']) => {
       if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'subscribed'), JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, opts: e.opts, ts: Date.now() }));
+      publish(clientTopic(e.clientid, 'subscribed'), () =>
+        JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, opts: e.opts, ts: Date.now() }),
+      );
     }),
     events.on('session.unsubscribed', (e: TernEvents['session.unsubscribed']) => {
       if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'unsubscribed'), JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, ts: Date.now() }));
+      publish(clientTopic(e.clientid, 'unsubscribed'), () => JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, ts: Date.now() }));
     }),
   ];
 
