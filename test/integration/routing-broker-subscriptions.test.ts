@@ -2,7 +2,8 @@
 // SQLite in a temp dir, and restarts on the same data dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTernApi, eventually, type TernApi } from '../helpers/api-helpers.ts';
+import { startTernApi, type TernApi } from '../helpers/api-helpers.ts';
+import { busEvents } from '../helpers/events.ts';
 import { testConfig, connect, nextMessages, endAll } from '../helpers/tern.ts';
 import type { Config } from '../../server/config/types.ts';
 
@@ -24,8 +25,11 @@ test('auto-subscribe templates with both placeholder styles apply at connect, pa
     ]);
     assert.deepEqual((await t.http.get('/api/v5/mqtt/auto_subscribe').set(t.auth)).body, put.body);
 
+    // applied right after the CONNACK, as one SUBSCRIBE: session.subscribed for each
+    const applied = (clientid: string) => busEvents(t.tern.events, 'session.subscribed', (e) => e.clientid === clientid && e.source === 'broker');
+    const c1 = applied('c1');
     const alice = await connect(t.mqttUrl(), { clientId: 'c1', username: 'alice' });
-    await eventually(async () => (await subs(t, 'c1')).length === 3, 'three broker subscriptions');
+    await c1.wait(3, 'three broker subscriptions');
     assert.deepEqual(
       (await subs(t, 'c1')).map((s) => [s.topic, s.qos, s.source]).sort(),
       [
@@ -42,8 +46,9 @@ test('auto-subscribe templates with both placeholder styles apply at connect, pa
     assert.deepEqual((await got).map((m) => [m.topic, m.payload]), [['client/c1/inbox', 'hello'], ['user/alice/news', 'news']]);
 
     // no user name: the %u templates are skipped for that client
+    const c2 = applied('c2');
     const anon = await connect(t.mqttUrl(), { clientId: 'c2' });
-    await eventually(async () => (await subs(t, 'c2')).length === 1, 'one broker subscription');
+    await c2.wait(1, 'one broker subscription');
     assert.deepEqual((await subs(t, 'c2')).map((s) => s.topic), ['client/c2/inbox']);
     // a client's own subscription stays source: client
     await anon.subscribeAsync('mine', { qos: 0 });
@@ -73,8 +78,10 @@ test('templates are seeded once from module.subscription.<n>; after a PUT the st
   t = await startTernApi(config);
   try {
     assert.deepEqual((await t.http.get('/api/v5/mqtt/auto_subscribe').set(t.auth)).body, [{ topic: 'kept/%c', qos: 0, rh: 0, rap: 0, nl: 0 }]);
+    const applied = busEvents(t.tern.events, 'session.subscribed', (e) => e.clientid === 'after-restart' && e.topic === 'kept/after-restart');
     const c = await connect(t.mqttUrl(), { clientId: 'after-restart' });
-    await eventually(async () => (await subs(t, 'after-restart')).some((s) => s.topic === 'kept/after-restart'), 'the stored template applied');
+    await applied.wait(1, 'the stored template applied');
+    assert.deepEqual((await subs(t, 'after-restart')).map((s) => [s.topic, s.source]), [['kept/after-restart', 'broker']]);
     await endAll(c);
   } finally {
     await t.close();
@@ -120,8 +127,9 @@ test('a per-client broker subscription added while online delivers at once; remo
   // dev-2 was offline (never connected): stored, applied at its first connect after a restart
   t = await startTernApi(config);
   try {
+    const applied = busEvents(t.tern.events, 'session.subscribed', (e) => e.clientid === 'dev-2' && e.topic === 'cmd/dev-2');
     const dev2 = await connect(t.mqttUrl(), { clientId: 'dev-2' });
-    await eventually(async () => (await subs(t, 'dev-2')).some((s) => s.topic === 'cmd/dev-2'), 'applied at connect');
+    await applied.wait(1, 'applied at connect');
     const dev1 = await connect(t.mqttUrl(), { clientId: 'dev-1', clean: false });
     assert.deepEqual(await subs(t, 'dev-1'), []);
     await endAll(dev1, dev2);

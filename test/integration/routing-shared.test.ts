@@ -6,7 +6,7 @@ import net from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { startTestTern, testConfig, connect, tcpUrl, nextMessages, endAll } from '../helpers/tern.ts';
-import { eventually } from '../helpers/api-helpers.ts';
+import { busEvents, disconnectOf, emitterEvents } from '../helpers/events.ts';
 import type { Tern } from '../../server/tern.ts';
 import type { Config, SharedStrategy } from '../../server/config/types.ts';
 
@@ -90,10 +90,12 @@ async function silentMember(port: number, clientId: string, topic: string, clean
   const socket = net.connect(port, '127.0.0.1');
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let publishes = 0;
+  let gotFirst!: () => void;
+  const first = new Promise<void>((resolve) => (gotFirst = resolve));
   const suback = new Promise<void>((resolve) =>
     parser.on('packet', (p) => {
       if (p.cmd === 'suback') resolve();
-      if (p.cmd === 'publish') publishes++;
+      if (p.cmd === 'publish' && ++publishes === 1) gotFirst();
     }),
   );
   socket.on('data', (d) => parser.parse(d));
@@ -101,7 +103,7 @@ async function silentMember(port: number, clientId: string, topic: string, clean
   socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 0 }));
   socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] }));
   await suback;
-  return { socket, received: () => publishes };
+  return { socket, received: () => publishes, first };
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
@@ -111,14 +113,19 @@ test('3 members of $share/g/t, 300 QoS 1 messages: exactly 300 delivered, none t
   const subs = await members(tern, 3, '$share/g/t', 1);
   try {
     const c = collect(subs);
+    const ids = new Set(subs.map((m) => m.options.clientId!));
+    // aedes' 'ack' follows each member's PUBACK (the 300 shares and the 3 fence messages)
+    const acks = emitterEvents(tern.aedes as never, 'ack', (_p: unknown, client: { id: string } | null) => ids.has(client?.id ?? ''));
     await publishN(tern, 't', 300, 1);
     await c.total(300);
     await fence(tern, subs);
     assert.equal(c.all().length, 300);
     assert.deepEqual(new Set(c.all()), new Set(range(300)));
+    await acks.wait(303, 'every PUBACK');
+    acks.stop();
     const group = tern.shared.groups().find((g) => g.group === 'g')!;
     assert.equal(group.dispatched, 300);
-    await eventually(() => tern.shared.groups()[0]!.acked === 300, 'all shares acknowledged');
+    assert.equal(group.acked, 300);
   } finally {
     await endAll(...subs);
     await tern.close();
@@ -169,7 +176,7 @@ test('a member killed mid-stream with unacknowledged messages in flight: nothing
     for (let i = 0; i < 150; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
     const victimSent = tern.shared.groups()[0]!.members.find((m) => m.clientid === 'victim')!.dispatched;
     assert.equal(victimSent, 50);
-    await eventually(() => victim.received() > 0, 'the victim got shares');
+    await victim.first;
     victim.socket.destroy();
     for (let i = 150; i < 300; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
     await pub.endAsync();
@@ -199,8 +206,10 @@ test('a persistent member whose connection dies: its unacknowledged shares go to
     const c = collect(others);
     const pub = await connect(tcpUrl(tern), { clientId: 'durable-pub' });
     for (let i = 0; i < 40; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
-    await eventually(() => victim.received() > 0, 'the victim got shares');
+    await victim.first;
+    const gone = disconnectOf(tern, 'durable-victim');
     victim.socket.destroy();
+    await gone;
     await c.total(40);
     await fence(tern, others);
     assert.deepEqual(new Set(c.all()), new Set(range(40)));
@@ -213,7 +222,7 @@ test('a persistent member whose connection dies: its unacknowledged shares go to
     // while another member is connected, the offline one gets nothing more
     for (let i = 40; i < 50; i++) await pub.publishAsync('t', `m${i}`, { qos: 1 });
     await c.total(50);
-    await eventually(() => tern.sessions.get('durable-victim')?.connected === false, 'offline');
+    assert.equal(tern.sessions.get('durable-victim')?.connected, false);
     assert.equal(tern.sessions.get('durable-victim')!.mqueue_len, 0);
     await pub.endAsync();
   } finally {
@@ -227,8 +236,10 @@ test('a clean member that disconnects stops receiving at once; the others get ev
   const tern = await startTestTern(strategy('round_robin'));
   const subs = await members(tern, 3, '$share/g/t', 1);
   try {
+    const left = disconnectOf(tern, subs[0]!.options.clientId!);
     await subs[0]!.endAsync();
-    await eventually(() => tern.shared.groups()[0]!.members.length === 2, 'the member left');
+    await left;
+    assert.equal(tern.shared.groups()[0]!.members.length, 2);
     const c = collect(subs.slice(1));
     await publishN(tern, 't', 50, 1);
     await c.total(50);
@@ -244,8 +255,9 @@ test('an offline persistent member gets nothing while another member is online; 
   try {
     const p = await connect(tcpUrl(tern), { clientId: 'persist', clean: false });
     await p.subscribeAsync('$share/g/t', { qos: 1 });
+    const offline = disconnectOf(tern, 'persist');
     await p.endAsync();
-    await eventually(() => tern.sessions.get('persist')?.connected === false, 'offline');
+    await offline;
     const online = await connect(tcpUrl(tern), { clientId: 'online' });
     await online.subscribeAsync('$share/g/t', { qos: 1 });
     const got = nextMessages(online, 10);
@@ -254,8 +266,10 @@ test('an offline persistent member gets nothing while another member is online; 
     assert.equal(tern.sessions.get('persist')!.mqueue_len, 0);
 
     // nobody connected: the persistent member's queue keeps them
+    const left = disconnectOf(tern, 'online');
     await online.endAsync();
-    await eventually(() => tern.shared.groups()[0]!.members.length === 1, 'the clean member left');
+    await left;
+    assert.equal(tern.shared.groups()[0]!.members.length, 1);
     await publishN(tern, 't', 5, 1);
     assert.equal(tern.sessions.get('persist')!.mqueue_len, 5);
     const back = await connect(tcpUrl(tern), { clientId: 'persist', clean: false });
@@ -271,8 +285,9 @@ test('shares queued for an offline persistent member while nobody was connected 
   try {
     const p = await connect(tcpUrl(tern), { clientId: 'queued-for', clean: false });
     await p.subscribeAsync('$share/g/hq', { qos: 1 });
+    const offline = disconnectOf(tern, 'queued-for');
     await p.endAsync();
-    await eventually(() => tern.sessions.get('queued-for')?.connected === false, 'offline');
+    await offline;
     await publishN(tern, 'hq', 6, 1);
     assert.equal(tern.sessions.get('queued-for')!.mqueue_len, 6);
 
@@ -342,8 +357,10 @@ test('sticky: every message goes to the same member until it leaves', async () =
     await c.total(30);
     await fence(tern, subs);
     assert.deepEqual(subs.map((s) => c.got.get(s)!.length), [30, 0, 0]);
+    const left = disconnectOf(tern, subs[0]!.options.clientId!);
     await subs[0]!.endAsync();
-    await eventually(() => tern.shared.groups()[0]!.members.length === 2, 'left');
+    await left;
+    assert.equal(tern.shared.groups()[0]!.members.length, 2);
     await publishN(tern, 't', 10, 1);
     await c.total(40);
     await fence(tern, subs.slice(1));
@@ -432,13 +449,14 @@ test('a group whose last member left: messages count as dropped with no_subscrib
   try {
     const c = await connect(tcpUrl(tern), { clientId: 'alone' });
     await c.subscribeAsync('$share/g/gone', { qos: 1 });
+    // aedes reports the UNSUBSCRIBE (and the group goes) before the UNSUBACK is written
     await c.unsubscribeAsync('$share/g/gone');
-    await eventually(() => tern.shared.groups().length === 0, 'group removed');
-    const dropped: string[] = [];
-    tern.events.on('message.dropped', (e) => dropped.push(`${e.reason}:${e.topic}`));
+    assert.deepEqual(tern.shared.groups(), []);
+    const dropped = busEvents(tern.events, 'message.dropped');
     await publishN(tern, 'gone', 1, 1);
-    await eventually(() => dropped.length === 1, 'dropped');
-    assert.deepEqual(dropped, ['no_subscribers:gone']);
+    const [d] = await dropped.wait(1, 'message.dropped');
+    assert.deepEqual([d!.reason, d!.topic], ['no_subscribers', 'gone']);
+    dropped.stop();
     await endAll(c);
   } finally {
     await tern.close();
