@@ -57,10 +57,11 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const logger = deps.logger.child({ module: 'api' });
   const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
 
-  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
+  const now = opts.now ?? Date.now;
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000, now });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
-  const services: RouteServices = { deps, admin, monitor, loginLimiter: createFailureLimiter(loginFailures) };
+  const services: RouteServices = { deps, admin, monitor, loginLimiter: createFailureLimiter({ ...loginFailures, now }) };
 
   const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes, encoding: 'utf-8' }) as unknown as Koa.Middleware;
   const { router, routes } = createApiRouter(spec, admin, parseBody);

@@ -91,7 +91,7 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         }
         log.info({ clientid: info.clientid, returnCode: refusal.returnCode, reason: refusal.reason }, 'CONNECT refused');
         r.refusedWith = refusal.returnCode;
-        if (events.has('client.connack')) events.emit('client.connack', { ...connInfo(r), conn_ack: refusal.returnCode, reason: refusal.reason });
+        r.refusedBecause = refusal.reason;
         // aedes answers CONNACK 1 itself for a level outside 3..4; steer it there
         if (refusal.returnCode === 1) packet.protocolVersion = 0 as ConnectPacket['protocolVersion'];
         else refusals.set(r, authError(refusal.returnCode, refusal.reason));
@@ -176,6 +176,10 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       if (events.has('message.delivered')) {
         events.emit('message.delivered', { ...messageInfo(packet as MessagePacket, null), clientid: r.clientid, username: r.username });
       }
+      // aedes keeps no in-flight copy for a clean session, so its 'ack' carries no packet: keep
+      // the deliveries awaiting acknowledgement in send order, which is the order a client must
+      // acknowledge them in [MQTT-4.6.0-2]
+      if (packet.qos > 0 && r.clean && events.has('message.acked')) (r.unacked ??= []).push(packet);
       return packet;
     },
 
@@ -192,18 +196,22 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   const refusals = new WeakMap<object, AuthError>();
   const publish = wrapPublish(aedes);
 
-  aedes.on('connackSent', (_connack: unknown, client: Client) => {
+  // aedes writes every CONNACK, refusals included, through the same path
+  aedes.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
     const r = (client as AedesClient).tern;
-    if (r && events.has('client.connack')) events.emit('client.connack', { ...connInfo(r), conn_ack: 0, reason: null });
+    if (!r || !events.has('client.connack')) return;
+    const code = connack.returnCode ?? 0;
+    events.emit('client.connack', { ...connInfo(r), conn_ack: code, reason: code === 0 ? null : (r.refusedBecause ?? null) });
   });
   aedes.on('keepaliveTimeout', (client: Client) => {
     const r = (client as AedesClient).tern;
     if (r) r.keepaliveTimedOut = true;
   });
   // 'ack' (PUBACK and PUBCOMP, with the acknowledged PUBLISH) is missing from aedes' typings
-  (aedes as unknown as import('node:events').EventEmitter).on('ack', (packet: AedesPublishPacket | undefined, client: Client) => {
-    if (!packet || packet.cmd !== 'publish' || !events.has('message.acked')) return;
+  (aedes as unknown as import('node:events').EventEmitter).on('ack', (stored: AedesPublishPacket | undefined, client: Client) => {
     const r = (client as AedesClient).tern;
+    const packet = stored ?? (r?.clean ? r.unacked?.shift() : undefined);
+    if (!packet || packet.cmd !== 'publish' || !events.has('message.acked')) return;
     events.emit('message.acked', { ...messageInfo(packet as MessagePacket, null), clientid: client.id, username: r?.username ?? null });
   });
   aedes.on('clientError', (client, err) => log.debug({ clientid: client.id, err: err.message }, 'client error'));

@@ -314,7 +314,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (r.client) {
       const c = r.client;
       // read by onClientDisconnect, which aedes runs from close()
-      if (c.tern) c.tern.kicked = true;
+      r.kicked = true; // the connection's own record
       await new Promise<void>((resolve) => c.close(() => resolve()));
     }
     if (records.get(clientId) === r) await terminate(r, reason);
@@ -358,7 +358,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (todo.length === 0) return out as TernError[];
     if (r.client) {
       const c = r.client;
-      const record = c.tern ?? r;
+      // the connection's own record: core/broker.ts notes the refusals on it
+      const record = r;
       const refusals = (record.subscribeRefusals = new Map());
       try {
         // aedes runs authorizeSubscribe (the whole chain: limits, $SYS, ACL, shared groups) for
@@ -513,10 +514,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
           });
         }
       });
+      // aedes has no hook before an UNSUBSCRIBE is applied: client.unsubscribe fires with
+      // session.unsubscribed, once it is done
       broker.on('unsubscribe', (topics: string[], client: Client) => {
-        if (!events.has('session.unsubscribed')) return;
         const username = (client as AedesClient).tern?.username ?? null;
-        for (const topic of topics) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        for (const topic of topics) {
+          if (events.has('client.unsubscribe')) events.emit('client.unsubscribe', { clientid: client.id, username, topic });
+          if (events.has('session.unsubscribed')) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        }
       });
     },
 
