@@ -19,6 +19,8 @@ import { createBanned, type Banned } from './broker/access/banned.ts';
 import { createFlapping, type Flapping } from './broker/access/flapping.ts';
 import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
 import { registerMetricsPolicy } from './broker/sys/metrics-policy.ts';
+import { registerSharedSubscriptions, type SharedSubscriptions } from './broker/routing/shared-subscriptions.ts';
+import { createBrokerSubscriptions, type BrokerSubscriptions } from './broker/routing/broker-subscriptions.ts';
 import { startListeners, ListenerError, type Listeners } from './broker/transport/listeners.ts';
 import type { AedesBroker } from './broker/core/aedes-types.ts';
 import { hasLiveSubscriber } from './broker/core/internals/aedes.ts';
@@ -27,6 +29,7 @@ import { createEventBus, type EventBus } from './broker/events.ts';
 import { createMetrics, type Metrics } from './broker/sys/metrics.ts';
 import { createSessions, type Sessions } from './broker/session/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
+import { startSysPublisher, type SysPublisher } from './broker/sys/sys-publisher.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
 import { createGroupCommit, type BatchWriter } from './store/group-commit.ts';
@@ -52,6 +55,9 @@ export interface Tern {
   sessions: Sessions;
   persistence: TernPersistence;
   webhooks: Webhooks;
+  shared: SharedSubscriptions;
+  brokerSubscriptions: BrokerSubscriptions;
+  sys: SysPublisher;
   control: BrokerControl;
   listeners: Listeners;
   api: ApiApp;
@@ -157,8 +163,9 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
     banned.registerSteps(chain); // a banned CONNECT is refused first...
     flapping.registerSteps(chain); // ...so only admitted ones are watched for flapping
     registerAuthentication(chain, { auth, events, metrics });
-    registerSysTopicsPolicy(chain);
+    registerSysTopicsPolicy(chain, { config: configSource, metrics, logger });
     registerAcl(chain, { acl, config: configSource });
+    const shared = registerSharedSubscriptions(chain, { config: configSource, events, metrics, logger });
     sessions.registerSteps(chain);
     registerMetricsPolicy(chain, metrics);
     // the webhooks' published step is added by createWebhooks, below (it needs the persistence set up)
@@ -171,9 +178,14 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       persistence,
       events,
       metrics,
-      routeBeforePuback: (topic) => (durable && persistence.hasDurableSubscriber(topic)) || (webhooks?.routeBeforePuback(topic) ?? false),
+      routeBeforePuback: (topic) =>
+        (durable && (persistence.hasDurableSubscriber(topic) || shared.hasDurableMember(topic))) || (webhooks?.routeBeforePuback(topic) ?? false),
     });
     sessions.attach(aedes, persistence);
+    shared.attach(aedes, persistence);
+    const brokerSubscriptions = await createBrokerSubscriptions({ db: store.db, config: configSource, sessions, events, logger });
+    sessions.setSubscriptionSource(brokerSubscriptions.isBrokerMade);
+    brokerSubscriptions.attach(aedes);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
 
     webhooks = await createWebhooks({
@@ -236,9 +248,39 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       version: VERSION,
       startedAt,
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
+      events,
     });
+    cleanups.push(async () => control.close());
+    chain.add('published', 'metrics', (packet) => {
+      if (packet.retain) control.noteRetained();
+    });
+    const sys = startSysPublisher({
+      config: configSource,
+      aedes,
+      events,
+      control,
+      version: VERSION,
+      startedAt,
+      listenerPort: (id) => listeners.port(id),
+      logger,
+    });
+    cleanups.push(async () => sys.close());
 
-    const apiDeps = { config: configSource, db: store.db, auth, acl, banned, sessions, broker: control, hooks, logger, version: VERSION, startedAt, reload: reloader.reload };
+    const apiDeps = {
+      config: configSource,
+      db: store.db,
+      auth,
+      acl,
+      banned,
+      sessions,
+      broker: control,
+      hooks,
+      routing: { brokerSubscriptions, shared },
+      logger,
+      version: VERSION,
+      startedAt,
+      reload: reloader.reload,
+    };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -284,6 +326,9 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       sessions,
       persistence,
       webhooks: hooks,
+      shared,
+      brokerSubscriptions,
+      sys,
       control,
       listeners,
       api: app,

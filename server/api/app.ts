@@ -27,6 +27,8 @@ import * as authorizationRoutes from './routes/authorization.ts';
 import * as bannedRoutes from './routes/banned.ts';
 import * as auditRoutes from './routes/audit.ts';
 import * as hookRoutes from './routes/hooks.ts';
+import * as brokerSubscriptionRoutes from './routes/broker-subscriptions.ts';
+import * as sharedSubscriptionRoutes from './routes/shared-subscriptions.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -45,6 +47,8 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   bannedRoutes,
   auditRoutes,
   hookRoutes,
+  brokerSubscriptionRoutes,
+  sharedSubscriptionRoutes,
 ];
 
 export interface ApiApp extends Koa {

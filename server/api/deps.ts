@@ -9,6 +9,8 @@ import type { Acl } from '../broker/access/acl.ts';
 import type { Banned } from '../broker/access/banned.ts';
 import type { ReloadOptions, ReloadReport } from '../reload.ts';
 import type { HookService } from '../hooks/index.ts';
+import type { BrokerSubscriptions } from '../broker/routing/broker-subscriptions.ts';
+import type { SharedSubscriptions } from '../broker/routing/shared-subscriptions.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
@@ -22,6 +24,11 @@ export interface ApiDeps {
   broker: BrokerControl;
   /** webhooks (server/hooks) */
   hooks: HookService;
+  /** subscriptions made by the broker, and the shared-subscription groups */
+  routing: {
+    brokerSubscriptions: Omit<BrokerSubscriptions, 'attach'>;
+    shared: Pick<SharedSubscriptions, 'groups'>;
+  };
   logger: Logger;
   version: string;
   /** ms since the epoch */

@@ -9,7 +9,8 @@ import type { Listeners } from './transport/listeners.ts';
 import type { Sessions } from './session/sessions.ts';
 import type { Metrics } from './sys/metrics.ts';
 import type { TernPersistence } from './persistence/types.ts';
-import { shareGroup } from './protocol/topic.ts';
+import type { EventBus } from './events.ts';
+import { SYSDESCR } from './sys/sys-publisher.ts';
 
 export interface ControlDeps {
   config: ConfigSource;
@@ -22,23 +23,51 @@ export interface ControlDeps {
   startedAt: number;
   /** whether any live (in-process) subscription matches the topic */
   hasLiveSubscriber(topic: string): boolean;
+  /** the watermarks follow these events as they happen */
+  events: EventBus;
 }
 
-export function createBrokerControl(deps: ControlDeps): BrokerControl {
-  const { aedes, sessions, metrics } = deps;
-  const max = { connections: 0, sessions: 0, subscriptions: 0, topics: 0, retained: 0 };
-  let publishSeq = 0;
+export interface ControlSurface extends BrokerControl {
+  /** a retained message was stored (the published step calls it): retained.max follows at once */
+  noteRetained(): void;
+  close(): void;
+}
 
-  function subscriptionCounts() {
-    const subs = sessions.allSubscriptions({});
-    const topics = new Set<string>();
-    let shared = 0;
-    for (const s of subs) {
-      topics.add(s.topic);
-      if (shareGroup(s.topic) !== undefined) shared++;
-    }
-    return { subscriptions: subs.length, topics: topics.size, shared };
-  }
+/**
+ * how long a burst of SUBSCRIBEs may run before subscriptions.max and topics.max are recounted (a
+ * walk over every session's subscriptions: once per burst, not once per SUBSCRIBE)
+ */
+const RECOUNT_MS = 50;
+
+export function createBrokerControl(deps: ControlDeps): ControlSurface {
+  const { aedes, sessions, metrics } = deps;
+  // *.max are watermarks kept as the counts move (not when someone asks): connections and sessions
+  // at each connect, retained at each store, subscriptions and topics (a walk) within RECOUNT_MS
+  // of a SUBSCRIBE
+  const max = { connections: 0, sessions: 0, subscriptions: 0, topics: 0, retained: 0, shared: 0 };
+  let publishSeq = 0;
+  let recount: NodeJS.Timeout | undefined;
+  const noteConnections = () => {
+    if (aedes.connectedClients > max.connections) max.connections = aedes.connectedClients;
+    const sess = sessions.count();
+    if (sess > max.sessions) max.sessions = sess;
+  };
+  const noteSubscriptions = () => {
+    recount = undefined;
+    const { subscriptions, topics, shared } = subscriptionCounts();
+    if (subscriptions > max.subscriptions) max.subscriptions = subscriptions;
+    if (topics > max.topics) max.topics = topics;
+    if (shared > max.shared) max.shared = shared;
+  };
+  const offs = [
+    deps.events.on('client.connected', noteConnections),
+    deps.events.on('session.created', noteConnections),
+    deps.events.on('session.subscribed', () => {
+      if (!recount) (recount = setTimeout(noteSubscriptions, RECOUNT_MS)).unref();
+    }),
+  ];
+
+  const subscriptionCounts = () => sessions.subscriptionCounts();
 
   return {
     async publish(req) {
@@ -59,10 +88,12 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
       const conns = aedes.connectedClients;
       const sess = sessions.count();
       const { subscriptions, topics, shared } = subscriptionCounts();
+      // a watermark never reads below the count it marks
       max.connections = Math.max(max.connections, conns);
       max.sessions = Math.max(max.sessions, sess);
       max.subscriptions = Math.max(max.subscriptions, subscriptions);
       max.topics = Math.max(max.topics, topics);
+      max.shared = Math.max(max.shared, shared);
       const retained = deps.persistence.retainedCount();
       max.retained = Math.max(max.retained, retained);
       return {
@@ -76,6 +107,7 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
         'subscriptions.count': subscriptions,
         'subscriptions.max': max.subscriptions,
         'subscriptions.shared.count': shared,
+        'subscriptions.shared.max': max.shared,
         'topics.count': topics,
         'topics.max': max.topics,
         'retained.count': retained,
@@ -90,6 +122,16 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
 
     listeners: () => deps.listeners.status(),
 
+    noteRetained() {
+      const n = deps.persistence.retainedCount();
+      if (n > max.retained) max.retained = n;
+    },
+
+    close() {
+      clearTimeout(recount);
+      for (const off of offs) off();
+    },
+
     nodeInfo(): NodeInfo {
       return {
         node: deps.config.get().node.name,
@@ -97,7 +139,7 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
         uptime: Date.now() - deps.startedAt,
         node_status: 'running',
         connections: aedes.connectedClients,
-        sysdescr: 'Tern MQTT broker',
+        sysdescr: SYSDESCR,
         memory_used: process.memoryUsage().rss,
         process_available: os.availableParallelism(),
       };

@@ -113,8 +113,29 @@ export interface QueuedMessage {
 
 export interface SubscriptionInfo {
   clientid: string;
+  /** the full filter, `$share/<group>/<filter>` for a shared one */
   topic: string;
   qos: QoS;
+  /** the group of a shared subscription (`$queue` for `$queue/...`) */
+  share_group?: string;
+  /** 'broker' when the broker made it (auto-subscribe, per-client broker subscriptions) */
+  source: 'client' | 'broker';
+}
+
+/** a refusal as subscribeMany answers it (server/errors.ts TernError) */
+export interface TernErrorLike extends Error {
+  readonly code: string;
+  readonly status: number;
+}
+
+/** MQTT 5 subscription options, kept and passed on (aedes applies rap and nl) */
+export interface SubscribeOptions {
+  /** retain handling 0..2 */
+  rh?: number;
+  /** retain as published */
+  rap?: boolean;
+  /** no local */
+  nl?: boolean;
 }
 
 export interface SessionRegistry {
@@ -126,7 +147,17 @@ export interface SessionRegistry {
   discard(clientId: string): Promise<boolean>;
   subscriptions(clientId: string): SubscriptionInfo[];
   allSubscriptions(filter: { clientid?: string; topic?: string; qos?: QoS; share_group?: string; match_topic?: string }): SubscriptionInfo[];
-  subscribe(clientId: string, topic: string, qos: QoS): Promise<void>;
+  /**
+   * Subscribes on the client's behalf through exactly the checks a client's SUBSCRIBE passes
+   * (the hook chain's authorizeSubscribe); answers the subscription as granted. A refusal throws
+   * TernError SUBSCRIPTION_REFUSED (403) with the reason. An offline persistent session gets it stored.
+   */
+  subscribe(clientId: string, topic: string, qos: QoS, opts?: SubscribeOptions): Promise<SubscriptionInfo>;
+  /**
+   * Several at once, as one SUBSCRIBE (one pass through aedes, one retained lookup): each entry
+   * answers its grant, or the TernError of its refusal. Throws only for an unknown client.
+   */
+  subscribeMany(clientId: string, entries: ({ topic: string; qos: QoS } & SubscribeOptions)[]): Promise<(SubscriptionInfo | TernErrorLike)[]>;
   unsubscribe(clientId: string, topic: string): Promise<void>;
   queuedMessages(clientId: string, page: { page: number; limit: number }): Promise<{ data: QueuedMessage[]; count: number }>;
 }

@@ -68,7 +68,13 @@ export function defaultConfig(): Config {
       defaultListener('ssl', 'external', '0.0.0.0', 8883),
       defaultListener('wss', 'external', '0.0.0.0', 8084),
     ],
-    broker: { sys_interval: 60_000, sys_heartbeat: 30_000, shared_subscription_strategy: 'random' },
+    broker: {
+      sys_interval: 60_000,
+      sys_heartbeat: 30_000,
+      shared_subscription_strategy: 'random',
+      group_strategies: {},
+      sys_topics_allow: ['internal_zone', 'superuser', 'dashboard'],
+    },
     dashboard: {
       listener: { host: '0.0.0.0', port: 18083 },
       default_user: { login: 'admin', password: 'public' },

@@ -5,7 +5,7 @@
 import { defaultConfig, defaultListener, defaultZone } from './defaults.ts';
 import { ConfigError, Expected } from './errors.ts';
 import type { Entry } from './parse.ts';
-import type { Config, ListenerConfig, ListenerProto, LogLevel, SharedStrategy, WebHookRule, ZoneConfig } from './types.ts';
+import type { Config, ListenerConfig, ListenerProto, LogLevel, SharedStrategy, SysTopicsWho, WebHookRule, ZoneConfig } from './types.ts';
 import * as v from './values.ts';
 
 type Setter<T> = (target: T, raw: string) => void;
@@ -22,7 +22,16 @@ function logLevel(raw: string): LogLevel {
   throw new Expected('one of trace, debug, info, warn, error, fatal, silent (or EMQX\'s notice, warning, critical, alert, emergency, none)');
 }
 
-const STRATEGIES: SharedStrategy[] = ['random', 'round_robin', 'sticky', 'hash_clientid', 'hash_topic'];
+const STRATEGIES: SharedStrategy[] = ['random', 'round_robin', 'round_robin_per_group', 'sticky', 'hash_clientid', 'hash_topic'];
+const SYS_WHO: SysTopicsWho[] = ['internal_zone', 'superuser', 'dashboard', 'all'];
+
+/** "internal_zone,superuser": a non-empty comma-separated list of SYS_WHO, or "none" */
+function sysTopicsAllow(raw: string): SysTopicsWho[] {
+  if (raw.trim().toLowerCase() === 'none') return [];
+  const items = raw.split(',').map((x) => x.trim());
+  if (items.length > 0 && items.every((x) => (SYS_WHO as string[]).includes(x))) return [...new Set(items)] as SysTopicsWho[];
+  throw new Expected(`a comma-separated list of ${SYS_WHO.join(', ')} (or none)`);
+}
 /** MQTT's Remaining Length tops out at 268,435,455 bytes; a larger limit could never be hit. */
 const MQTT_MAX_PACKET = 268_435_455;
 
@@ -54,6 +63,7 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['broker.shared_subscription_strategy', (c, raw) => {
     c.broker.shared_subscription_strategy = v.oneOf(STRATEGIES)(raw);
   }],
+  ['broker.sys_topics.allow', (c, raw) => { c.broker.sys_topics_allow = sysTopicsAllow(raw); }],
   ['dashboard.listener.http', (c, raw) => { c.dashboard.listener = v.address(raw); }],
   ['dashboard.default_user.login', (c, raw) => { c.dashboard.default_user.login = v.nonEmpty(raw); }],
   ['dashboard.default_user.password', (c, raw) => { c.dashboard.default_user.password = v.nonEmpty(raw); }],
@@ -196,6 +206,15 @@ export class ConfigBuilder {
     if (global) {
       run((raw) => global(this.config, raw));
       if (key === 'dashboard.listener.http') this.dashboardWhere = where;
+      return;
+    }
+
+    // broker.<group>.shared_subscription_strategy
+    if (parts[0] === 'broker' && parts.length === 3 && parts[2] === 'shared_subscription_strategy') {
+      const group = parts[1]!;
+      run((raw) => {
+        setGroupStrategy(this.config, group, v.oneOf(STRATEGIES)(raw));
+      });
       return;
     }
 
@@ -371,6 +390,11 @@ export class ConfigBuilder {
     if (!item) map.set(n, (item = { fields: {}, where }));
     return item;
   }
+}
+
+/** An own property even for names like "__proto__" or "constructor"; readers use Object.hasOwn. */
+function setGroupStrategy(c: Config, group: string, strategy: SharedStrategy): void {
+  Object.defineProperty(c.broker.group_strategies, group, { value: strategy, enumerable: true, writable: true, configurable: true });
 }
 
 /** <n> is any integer and only orders the entries; gaps are fine. */

@@ -48,7 +48,9 @@ export interface ListenerConfig {
   access?: string[];
 }
 
-export type SharedStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid' | 'hash_topic';
+export type SharedStrategy = 'random' | 'round_robin' | 'round_robin_per_group' | 'sticky' | 'hash_clientid' | 'hash_topic';
+/** who may subscribe to $SYS topics (broker.sys_topics.allow) */
+export type SysTopicsWho = 'internal_zone' | 'superuser' | 'dashboard' | 'all';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
@@ -86,6 +88,10 @@ export interface Config {
     /** 0 = don't publish these $SYS topics */
     sys_heartbeat: number;
     shared_subscription_strategy: SharedStrategy;
+    /** broker.<group>.shared_subscription_strategy: per-group overrides */
+    group_strategies: Record<string, SharedStrategy>;
+    /** broker.sys_topics.allow: who may subscribe to $SYS/... (nobody else: SUBACK 0x80) */
+    sys_topics_allow: SysTopicsWho[];
   };
   dashboard: {
     listener: { host: string; port: number };

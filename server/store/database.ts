@@ -112,6 +112,29 @@ export interface WebhookOutboxTable {
   updated_at: number;
 }
 
+/** auto-subscribe templates in order (migrations/0011_routing.ts); placeholders kept verbatim */
+export interface AutoSubscribeTable {
+  position: number;
+  topic: string;
+  qos: number;
+  rh: number;
+  /** 0 | 1 */
+  rap: number;
+  /** 0 | 1 */
+  nl: number;
+}
+
+/** subscriptions the broker makes for one client id at each of its connects (0011) */
+export interface BrokerSubscriptionTable {
+  clientid: string;
+  topic: string;
+  qos: number;
+  rh: number;
+  rap: number;
+  nl: number;
+  created_at: number;
+}
+
 /** The aedes persistence's tables (0002) are written through prepared statements on the hot path. */
 export interface Database extends PersistenceTables {
   mqtt_session: SessionTable;
@@ -123,6 +146,8 @@ export interface Database extends PersistenceTables {
   audit_log: AuditLogTable;
   webhook: WebhookTable;
   webhook_outbox: WebhookOutboxTable;
+  auto_subscribe: AutoSubscribeTable;
+  broker_subscription: BrokerSubscriptionTable;
   // ---- management plane (server/api), migrations/0003_admin.ts ----
   /** dashboard/API administrators; created by migrations/0003_admin.ts */
   admin_user: {

@@ -19,6 +19,8 @@ export interface ApiClient {
   post(path: string, body?: unknown): Promise<ApiResponse>;
   /** a request with a JSON body (POST, PUT) or none (DELETE) */
   send(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
+  /** a JSON PUT (e.g. to configure the broker between phases of a scenario) */
+  put(path: string, body: unknown): Promise<ApiResponse>;
   close(): void;
 }
 
@@ -83,6 +85,9 @@ export async function apiLogin(host: string, port: number, waitMs = 20_000): Pro
     },
     async send(method, path, body) {
       return request(agent, host, port, method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+    },
+    async put(path, body) {
+      return request(agent, host, port, 'PUT', path, headers, JSON.stringify(body));
     },
     close: () => agent.destroy(),
   };

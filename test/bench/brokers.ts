@@ -418,6 +418,17 @@ export const BROKERS: BrokerVariant[] = [
   mosquittoVariant('mosquitto'),
   // variants for later issues, selectable with --brokers:
   ternVariant('tern-memory', { EMQX_PERSISTENCE: 'memory' }, 'Tern, EMQX_PERSISTENCE=memory'),
+  // sys-overhead: the $SYS tree every second vs never, readable by the generator's clients
+  ternVariant(
+    'tern-sys-1s',
+    { EMQX_BROKER__SYS_INTERVAL: '1s', EMQX_BROKER__SYS_HEARTBEAT: '1s', EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' },
+    'Tern, $SYS stats/metrics and uptime every second, $SYS open to all',
+  ),
+  ternVariant(
+    'tern-sys-off',
+    { EMQX_BROKER__SYS_INTERVAL: '0', EMQX_BROKER__SYS_HEARTBEAT: '0', EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' },
+    'Tern, no periodic $SYS topics, $SYS open to all',
+  ),
   ternVariant(
     'tern-bus-counter',
     {},

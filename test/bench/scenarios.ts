@@ -468,6 +468,9 @@ export const SCENARIOS: Scenario[] = [
   qos0WhileReloaded(),
   reloadWithClients(),
   ...webhookScenarios(),
+  sharedFanout(),
+  connectAutoSubscribe(),
+  sysOverhead(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
@@ -1053,4 +1056,131 @@ function reloadWithClients(): Scenario {
       return { values: { 'reload-apply-p50': p50, 'reload-apply-max': Math.max(...samples), 'reload-disconnects': disconnects }, notes };
     },
   };
+}
+
+
+// ---- routing and $SYS scenarios (issue 11) -------------------------------------------------------
+
+function sharedFanout(): Scenario {
+  const shape = (qos: 0 | 1, shared: boolean): TrafficShape => ({
+    subscribers: shared
+      ? [{ count: 4, topic: '$share/g/bench/share', qos, clientIdPrefix: `share-member-${qos}-` }]
+      : [{ count: 1, topic: 'bench/share', qos, clientIdPrefix: `share-plain-${qos}-` }],
+    publishers: [{ count: 1, topic: 'bench/share', qos, payloadBytes: PAYLOAD, window: 100, clientIdPrefix: `share-pub-${qos}-` }],
+  });
+  return {
+    name: 'shared-fanout',
+    description:
+      '1 publisher floods bench/share (64 B; QoS 1 with at most 100 unacknowledged) to 4 members of $share/g/bench/share, ' +
+      'and, in the same run, the same load to 1 plain subscriber of bench/share; messages/s received in total, QoS 0 and 1, ' +
+      'and shared/plain (target >= 0.8). Tern only (aedes has no shared subscriptions)',
+    metrics: [
+      { name: 'shared-fanout-qos0', unit: 'msg/s', better: 'higher' },
+      { name: 'plain-fanout-qos0', unit: 'msg/s', better: 'higher' },
+      { name: 'shared-fanout-qos0-ratio', unit: '×', better: 'higher', target: 0.8 },
+      { name: 'shared-fanout-qos1', unit: 'msg/s', better: 'higher' },
+      { name: 'plain-fanout-qos1', unit: 'msg/s', better: 'higher' },
+      { name: 'shared-fanout-qos1-ratio', unit: '×', better: 'higher', target: 0.8 },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const values: Record<string, number> = {};
+      const notes: string[] = [];
+      let cpu: CpuEvidence | undefined;
+      for (const qos of [0, 1] as const) {
+        // plain first, then shared: each in a fresh set of clients
+        const plain = await runTrafficShape(broker, p, shape(qos, false));
+        const shared = await runTrafficShape(broker, p, shape(qos, true));
+        notes.push(...plain.notes, ...shared.notes);
+        values[`plain-fanout-qos${qos}`] = perSecond(plain.result.received, plain.spec);
+        values[`shared-fanout-qos${qos}`] = perSecond(shared.result.received, shared.spec);
+        values[`shared-fanout-qos${qos}-ratio`] = values[`shared-fanout-qos${qos}`]! / values[`plain-fanout-qos${qos}`]!;
+        cpu = shared.cpu;
+      }
+      return { values, cpu, notes };
+    },
+  };
+}
+
+function connectAutoSubscribe(): Scenario {
+  const TEMPLATES = [
+    { topic: 'client/%c/inbox', qos: 1 },
+    { topic: 'devices/${clientid}/cmd/#', qos: 1 },
+    { topic: 'broadcast/all', qos: 0 },
+  ];
+  return {
+    name: 'connect-autosubscribe',
+    description:
+      'connect rate of N/2 idle clients (as in connections) with 3 auto-subscribe templates (PUT /api/v5/mqtt/auto_subscribe) against none, ' +
+      'in one broker, ABBA order (none, 3, 3, none) so drift cancels; conn/s each, templated/none (target >= 0.8), and broker CPU per connection. Tern only',
+    metrics: [
+      { name: 'connect-plain-rate', unit: 'conn/s', better: 'higher' },
+      { name: 'connect-autosub-rate', unit: 'conn/s', better: 'higher' },
+      { name: 'connect-autosub-ratio', unit: '×', better: 'higher', target: 0.8 },
+      { name: 'connect-plain-cpu-per-conn', unit: 'µs', better: 'lower' },
+      { name: 'connect-autosub-cpu-per-conn', unit: 'µs', better: 'lower' },
+    ],
+    skip: needsApi,
+    async run(broker, p) {
+      const notes: string[] = [];
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      const count = Math.max(100, Math.floor(p.connections / 2));
+      const rates: Record<'plain' | 'autosub', number[]> = { plain: [], autosub: [] };
+      const cpus: Record<'plain' | 'autosub', number[]> = { plain: [], autosub: [] };
+      try {
+        // the HTTP server closes an idle keep-alive connection after 5 s: a phase lasts longer
+        const putTemplates = (body: unknown) => api.put('/api/v5/mqtt/auto_subscribe', body).catch(() => api.put('/api/v5/mqtt/auto_subscribe', body));
+        let k = 0;
+        for (const kind of ['plain', 'autosub', 'autosub', 'plain'] as const) {
+          const put = await putTemplates(kind === 'plain' ? [] : TEMPLATES);
+          if (put.status !== 200) throw new Error(`PUT /api/v5/mqtt/auto_subscribe answered ${put.status}`);
+          const spec = idleClients(broker, { count, clientIdPrefix: `autosub-${k++}-`, connectTimeoutMs: 120_000, holdMs: 30_000 });
+          const { results, cpu } = await runLoadgen<ConnectionsResult>([spec], broker, p.nofile, async () => {
+            // the templates are applied after the CONNACK: let the last ones land inside the CPU window
+            await sleep(300);
+          });
+          const r = results[0]!;
+          if (r.failed > 0) notes.push(`${kind}: ${r.failed} of ${count} connections failed`);
+          notes.push(...r.errors.map((e) => `generator: ${e}`));
+          rates[kind].push(r.connected / (r.elapsedMs / 1000));
+          cpus[kind].push(r.connected > 0 ? (cpu.brokerMs * 1000) / r.connected : NaN);
+          // the clients leave between phases
+          await sleep(500);
+        }
+      } finally {
+        await api.put('/api/v5/mqtt/auto_subscribe', []).catch(() => api.put('/api/v5/mqtt/auto_subscribe', [])).catch(() => undefined);
+        api.close();
+      }
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      return {
+        values: {
+          'connect-plain-rate': mean(rates.plain),
+          'connect-autosub-rate': mean(rates.autosub),
+          'connect-autosub-ratio': mean(rates.autosub) / mean(rates.plain),
+          'connect-plain-cpu-per-conn': mean(cpus.plain),
+          'connect-autosub-cpu-per-conn': mean(cpus.autosub),
+        },
+        notes,
+      };
+    },
+  };
+}
+
+function sysOverhead(): Scenario {
+  return trafficScenario({
+    name: 'sys-overhead',
+    description:
+      "qos0-fanin's load plus 1 subscriber of $SYS/# (its few $SYS messages per second are counted too), on tern-sys-1s " +
+      '($SYS stats, metrics and uptime every second) and tern-sys-off (never); msg/s received. ' +
+      'Runs only on those two variants; target: tern-sys-1s >= 98% of tern-sys-off',
+    metrics: [{ name: 'sys-overhead', unit: 'msg/s', better: 'higher' }],
+    extraBrokers: ['tern-sys-1s', 'tern-sys-off'],
+    skip: (v) => (v.name === 'tern-sys-1s' || v.name === 'tern-sys-off' ? undefined : 'compares the two $SYS variants only'),
+    ratios: [{ metric: 'sys-overhead', a: 'tern-sys-1s', b: 'tern-sys-off', target: 0.98 }],
+    shape: () => {
+      const s = fanInShape();
+      return { ...s, subscribers: [...s.subscribers, { count: 1, topic: '$SYS/#', qos: 0, clientIdPrefix: 'sys-sub' }] };
+    },
+    values: (r, s) => ({ 'sys-overhead': perSecond(r.received, s) }),
+  });
 }

@@ -78,6 +78,10 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
     sessions,
     broker: notUnderTest<BrokerControl>('broker', { metrics: () => ({}), stats: () => ({}), ...opts.broker }),
     hooks: notUnderTest<HookService>('hooks', { metrics: () => ({}) }),
+    routing: {
+      brokerSubscriptions: notUnderTest<ApiDeps['routing']['brokerSubscriptions']>('brokerSubscriptions'),
+      shared: notUnderTest<ApiDeps['routing']['shared']>('shared'),
+    },
     logger,
     version: '0.0.0-test',
     startedAt: Date.now(),

@@ -159,7 +159,7 @@ test('one client: get, 404, subscriptions, subscribe on its behalf and receive, 
     const sub = await t.http.post('/api/v5/clients/alpha/subscribe').set(t.auth).send({ topic: 'cmd/alpha/#', qos: 1 });
     assert.equal(sub.status, 200, sub.text);
     conforms('post', '/clients/{clientid}/subscribe', sub);
-    assert.deepEqual(sub.body, { clientid: 'alpha', topic: 'cmd/alpha/#', qos: 1, node: t.tern.config.node.name });
+    assert.deepEqual(sub.body, { clientid: 'alpha', topic: 'cmd/alpha/#', qos: 1, node: t.tern.config.node.name, source: 'client' });
     const subs = await t.http.get('/api/v5/clients/alpha/subscriptions').set(t.auth);
     conforms('get', '/clients/{clientid}/subscriptions', subs);
     assert.deepEqual(subs.body.map((s: { topic: string }) => s.topic), ['cmd/alpha/#']);

@@ -42,6 +42,25 @@ function assertBadLine(line: string, key: string, value: string, expected: strin
 }
 
 // ---------------------------------------------------------------------------------------------
+// routing and $SYS keys
+
+test('broker.<group>.shared_subscription_strategy overrides per group; broker.sys_topics.allow is a list', () => {
+  const { config, warnings } = load([
+    'broker.shared_subscription_strategy = sticky',
+    'broker.jobs.shared_subscription_strategy = round_robin',
+    'broker.g-2.shared_subscription_strategy = hash_topic',
+    'broker.constructor.shared_subscription_strategy = random',
+    'broker.sys_topics.allow = superuser, all',
+  ]);
+  assert.deepEqual(warnings, []);
+  assert.equal(config.broker.shared_subscription_strategy, 'sticky');
+  assert.deepEqual({ ...config.broker.group_strategies }, { jobs: 'round_robin', 'g-2': 'hash_topic', constructor: 'random' });
+  assert.deepEqual(config.broker.sys_topics_allow, ['superuser', 'all']);
+  assert.deepEqual(load(['broker.sys_topics.allow = none']).config.broker.sys_topics_allow, []);
+  assert.equal(load([], { EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' }).config.broker.sys_topics_allow[0], 'all');
+});
+
+// ---------------------------------------------------------------------------------------------
 // defaults
 
 test('no file and no env gives the documented defaults', () => {
@@ -84,7 +103,13 @@ test('no file and no env gives the documented defaults', () => {
       'wss.external 0.0.0.0:8084 external /mqtt undefined',
     ],
   );
-  assert.deepEqual(config.broker, { sys_interval: 60000, sys_heartbeat: 30000, shared_subscription_strategy: 'random' });
+  assert.deepEqual(config.broker, {
+    sys_interval: 60000,
+    sys_heartbeat: 30000,
+    shared_subscription_strategy: 'random',
+    group_strategies: {},
+    sys_topics_allow: ['internal_zone', 'superuser', 'dashboard'],
+  });
   assert.deepEqual(config.dashboard, {
     listener: { host: '0.0.0.0', port: 18083 },
     default_user: { login: 'admin', password: 'public' },
@@ -132,6 +157,7 @@ test('emqx.conf.example mentions every key the loader reads', () => {
     'listener.tcp.external.access.1', 'listener.ws.external.mqtt_path', 'listener.ssl.external.keyfile',
     'listener.ssl.external.certfile', 'listener.ssl.external.cacertfile', 'listener.wss.external.keyfile',
     'broker.sys_interval', 'broker.sys_heartbeat', 'broker.shared_subscription_strategy',
+    'broker.example_group.shared_subscription_strategy', 'broker.sys_topics.allow',
     'module.subscription.1.topic', 'module.subscription.1.qos',
     'dashboard.listener.http', 'dashboard.default_user.login', 'dashboard.default_user.password',
     'config.watch', 'reload.close_removed_listener_clients',
@@ -427,7 +453,9 @@ test('bad values name file:line, key, value and what was expected', () => {
   assertBadLine('persistence = redis', 'persistence', 'redis', 'one of memory, sqlite');
   assertBadLine('acl_nomatch = maybe', 'acl_nomatch', 'maybe', 'one of allow, deny');
   assertBadLine('log.level = loud', 'log.level', 'loud', 'one of trace, debug, info');
-  assertBadLine('broker.shared_subscription_strategy = first', 'broker.shared_subscription_strategy', 'first', 'one of random, round_robin, sticky, hash_clientid, hash_topic');
+  assertBadLine('broker.shared_subscription_strategy = first', 'broker.shared_subscription_strategy', 'first', 'one of random, round_robin, round_robin_per_group, sticky, hash_clientid, hash_topic');
+  assertBadLine('broker.g1.shared_subscription_strategy = first', 'broker.g1.shared_subscription_strategy', 'first', 'one of random, round_robin, round_robin_per_group');
+  assertBadLine('broker.sys_topics.allow = internal_zone,everyone', 'broker.sys_topics.allow', 'internal_zone,everyone', 'a comma-separated list of internal_zone, superuser, dashboard, all (or none)');
   assertBadLine('node.name = tern', 'node.name', 'tern', 'a node name such as tern@127.0.0.1');
   assertBadLine('node.data_dir = ', 'node.data_dir', '', 'a non-empty value');
   assertBadLine('listener.ws.external.mqtt_path = mqtt', 'listener.ws.external.mqtt_path', 'mqtt', 'a path starting with "/"');

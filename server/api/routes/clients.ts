@@ -1,7 +1,8 @@
 // Sessions, connected or not, and acting on a client's behalf.
 import { badRequest, notFound } from '../../errors.ts';
 import { topicFilterProblem } from '../../broker/protocol/topic.ts';
-import type { QoS, SessionFilter, SessionInfo } from '../../broker/types.ts';
+import type { QoS, SessionFilter, SessionInfo, SubscriptionInfo } from '../../broker/types.ts';
+import { subscriptionView } from './subscriptions.ts';
 import { input, noContent, pageMeta, type ApiContext, type ApiRoutes, type RouteServices } from '../router.ts';
 
 const clientNotFound = (id: string) => notFound('CLIENTID_NOT_FOUND', `client ${id} not found`);
@@ -51,7 +52,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     if (problem) throw badRequest(`body.topic ${problem}`);
   };
 
-  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.get().node.name });
+  const subscriptionRow = (s: SubscriptionInfo) => subscriptionView(s, deps.config.get().node.name);
 
   r.get('/clients', (ctx) => {
     const q = input.query<Record<string, unknown> & { page: number; limit: number }>(ctx);
@@ -82,10 +83,8 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     const { clientid } = existing(ctx);
     const { topic, qos } = input.body<{ topic: string; qos: QoS }>(ctx);
     checkFilter(topic);
-    await sessions.subscribe(clientid, topic, qos);
-    // answer with what the broker granted (it may downgrade the QoS)
-    const granted = sessions.subscriptions(clientid).find((s) => s.topic === topic);
-    ctx.body = subscriptionRow(granted ?? { clientid, topic, qos });
+    // answered with what the broker granted (it may downgrade the QoS)
+    ctx.body = subscriptionRow(await sessions.subscribe(clientid, topic, qos));
   });
 
   r.post('/clients/{clientid}/unsubscribe', async (ctx) => {

@@ -15,6 +15,10 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     } else {
       payload = Buffer.from(b.payload, 'utf8');
     }
+    // they name shared subscriptions, never topics (routing/shared-subscriptions.ts)
+    if (b.topic.startsWith('$share/') || b.topic.startsWith('$queue/')) {
+      throw badRequest('body.topic must be a topic name, not a shared subscription ($share/..., $queue/...)');
+    }
     const { mqtt } = deps.config.get();
     if (b.retain && !mqtt.retain_available) throw badRequest('body.retain: retained messages are off (mqtt.retain_available)');
     if (mqtt.max_topic_levels > 0 && b.topic.split('/').length > mqtt.max_topic_levels) {

@@ -1,4 +1,4 @@
-import type { QoS } from '../../broker/types.ts';
+import type { QoS, SubscriptionInfo } from '../../broker/types.ts';
 import { input, paginate, type ApiRoutes, type RouteServices } from '../router.ts';
 
 export function register(r: ApiRoutes, { deps }: RouteServices) {
@@ -13,6 +13,19 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     });
     const node = deps.config.get().node.name;
     const page = paginate(rows, q.page, q.limit);
-    ctx.body = { data: page.data.map((s) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node })), meta: page.meta };
+    ctx.body = { data: page.data.map((s) => subscriptionView(s, node)), meta: page.meta };
   });
+}
+
+/** a subscription as the API shows it (the spec's Subscription) */
+export function subscriptionView(s: SubscriptionInfo, node: string) {
+  const row: { clientid: string; topic: string; qos: QoS; node: string; source: 'client' | 'broker'; share_group?: string } = {
+    clientid: s.clientid,
+    topic: s.topic,
+    qos: s.qos,
+    node,
+    source: s.source,
+  };
+  if (s.share_group !== undefined) row.share_group = s.share_group;
+  return row;
 }

@@ -23,6 +23,7 @@ export function registerAuthentication(chain: HookChain, deps: { auth: AuthServi
       }
       if (result.ok) {
         ctx.isSuperuser = result.isSuperuser;
+        (ctx as { authVia?: string }).authVia = result.via;
         return undefined;
       }
       metrics['client.auth.failure']++;

@@ -122,6 +122,7 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       const refuse = (reason: string | undefined) => {
         if (reason === undefined) return done(null, sub);
         log.info({ clientid: r.clientid, topic: sub.topic, reason }, 'subscription refused');
+        r.subscribeRefusals?.set(sub.topic, reason);
         done(null, null); // SUBACK 0x80
       };
       const verdict = chain.runAuthorizeSubscribe(r, sub as Subscription & { qos: QoS });

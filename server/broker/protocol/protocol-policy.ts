@@ -27,7 +27,11 @@ export function registerProtocolPolicy(chain: HookChain, deps: { config: ConfigS
   chain.add('authorizeSubscribe', 'protocol', (ctx, sub) => {
     const config = deps.config.get();
     const zone = config.zones[ctx.zone] ?? config.zones.external!;
-    return subscriptionProblem(ctx, sub, config, zone);
+    const problem = subscriptionProblem(ctx, sub, config, zone);
+    // [MQTT-3.9.3-2] a lower grant: a client's SUBSCRIBE is capped as it is parsed (so the SUBACK
+    // says so, limits.ts); subscriptions made by the broker reach this step only
+    if (problem === undefined && sub.qos > config.mqtt.max_qos_allowed) sub.qos = config.mqtt.max_qos_allowed;
+    return problem;
   });
 
   chain.add('authorizePublish', 'protocol', (_ctx, packet) => {

@@ -49,6 +49,13 @@ export class SessionRecord implements ClientContext {
   refusedBecause: string | null = null;
   /** a clean session's QoS 1/2 deliveries awaiting acknowledgement, while message.acked is listened to */
   unacked: { cmd: string; topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; clientId?: string }[] | undefined = undefined;
+  /** how authentication let the client in (set by the authentication step) */
+  authVia: 'clientid' | 'password' | 'anonymous' | null = null;
+  /**
+   * while the broker subscribes on the client's behalf (sessions.ts): why the chain refused each
+   * refused entry, by topic (core/broker.ts fills it); null otherwise
+   */
+  subscribeRefusals: Map<string, string> | null = null;
 
   constructor(
     /** zone of the listener that accepted the connection */

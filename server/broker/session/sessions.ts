@@ -15,20 +15,24 @@ import type { HookChain } from '../core/hook-chain.ts';
 import type { ConfigSource } from '../../config/source.ts';
 import { SessionRecord } from './session-record.ts';
 import type { QueuePolicy, TernPersistence } from '../persistence/types.ts';
-import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from '../types.ts';
+import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscribeOptions, SubscriptionInfo, QueuedMessage } from '../types.ts';
 import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.ts';
-import { badRequest, notFound } from '../../errors.ts';
+import { badRequest, notFound, TernError } from '../../errors.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import { hasLiveSubscriber, sentDisconnect } from '../core/internals/aedes.ts';
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
   readonly queuePolicy: QueuePolicy;
-  /** adds the session policy's steps to the hook chain */
+  /** adds the session policy's steps to the hook chain (subscribe() runs the chain too) */
   registerSteps(chain: HookChain): void;
+  /** tells the registry which subscriptions the broker made (routing/broker-subscriptions.ts) */
+  setSubscriptionSource(isBrokerMade: (clientId: string, topic: string) => boolean): void;
   attach(aedes: AedesBroker, persistence: TernPersistence): void;
   /** sessions known, online and offline */
   count(): number;
+  /** subscriptions of every session, distinct filters, shared ones: counted without building rows */
+  subscriptionCounts(): { subscriptions: number; topics: number; shared: number };
   offlineCount(): number;
   close(): void;
 }
@@ -52,6 +56,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
   let offline = 0;
   let aedes: AedesBroker | undefined;
   let persistence: TernPersistence | undefined;
+  let chain: HookChain | undefined;
+  let isBrokerMade: (clientId: string, topic: string) => boolean = () => false;
 
   const zoneOf = (zone: string): ZoneConfig => {
     const zones = deps.config.get().zones;
@@ -322,12 +328,72 @@ export function createSessions(deps: SessionsDeps): Sessions {
     return r;
   }
 
+  function subscriptionInfo(clientid: string, topic: string, qos: QoS): SubscriptionInfo {
+    const group = shareGroup(topic);
+    const info: SubscriptionInfo = { clientid, topic, qos, source: isBrokerMade(clientid, topic) ? 'broker' : 'client' };
+    if (group !== undefined) info.share_group = group;
+    return info;
+  }
+
   function clientSubscriptions(r: SessionRecord): SubscriptionInfo[] {
     if (r.client) {
-      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => ({ clientid: r.clientid, topic, qos: s.qos }));
+      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => subscriptionInfo(r.clientid, topic, s.qos));
     }
     if (!persistence || r.clean) return [];
-    return persistence.subscriptions(r.clientid).map((s) => ({ clientid: r.clientid, topic: s.topic, qos: s.qos as QoS }));
+    return persistence.subscriptions(r.clientid).map((s) => subscriptionInfo(r.clientid, s.topic, s.qos as QoS));
+  }
+
+  async function subscribeMany(
+    clientId: string,
+    entries: ({ topic: string; qos: QoS } & SubscribeOptions)[],
+  ): Promise<(SubscriptionInfo | TernError)[]> {
+    const r = requireRecord(clientId);
+    const mqtt = deps.config.get().mqtt;
+    const refused = (topic: string, reason: string) =>
+      new TernError('SUBSCRIPTION_REFUSED', `subscription to "${topic}" refused for client ${clientId}: ${reason}`, 403);
+    const out: (SubscriptionInfo | TernError | undefined)[] = entries.map((e) => {
+      const problem = topicFilterProblem(e.topic, mqtt);
+      return problem ? badRequest(`topic filter "${e.topic}" ${problem}`) : undefined;
+    });
+    const todo = entries.filter((_, i) => out[i] === undefined);
+    if (todo.length === 0) return out as TernError[];
+    if (r.client) {
+      const c = r.client;
+      // the connection's own record: core/broker.ts notes the refusals on it
+      const record = r;
+      const refusals = (record.subscribeRefusals = new Map());
+      try {
+        // aedes runs authorizeSubscribe (the whole chain: limits, $SYS, ACL, shared groups) for
+        // each entry and persists the granted ones for a persistent session
+        await new Promise<void>((resolve, reject) =>
+          c.subscribe(todo.map((e) => ({ ...e })) as never, (err?: Error) => (err ? reject(err) : resolve())),
+        );
+      } finally {
+        record.subscribeRefusals = null;
+      }
+      return entries.map((e, i) => {
+        if (out[i]) return out[i]!;
+        const reason = refusals.get(e.topic);
+        if (reason !== undefined) return refused(e.topic, reason);
+        const granted = c.subscriptions[e.topic];
+        return granted ? subscriptionInfo(clientId, e.topic, granted.qos) : refused(e.topic, 'the connection closed');
+      });
+    }
+    // offline persistent session: the same chain decides, then it is stored and restored when
+    // the client returns
+    const stored: typeof todo = [];
+    for (let i = 0; i < entries.length; i++) {
+      if (out[i]) continue;
+      const entry = { ...entries[i]! };
+      const verdict = chain ? await chain.runAuthorizeSubscribe(r, entry) : undefined;
+      if (verdict !== undefined) out[i] = refused(entry.topic, verdict);
+      else {
+        stored.push(entry);
+        out[i] = subscriptionInfo(clientId, entry.topic, entry.qos);
+      }
+    }
+    if (stored.length > 0) await persistence!.addSubscriptions({ id: clientId }, stored);
+    return out as (SubscriptionInfo | TernError)[];
   }
 
   const queuePolicy: QueuePolicy = {
@@ -353,16 +419,17 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
   };
 
-  function registerSteps(chain: HookChain): void {
+  function registerSteps(hooks: HookChain): void {
+    chain = hooks;
     // [MQTT-3.1.4-2] aedes is about to close the live connection with this id; mark it so the
     // disconnect reads as a takeover, not a departure. Runs after authentication let it in.
-    chain.add('connect', 'sessions', (_ctx, info) => {
+    hooks.add('connect', 'sessions', (_ctx, info) => {
       const old = aedes?.clients[info.clientid];
       if (old?.tern) old.tern.takenOver = true;
       return undefined;
     });
     // aedes never queues QoS 0 for offline sessions; EMQX does when mqueue_store_qos0 is on.
-    chain.add('published', 'sessions', (message, publisher) => {
+    hooks.add('published', 'sessions', (message, publisher) => {
       const packet = message as AedesPublishPacket;
       if (events.has('message.dropped') && aedes && !packet.topic.startsWith('$SYS/')) reportUnrouted(packet, publisher);
       if (packet.qos !== 0 || offline === 0 || !persistence || packet.topic.startsWith('$SYS/')) return;
@@ -439,7 +506,13 @@ export function createSessions(deps: SessionsDeps): Sessions {
         const username = (client as AedesClient).tern?.username ?? null;
         for (const s of subs) {
           if (s.qos > 2) continue; // refused (SUBACK 0x80)
-          events.emit('session.subscribed', { clientid: client.id, username, topic: s.topic, opts: { qos: s.qos as QoS } });
+          events.emit('session.subscribed', {
+            clientid: client.id,
+            username,
+            topic: s.topic,
+            opts: { qos: s.qos as QoS },
+            source: isBrokerMade(client.id, s.topic) ? 'broker' : 'client',
+          });
         }
       });
       // aedes has no hook before an UNSUBSCRIBE is applied: client.unsubscribe fires with
@@ -453,7 +526,30 @@ export function createSessions(deps: SessionsDeps): Sessions {
       });
     },
 
+    setSubscriptionSource(fn) {
+      isBrokerMade = fn;
+    },
+
     count: () => records.size,
+
+    subscriptionCounts() {
+      let subscriptions = 0;
+      let shared = 0;
+      const topics = new Set<string>();
+      const one = (topic: string) => {
+        subscriptions++;
+        topics.add(topic);
+        if (topic.charCodeAt(0) === 36 && shareGroup(topic) !== undefined) shared++;
+      };
+      for (const r of records.values()) {
+        if (r.client) {
+          for (const topic in r.client.subscriptions) one(topic);
+        } else if (!r.clean && persistence) {
+          for (const sub of persistence.subscriptions(r.clientid)) one(sub.topic);
+        }
+      }
+      return { subscriptions, topics: topics.size, shared };
+    },
     offlineCount: () => offline,
 
     list(filter, { page, limit }) {
@@ -495,25 +591,20 @@ export function createSessions(deps: SessionsDeps): Sessions {
       return out;
     },
 
-    async subscribe(clientId, topic, qos) {
-      const r = requireRecord(clientId);
-      const problem = topicFilterProblem(topic, deps.config.get().mqtt);
-      if (problem) throw badRequest(`topic filter "${topic}" ${problem}`);
-      if (r.client) {
-        const c = r.client;
-        await new Promise<void>((resolve, reject) =>
-          c.subscribe({ topic, qos }, (err?: Error) => (err ? reject(err) : resolve())),
-        );
-        return;
-      }
-      // offline persistent session: store it; it is restored when the client returns
-      await persistence!.addSubscriptions({ id: clientId }, [{ topic, qos }]);
+    async subscribe(clientId, topic, qos, opts = {}) {
+      const [result] = await subscribeMany(clientId, [{ topic, qos, ...opts }]);
+      if (result instanceof Error) throw result;
+      return result!;
     },
+
+    subscribeMany: (clientId, entries) => subscribeMany(clientId, entries),
 
     async unsubscribe(clientId, topic) {
       const r = requireRecord(clientId);
       if (r.client) {
         const c = r.client;
+        // aedes removes a persistent session's stored subscription only for an UNSUBSCRIBE packet
+        if (!c.clean) await persistence!.removeSubscriptions({ id: clientId }, [topic]);
         await new Promise<void>((resolve, reject) =>
           c.unsubscribe({ unsubscriptions: [topic] } as never, (err?: Error) => (err ? reject(err) : resolve())),
         );

@@ -24,6 +24,8 @@ export function createMetrics() {
     'authorization.cache_hit': 0,
     'authorization.superuser': 0,
     'authorization.nomatch': 0,
+    /** $SYS subscriptions refused by broker.sys_topics.allow */
+    'authorization.sys_topics.deny': 0,
     'session.created': 0,
     'session.resumed': 0,
     'session.takeovered': 0,

@@ -1,0 +1,214 @@
+// EMQX 4's $SYS tree (aedes' own $SYS/<id>/... topics are suppressed: core/internals/aedes.ts).
+//
+//   $SYS/brokers                                   node names (retained)
+//   $SYS/brokers/<node>/version, /sysdescr         (retained)            every broker.sys_interval
+//   $SYS/brokers/<node>/stats/<name>               e.g. stats/connections.count   every sys_interval
+//   $SYS/brokers/<node>/metrics/<a>/<b>            e.g. metrics/messages/received every sys_interval
+//   $SYS/brokers/<node>/uptime, /datetime                                 every broker.sys_heartbeat
+//   $SYS/brokers/<node>/clients/<id>/connected|disconnected|subscribed|unsubscribed   as they happen
+//
+// Values are the numbers GET /stats and /metrics answer (the control surface is the one source).
+// Every `connected` is followed by exactly one `disconnected` (with its reason: normal, closed,
+// kicked, takeovered, keepalive_timeout): both come from the event bus, and a connection's
+// disconnect is published only if its connect was (that is, after a successful CONNACK).
+//
+// The retained topics are kept here, not in the retained store: a SUBSCRIBE that matches them gets
+// them at once (as retained), and they neither count as retained messages nor touch the disk. A
+// topic nobody subscribes to is not published at all (one trie match instead of a routing).
+import type { ConfigSource } from '../../config/source.ts';
+import type { Logger } from '../../logger.ts';
+import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
+import { deliverToClient, hasLiveSubscriber, makePacket, suppressAedesSysTopics } from '../core/internals/aedes.ts';
+import type { EventBus, TernEvents } from '../events.ts';
+import { topicMatches } from '../protocol/topic.ts';
+import type { BrokerControl } from '../types.ts';
+
+export interface SysPublisherDeps {
+  config: ConfigSource;
+  aedes: AedesBroker;
+  events: EventBus;
+  control: Pick<BrokerControl, 'stats' | 'metrics'>;
+  version: string;
+  startedAt: number;
+  /** the bound port of a listener ("<proto>:<name>"), for `sockport` */
+  listenerPort(id: string): number | undefined;
+  logger: Logger;
+}
+
+export interface SysPublisher {
+  /** publishes the interval topics now (tests, and after a reload) */
+  publishNow(): void;
+  close(): void;
+}
+
+export const SYSDESCR = 'Tern MQTT broker';
+
+/** "N days, H hours, M minutes, S seconds" (EMQX 4) */
+export function uptimeText(ms: number): string {
+  let s = Math.floor(ms / 1000);
+  const days = Math.floor(s / 86400);
+  s -= days * 86400;
+  const hours = Math.floor(s / 3600);
+  s -= hours * 3600;
+  const minutes = Math.floor(s / 60);
+  s -= minutes * 60;
+  return `${days} days, ${hours} hours, ${minutes} minutes, ${s} seconds`;
+}
+
+/** "YYYY-MM-DD HH:MM:SS", local time (EMQX's calendar:local_time) */
+export function datetimeText(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+interface Connected {
+  clientid: string;
+  username: string | null;
+  ipaddress: string | null;
+  sockport: number | null;
+  proto_name: string;
+  proto_ver: number;
+  keepalive: number;
+  clean_start: boolean;
+  expiry_interval: number;
+  connected_at: number;
+}
+
+const noop = () => {};
+/** characters a topic name may not hold: such a client id gets no clients/<id>/... topics */
+const UNPUBLISHABLE = /[+#\u0000]/;
+
+export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
+  const { aedes, events } = deps;
+  const log = deps.logger.child({ module: 'sys' });
+  suppressAedesSysTopics(aedes);
+
+  const node = () => deps.config.get().node.name;
+  const base = () => `$SYS/brokers/${node()}/`;
+  const retained = new Map<string, string>();
+  const connected = new Map<string, Connected>();
+  let closed = false;
+
+  /** a payload function is called only when someone subscribes to the topic */
+  function publish(topic: string, payload: string | (() => string)): void {
+    if (closed || !hasLiveSubscriber(aedes, topic)) return;
+    const text = typeof payload === 'string' ? payload : payload();
+    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(text), qos: 0, retain: false, dup: false }, noop);
+  }
+
+  function publishRetained(topic: string, payload: string): void {
+    retained.set(topic, payload);
+    publish(topic, payload);
+  }
+
+  function publishInterval(): void {
+    const b = base();
+    // a node rename (reload) moves the tree: the old retained topics go
+    for (const t of retained.keys()) if (t !== '$SYS/brokers' && !t.startsWith(b)) retained.delete(t);
+    publishRetained('$SYS/brokers', node());
+    publishRetained(b + 'version', deps.version);
+    publishRetained(b + 'sysdescr', SYSDESCR);
+    for (const [name, value] of Object.entries(deps.control.stats())) publish(b + 'stats/' + name, String(value));
+    for (const [name, value] of Object.entries(deps.control.metrics())) publish(b + 'metrics/' + name.replaceAll('.', '/'), String(value));
+  }
+
+  function publishHeartbeat(): void {
+    const b = base();
+    publish(b + 'uptime', uptimeText(Date.now() - deps.startedAt));
+    publish(b + 'datetime', datetimeText(new Date()));
+  }
+
+  // ---- timers, re-armed when their interval changes -----------------------------------------------
+  let intervalTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  function arm(): void {
+    clearInterval(intervalTimer);
+    clearInterval(heartbeatTimer);
+    intervalTimer = heartbeatTimer = undefined;
+    if (closed) return;
+    const { sys_interval, sys_heartbeat } = deps.config.get().broker;
+    if (sys_interval > 0) (intervalTimer = setInterval(publishInterval, sys_interval)).unref();
+    if (sys_heartbeat > 0) (heartbeatTimer = setInterval(publishHeartbeat, sys_heartbeat)).unref();
+  }
+  const offConfig = deps.config.onChange((change) => {
+    if (change.keys.some((k) => k === 'broker.sys_interval' || k === 'broker.sys_heartbeat' || k === 'node.name')) {
+      arm();
+      publishInterval();
+    }
+  });
+  arm();
+  // the retained topics exist from the start
+  retained.set('$SYS/brokers', node());
+  retained.set(base() + 'version', deps.version);
+  retained.set(base() + 'sysdescr', SYSDESCR);
+
+  // ---- retained copies for a new subscription -----------------------------------------------------
+  const onSubscribe = (subs: { topic: string; qos: number }[], client: Client) => {
+    for (const s of subs) {
+      // refused entries (0x80) and shared subscriptions get no retained messages
+      if (s.qos > 2 || s.topic.charCodeAt(0) !== 36 || s.topic.startsWith('$share/') || s.topic.startsWith('$queue/')) continue;
+      for (const [topic, payload] of retained) {
+        if (!topicMatches(s.topic, topic)) continue;
+        const packet = makePacket({ topic, payload: Buffer.from(payload), qos: 0, retain: true, brokerId: null, brokerCounter: 0 }, aedes);
+        deliverToClient(client as AedesClient, packet, noop);
+      }
+    }
+  };
+  aedes.on('subscribe', onSubscribe);
+
+  // ---- clients/<id>/... from the event bus --------------------------------------------------------
+  const clientTopic = (clientid: string, what: string) => `${base()}clients/${clientid}/${what}`;
+  const offs = [
+    events.on('client.connected', (e: TernEvents['client.connected']) => {
+      const info: Connected = {
+        clientid: e.clientid,
+        username: e.username,
+        ipaddress: e.ipaddress,
+        sockport: deps.listenerPort(e.listener) ?? null,
+        proto_name: e.proto_name,
+        proto_ver: e.proto_ver,
+        keepalive: e.keepalive,
+        clean_start: e.clean_start,
+        expiry_interval: e.expiry_interval,
+        connected_at: e.connected_at,
+      };
+      connected.set(e.clientid, info);
+      if (UNPUBLISHABLE.test(e.clientid)) return;
+      publish(clientTopic(e.clientid, 'connected'), () => JSON.stringify({ ...info, connack: 0, ts: Date.now() }));
+    }),
+    events.on('client.disconnected', (e: TernEvents['client.disconnected']) => {
+      const info = connected.get(e.clientid);
+      if (!info) return; // never connected (refused, or closed before its CONNACK)
+      connected.delete(e.clientid);
+      if (UNPUBLISHABLE.test(e.clientid)) return;
+      publish(clientTopic(e.clientid, 'disconnected'), () =>
+        JSON.stringify({ ...info, reason: e.reason, disconnected_at: e.disconnected_at, ts: Date.now() }),
+      );
+    }),
+    events.on('session.subscribed', (e: TernEvents['session.subscribed']) => {
+      if (UNPUBLISHABLE.test(e.clientid)) return;
+      publish(clientTopic(e.clientid, 'subscribed'), () =>
+        JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, opts: e.opts, ts: Date.now() }),
+      );
+    }),
+    events.on('session.unsubscribed', (e: TernEvents['session.unsubscribed']) => {
+      if (UNPUBLISHABLE.test(e.clientid)) return;
+      publish(clientTopic(e.clientid, 'unsubscribed'), () => JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, ts: Date.now() }));
+    }),
+  ];
+
+  log.debug({ node: node() }, '$SYS publisher started');
+  return {
+    publishNow() {
+      publishInterval();
+      publishHeartbeat();
+    },
+    close() {
+      closed = true;
+      arm();
+      offConfig();
+      for (const off of offs) off();
+      aedes.removeListener('subscribe', onSubscribe);
+    },
+  };
+}
