@@ -44,6 +44,8 @@ export interface Tern {
   http: http.Server;
   ports: { http: number; tcp: Record<string, number>; ws: Record<string, number>; ssl: Record<string, number>; wss: Record<string, number> };
   startedAt: number;
+  /** administrators whose password was still the built-in default at start-up (the banner warns) */
+  defaultPasswordAdmins: string[];
   close(): Promise<void>;
 }
 
@@ -122,7 +124,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     });
 
     const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
-    await ensureDefaultAdmin(apiDeps);
+    const defaultPasswordAdmins = await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
     const server = http.createServer(app.callback());
@@ -170,6 +172,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       http: server,
       ports,
       startedAt,
+      defaultPasswordAdmins,
       close: closeAll,
     };
   } catch (err) {
