@@ -14,7 +14,7 @@ export function register(ctl: Command) {
     .description('subscriptions, optionally filtered')
     .option('--clientid <id>', 'of this client')
     .option('--topic <filter>', 'exactly this topic filter')
-    .option('--match <topic>', 'filters that match this topic name')
+    .option('--match <filter>', 'subscriptions whose topic matches this filter (wildcards allowed)')
     .option('--qos <qos>', 'granted at this QoS', intIn(0, 2))
     .option('--share-group <group>', 'shared subscriptions of this group')
     .action(
