@@ -48,13 +48,6 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const info = startInfo(tern, VERSION, output.file);
-  if (output.console === 'text' || (output.console === 'none' && process.stdout.isTTY)) {
-    process.stdout.write(formatBanner(info, process.stdout.isTTY === true && !process.env.NO_COLOR));
-  } else {
-    logger.info(info, 'Tern is ready');
-  }
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -79,6 +72,14 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // Last: whoever waits for the banner (a person, a script, a test) may stop the node at once.
+  const info = startInfo(tern, VERSION, output.file);
+  if (output.console === 'text' || (output.console === 'none' && process.stdout.isTTY)) {
+    process.stdout.write(formatBanner(info, process.stdout.isTTY === true && !process.env.NO_COLOR));
+  } else {
+    logger.info(info, 'Tern is ready');
+  }
   return -1;
 }
 

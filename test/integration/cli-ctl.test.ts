@@ -1,6 +1,6 @@
 // `tern ctl` as a child process against a live in-process node: each command whose API exists,
 // as a table for people and as --json for scripts, checked against what the broker really holds.
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { startTestTern, connect, nextMessages, endAll, tcpUrl } from '../helpers/tern.ts';
@@ -136,17 +136,23 @@ test('clientids add|list|del and anonymous show|set decide who is let in', async
   assert.match(unknown.stderr, /^tern ctl: body\.zones\.nozone is not a configured zone .*\(BAD_REQUEST, HTTP 400\)\n$/);
 });
 
-test('clients, sessions (mqueue depth), subscriptions, publish and kick against real clients', async () => {
-  const mqtt = tcpUrl(tern);
-  let live: MqttClient | undefined;
-  try {
+describe('with real clients: one connected (cli-live on a/#), one offline persistent session (cli-offline on q/#)', () => {
+  let live: MqttClient;
+
+  before(async () => {
+    const mqtt = tcpUrl(tern);
     live = await connect(mqtt, { clientId: 'cli-live', username: 'operator-x', clean: true });
     await live.subscribeAsync('a/#', { qos: 1 });
-    // an offline persistent session that queues what is published to q/#
     const offline = await connect(mqtt, { clientId: 'cli-offline', clean: false });
     await offline.subscribeAsync('q/#', { qos: 1 });
     await endAll(offline);
+  });
 
+  after(async () => {
+    await endAll(live);
+  });
+
+  test('publish: delivered to a subscriber, queued for an offline session, or matched by nobody', async () => {
     assert.match(await ok(['publish', 'a/b', 'hello', '--qos', '1']), /^published to a\/b \(id \S+\)\n$/);
     const [got] = await nextMessages(live, 1);
     assert.deepEqual([got!.topic, got!.payload, got!.qos], ['a/b', 'hello', 1]);
@@ -154,9 +160,14 @@ test('clients, sessions (mqueue depth), subscriptions, publish and kick against 
     const second = await json<{ id: string }>(['publish', 'q/2', 'dHdv', '-q', '1', '--base64']);
     assert.equal(typeof second.id, 'string');
     assert.equal(await ok(['publish', 'nobody/listens', 'x']), 'published to nobody/listens: no subscriber matched\n');
+  });
 
-    // clients list: connected ones only
-    const clients = parseTable(await ok(['clients', 'list']));
+  test('clients list: connected clients only', async () => {
+    const [text, listed] = await Promise.all([
+      ok(['clients', 'list']),
+      json<{ clientid: string; connected: boolean }[]>(['clients', 'list', '--like', 'cli-']),
+    ]);
+    const clients = parseTable(text);
     const row = clients.find((c) => c.CLIENTID === 'cli-live');
     assert.ok(row, 'cli-live is listed');
     assert.equal(row.USERNAME, 'operator-x');
@@ -165,11 +176,15 @@ test('clients, sessions (mqueue depth), subscriptions, publish and kick against 
     assert.equal(row.SUBS, '1');
     assert.match(row.ADDRESS!, /^127\.0\.0\.1:\d+$/);
     assert.ok(!clients.some((c) => c.CLIENTID === 'cli-offline'), 'offline sessions are not connected clients');
-    const listed = await json<{ clientid: string; connected: boolean }[]>(['clients', 'list', '--like', 'cli-']);
     assert.deepEqual(listed.map((c) => [c.clientid, c.connected]), [['cli-live', true]]);
+  });
 
-    // sessions list: both, with the offline one's queue
-    const sessions = parseTable(await ok(['sessions', 'list']));
+  test('sessions list: every session, with the offline one\'s mqueue depth', async () => {
+    const [text, offlineOnly] = await Promise.all([
+      ok(['sessions', 'list']),
+      json<{ clientid: string; mqueue_len: number }[]>(['sessions', 'list', '--offline']),
+    ]);
+    const sessions = parseTable(text);
     const off = sessions.find((s) => s.CLIENTID === 'cli-offline');
     assert.ok(off, 'cli-offline is listed');
     assert.equal(off.CONNECTED, 'no');
@@ -177,46 +192,47 @@ test('clients, sessions (mqueue depth), subscriptions, publish and kick against 
     assert.equal(off.MQUEUE_MAX, String(tern.config.zones.external!.max_mqueue_len));
     assert.equal(off.CLEAN_START, 'no');
     assert.equal(sessions.find((s) => s.CLIENTID === 'cli-live')?.CONNECTED, 'yes');
-    const offlineOnly = await json<{ clientid: string; mqueue_len: number }[]>(['sessions', 'list', '--offline']);
     assert.deepEqual(offlineOnly.map((s) => [s.clientid, s.mqueue_len]), [['cli-offline', 2]]);
+  });
 
-    // subscriptions list, filtered
-    const subs = parseTable(await ok(['subscriptions', 'list']));
+  test('subscriptions list, and filtered by a matching filter', async () => {
+    const [text, matched] = await Promise.all([
+      ok(['subscriptions', 'list']),
+      json<{ clientid: string; topic: string }[]>(['subscriptions', 'list', '--match', 'q/#']),
+    ]);
     assert.deepEqual(
-      subs.filter((s) => s.CLIENTID!.startsWith('cli-')).sort((a, b) => a.CLIENTID!.localeCompare(b.CLIENTID!)),
+      parseTable(text).filter((s) => s.CLIENTID!.startsWith('cli-')).sort((a, b) => a.CLIENTID!.localeCompare(b.CLIENTID!)),
       [
         { CLIENTID: 'cli-live', TOPIC: 'a/#', QOS: '1' },
         { CLIENTID: 'cli-offline', TOPIC: 'q/#', QOS: '1' },
       ],
     );
-    assert.deepEqual(
-      (await json<{ clientid: string; topic: string }[]>(['subscriptions', 'list', '--match', 'q/#'])).map((s) => [s.clientid, s.topic]),
-      [['cli-offline', 'q/#']],
-    );
+    assert.deepEqual(matched.map((s) => [s.clientid, s.topic]), [['cli-offline', 'q/#']]);
+  });
 
-    // clients show: the client and its subscriptions
-    const shown = await ok(['clients', 'show', 'cli-offline']);
+  test('clients show: the client, its queue and its subscriptions', async () => {
+    const [shown, shownJson] = await Promise.all([
+      ok(['clients', 'show', 'cli-offline']),
+      json<{ clientid: string; mqueue_len: number; subscriptions: { topic: string }[] }>(['clients', 'show', 'cli-offline']),
+    ]);
     const kv = parseKeyValue(shown);
     assert.equal(kv.connected, 'no');
     assert.equal(kv.mqueue, `2/${tern.config.zones.external!.max_mqueue_len}`);
     assert.deepEqual(parseTable(shown.slice(shown.indexOf('TOPIC'))), [{ TOPIC: 'q/#', QOS: '1' }]);
-    const shownJson = await json<{ clientid: string; mqueue_len: number; subscriptions: { topic: string }[] }>(['clients', 'show', 'cli-offline']);
     assert.equal(shownJson.mqueue_len, 2);
     assert.deepEqual(shownJson.subscriptions.map((s) => s.topic), ['q/#']);
+  });
 
-    // kick: the connection closes and the session is gone
-    const closed = new Promise<void>((resolve) => live!.once('close', () => resolve()));
+  test('clients kick: the connection closes and the session is gone', async () => {
+    const closed = new Promise<void>((resolve) => live.once('close', () => resolve()));
     assert.equal(await ok(['clients', 'kick', 'cli-live']), 'kicked cli-live\n');
     await closed;
-    assert.ok(!(await json<{ clientid: string }[]>(['sessions', 'list'])).some((s) => s.clientid === 'cli-live'));
     await ok(['clients', 'kick', 'cli-offline']);
-
+    assert.ok(!(await json<{ clientid: string }[]>(['sessions', 'list'])).some((s) => s.clientid.startsWith('cli-')));
     const missing = await ctl([...admin, 'clients', 'show', 'cli-live']);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr, 'tern ctl: client cli-live not found (CLIENTID_NOT_FOUND, HTTP 404)\n');
-  } finally {
-    await endAll(live);
-  }
+  });
 });
 
 test('client ids with "/", "#" and spaces reach the right client', async () => {

@@ -55,7 +55,7 @@ function onTerminal(env: Record<string, string>): Proc {
 }
 
 /** Resolves once the output matches; fails with what it has after `ms`. */
-function waitForOutput(p: Proc, re: RegExp, ms = 30_000): Promise<string> {
+function waitForOutput(p: Proc, re: RegExp, ms = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const check = () => {
       const plain = p.output().replace(ANSI, '').replaceAll('\r', '');
