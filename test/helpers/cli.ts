@@ -1,6 +1,9 @@
 // Runs `tern ctl ...` as a real child process, as a person or a script would.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { startTestTern } from './tern.ts';
+import type { Tern } from '../../server/tern.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsxLoader = import.meta.resolve('tsx');
@@ -57,4 +60,38 @@ export function parseKeyValue(text: string): Record<string, string> {
     if (m) out[m[1]!] = m[2]!;
   }
   return out;
+}
+
+export interface CtlNode {
+  tern: Tern;
+  /** the node's API address, http://127.0.0.1:<port> */
+  url: string;
+  /** --url and the default administrator's credentials, as a person would type them */
+  admin: string[];
+  /** runs `tern ctl <admin flags> ...args`, which must succeed without a word on stderr; answers stdout */
+  ok(args: string[], opts?: CtlOptions): Promise<string>;
+  /** the same with --json, parsed */
+  json<T = unknown>(args: string[], opts?: CtlOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A live in-process node for `tern ctl` to talk to. */
+export async function startCtlNode(): Promise<CtlNode> {
+  const tern = await startTestTern();
+  const url = `http://127.0.0.1:${tern.ports.http}`;
+  const admin = ['--url', url, '--username', 'admin', '--password', 'public'];
+  const ok = async (args: string[], opts: CtlOptions = {}) => {
+    const r = await ctl([...admin, ...args], opts);
+    assert.equal(r.code, 0, `tern ctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    assert.equal(r.stderr, '', `tern ctl ${args.join(' ')} wrote to stderr`);
+    return r.stdout;
+  };
+  return {
+    tern,
+    url,
+    admin,
+    ok,
+    json: async <T>(args: string[], opts: CtlOptions = {}) => JSON.parse(await ok([...args, '--json'], opts)) as T,
+    close: () => tern.close(),
+  };
 }

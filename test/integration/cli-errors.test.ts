@@ -1,7 +1,7 @@
 // `tern ctl` when things go wrong: a node that is down, wrong credentials, a refused request, an
-// API this node does not serve, bad arguments. Each is one line on stderr and a non-zero exit code
-// that says which (3 unreachable, 4 credentials, 1 refused, 2 usage). Plus --help.
-import { test, before, after } from 'node:test';
+// API this node does not serve. Each is one line on stderr and a non-zero exit code that says
+// which (3 unreachable, 4 credentials, 1 refused). Bad arguments: cli-usage.test.ts.
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,128 +29,82 @@ function oneLine(r: { stdout: string; stderr: string }): string {
   return r.stderr.trimEnd();
 }
 
-test('a node that is down: exit 3, "cannot reach Tern at <url>: connection refused"', async () => {
-  const dead = `http://127.0.0.1:${await freePort()}`;
-  for (const args of [['status'], ['clients', 'list', '--json'], ['users', 'add', 'a', 'b']]) {
-    const r = await ctl(['--url', dead, ...args]);
-    assert.equal(r.code, 3, args.join(' '));
-    assert.equal(oneLine(r), `tern ctl: cannot reach Tern at ${dead}: connection refused`);
-  }
-  // the address from the environment is named the same way
-  const env = await ctl(['sessions', 'list'], { env: { TERN_API_URL: dead } });
-  assert.equal(env.code, 3);
-  assert.equal(oneLine(env), `tern ctl: cannot reach Tern at ${dead}: connection refused`);
-});
-
-test('wrong credentials: exit 4 with the API\'s message, for a login and an API key', async () => {
-  const login = await ctl(['--url', url, '--username', 'admin', '--password', 'wrong', 'status']);
-  assert.equal(login.code, 4);
-  assert.equal(oneLine(login), `tern ctl: credentials refused by Tern at ${url}: wrong username or password (BAD_USERNAME_OR_PWD)`);
-
-  const key = await ctl(['clients', 'list'], { env: { TERN_API_URL: url, TERN_API_KEY: 'nokey:nosecret' } });
-  assert.equal(key.code, 4);
-  assert.match(oneLine(key), /^tern ctl: credentials refused by Tern at .*: the API key or secret is wrong.*\(BAD_API_KEY_OR_SECRET\)$/);
-
-  // status needs no credentials for liveness, but the rest of what it shows does
-  const envLogin = await ctl(['status', '--json'], { env: { TERN_API_URL: url, TERN_USERNAME: 'nobody', TERN_PASSWORD: 'x' } });
-  assert.equal(envLogin.code, 4);
-  oneLine(envLogin);
-});
-
-test('a refused request prints the API\'s {code, message}: exit 1', async () => {
-  const r = await ctl(['--url', url, 'clients', 'kick', 'no-such-client']);
-  assert.equal(r.code, 1);
-  assert.equal(oneLine(r), 'tern ctl: client no-such-client not found (CLIENTID_NOT_FOUND, HTTP 404)');
-
-  const bad = await ctl(['--url', url, 'publish', 'a/+', 'x']);
-  assert.equal(bad.code, 1);
-  assert.match(oneLine(bad), /^tern ctl: .*body\.topic.* \(BAD_REQUEST, HTTP 400\)$/);
-});
-
-test('commands whose API this node does not serve say so in one line: exit 1', async () => {
-  const cases: [string[], string][] = [
-    [['hooks', 'list'], 'GET /api/v5/hooks'],
-    [['hooks', 'show', 'h1'], 'GET /api/v5/hooks/h1'],
-    [['hooks', 'retry', 'h1'], 'POST /api/v5/hooks/h1/deliveries/retry'],
-    [['acl', 'check', 'c1', 'publish', 'a/b'], 'POST /api/v5/authorization/check'],
-    [['banned', 'list'], 'GET /api/v5/banned'],
-    [['banned', 'add', 'clientid', 'c1'], 'POST /api/v5/banned'],
-    [['banned', 'del', 'username', 'u1'], 'DELETE /api/v5/banned/username/u1'],
-    [['conf', 'reload'], 'POST /api/v5/configs/reload'],
-    [['conf', 'reload', '--dry-run'], 'POST /api/v5/configs/reload'],
-  ];
-  const results = await Promise.all(cases.map(([args]) => ctl(['--url', url, ...args])));
-  results.forEach((r, i) => {
-    const [args, route] = cases[i]!;
-    assert.equal(r.code, 1, args.join(' '));
-    assert.equal(oneLine(r), `tern ctl: Tern at ${url} has no ${route} (NOT_FOUND, HTTP 404): this node's version does not serve it`);
+// Independent of each other: run at once (each mostly waits on child processes).
+describe('tern ctl failures', { concurrency: true }, () => {
+  test('a node that is down: exit 3, "cannot reach Tern at <url>: connection refused"', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const runs = await Promise.all([
+      ...[['status'], ['clients', 'list', '--json'], ['users', 'add', 'a', 'b']].map((args) => ctl(['--url', dead, ...args])),
+      // the address from the environment is named the same way
+      ctl(['sessions', 'list'], { env: { TERN_API_URL: dead } }),
+    ]);
+    for (const r of runs) {
+      assert.equal(r.code, 3);
+      assert.equal(oneLine(r), `tern ctl: cannot reach Tern at ${dead}: connection refused`);
+    }
   });
-});
 
-test('something that is not Tern at the address (a proxy page): exit 1, named', async () => {
-  const proxy = http.createServer((_req, res) => {
-    res.writeHead(502, { 'content-type': 'text/html' });
-    res.end('<html><body>Bad Gateway</body></html>');
+  test('wrong credentials: exit 4 with the API\'s message, for a login and an API key', async () => {
+    const [login, key, envLogin] = await Promise.all([
+      ctl(['--url', url, '--username', 'admin', '--password', 'wrong', 'status']),
+      ctl(['clients', 'list'], { env: { TERN_API_URL: url, TERN_API_KEY: 'nokey:nosecret' } }),
+      // status needs no credentials for liveness, but the rest of what it shows does
+      ctl(['status', '--json'], { env: { TERN_API_URL: url, TERN_USERNAME: 'nobody', TERN_PASSWORD: 'x' } }),
+    ]);
+    assert.equal(login.code, 4);
+    assert.equal(oneLine(login), `tern ctl: credentials refused by Tern at ${url}: wrong username or password (BAD_USERNAME_OR_PWD)`);
+
+    assert.equal(key.code, 4);
+    assert.match(oneLine(key), /^tern ctl: credentials refused by Tern at .*: the API key or secret is wrong.*\(BAD_API_KEY_OR_SECRET\)$/);
+
+    assert.equal(envLogin.code, 4);
+    oneLine(envLogin);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
-  try {
-    const at = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const r = await ctl(['--url', at, 'status']);
+
+  test('a refused request prints the API\'s {code, message}: exit 1', async () => {
+    const [r, bad] = await Promise.all([ctl(['--url', url, 'clients', 'kick', 'no-such-client']), ctl(['--url', url, 'publish', 'a/+', 'x'])]);
     assert.equal(r.code, 1);
-    assert.equal(oneLine(r), `tern ctl: GET /status: HTTP 502 Bad Gateway from ${at} (is this a Tern node?)`);
-  } finally {
-    proxy.close();
-  }
-});
+    assert.equal(oneLine(r), 'tern ctl: client no-such-client not found (CLIENTID_NOT_FOUND, HTTP 404)');
 
-test('bad arguments: exit 2, one line', async () => {
-  const cases: [string[], RegExp][] = [
-    [['publish', 'a'], /missing required argument 'payload'/],
-    [['publish', 'a', 'b', '--qos', '3'], /--qos <qos>.*'3' is invalid.*0 to 2/],
-    [['anonymous', 'set', 'external', 'maybe'], /'maybe' is invalid.*on, off/],
-    [['banned', 'add', 'nickname', 'x'], /'nickname' is invalid.*clientid, username, peerhost/],
-    [['banned', 'add', 'clientid', 'x', '--until', 'soon'], /'soon' is invalid.*duration from now/],
-    [['acl', 'check', 'c', 'read', 't'], /'read' is invalid.*publish, subscribe/],
-    [['no-such-command'], /unknown command 'no-such-command'/],
-    [['--url', 'not a url', 'status'], /--url "not a url" is not a URL/],
-    [['--api-key', 'no-colon', 'status'], /--api-key \(or TERN_API_KEY\) must be <api_key>:<api_secret>/],
-    [['--username', 'admin', 'status'], /--password \(or TERN_PASSWORD\) is missing/],
-  ];
-  const results = await Promise.all(cases.map(([args]) => ctl(['--url', url, ...args])));
-  results.forEach((r, i) => {
-    const [args, re] = cases[i]!;
-    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(oneLine(r), re, args.join(' '));
+    assert.equal(bad.code, 1);
+    assert.match(oneLine(bad), /^tern ctl: .*body\.topic.* \(BAD_REQUEST, HTTP 400\)$/);
   });
-  // a password for `users add` cannot come from an empty standard input
-  const empty = await ctl(['--url', url, 'users', 'add', 'carol'], { input: '' });
-  assert.equal(empty.code, 2);
-  assert.equal(oneLine(empty), 'tern ctl: the password: standard input was empty');
-});
 
-test('--help lists every command; <group> --help lists its subcommands and options', async () => {
-  const top = await ctl(['--help']);
-  assert.equal(top.code, 0);
-  for (const cmd of [
-    'status', 'clients list', 'clients show <clientid>', 'clients kick <clientid>', 'sessions list', 'subscriptions list',
-    'users add <username> [password]', 'users list', 'users del <username>', 'users passwd <username> [password]',
-    'clientids add <clientid>', 'clientids list', 'clientids del <clientid>', 'anonymous show', 'anonymous set <zone> <on|off>',
-    'hooks list', 'hooks show <id>', 'hooks retry <id>', 'acl check <clientid> <action> <topic>',
-    'banned list', 'banned add <as> <who>', 'banned del <as> <who>', 'conf show [key]', 'conf reload', 'publish <topic> <payload>',
-  ]) {
-    assert.match(top.stdout, new RegExp(`^  ${cmd.replace(/[[\]|]/g, '\\$&')}  `, 'm'), cmd);
-  }
-  for (const v of ['TERN_API_URL', 'TERN_API_KEY', 'TERN_USERNAME', 'TERN_PASSWORD', '--json', '--url', '--api-key']) assert.ok(top.stdout.includes(v), v);
+  test('commands whose API this node does not serve say so in one line: exit 1', async () => {
+    const cases: [string[], string][] = [
+      [['hooks', 'list'], 'GET /api/v5/hooks'],
+      [['hooks', 'show', 'h1'], 'GET /api/v5/hooks/h1'],
+      [['hooks', 'retry', 'h1'], 'POST /api/v5/hooks/h1/deliveries/retry'],
+      [['acl', 'check', 'c1', 'publish', 'a/b'], 'POST /api/v5/authorization/check'],
+      [['banned', 'list'], 'GET /api/v5/banned'],
+      [['banned', 'add', 'clientid', 'c1'], 'POST /api/v5/banned'],
+      [['banned', 'del', 'username', 'u1'], 'DELETE /api/v5/banned/username/u1'],
+      [['conf', 'reload'], 'POST /api/v5/configs/reload'],
+      [['conf', 'reload', '--dry-run'], 'POST /api/v5/configs/reload'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => ctl(['--url', url, ...args])));
+    results.forEach((r, i) => {
+      const [args, route] = cases[i]!;
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(oneLine(r), `tern ctl: Tern at ${url} has no ${route} (NOT_FOUND, HTTP 404): this node's version does not serve it`);
+    });
+  });
 
-  const group = await ctl(['clients', '--help']);
-  assert.equal(group.code, 0);
-  for (const sub of ['list', 'show', 'kick']) assert.match(group.stdout, new RegExp(`^  ${sub}\\b`, 'm'));
-  // `tern ctl clients` alone shows the same
-  assert.equal((await ctl(['clients'])).stdout, group.stdout);
-
-  const leaf = await ctl(['conf', 'reload', '--help']);
-  assert.equal(leaf.code, 0);
-  assert.match(leaf.stdout, /--dry-run/);
+  test('something that is not Tern at the address (a proxy page): exit 1, named', async () => {
+    const proxy = http.createServer((_req, res) => {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      res.end('<html><body>Bad Gateway</body></html>');
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const at = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const r = await ctl(['--url', at, 'status']);
+      assert.equal(r.code, 1);
+      assert.equal(oneLine(r), `tern ctl: GET /status: HTTP 502 Bad Gateway from ${at} (is this a Tern node?)`);
+    } finally {
+      proxy.close();
+    }
+  });
 });
 
 // Last: it changes the default administrator's password, which the tests above rely on.

@@ -2,7 +2,7 @@
 // and the start banner with every listener's address, the dashboard URL and the default-password
 // warning; on a pipe JSON lines only, the banner's facts in one record; log.to = file writes the
 // file and flushes it on SIGTERM.
-import { test } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,7 +55,7 @@ function onTerminal(env: Record<string, string>): Proc {
 }
 
 /** Resolves once the output matches; fails with what it has after `ms`. */
-function waitForOutput(p: Proc, re: RegExp, ms = 60_000): Promise<string> {
+function waitForOutput(p: Proc, re: RegExp, ms = 90_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const check = () => {
       const plain = p.output().replace(ANSI, '').replaceAll('\r', '');
@@ -95,87 +95,90 @@ function assertBanner(text: string, env: PortsEnv) {
   line(/^ {2}WARNING: dashboard user "admin" still has the default password "public"\. Change it/m);
 }
 
-test('on a terminal: readable coloured log lines and the start banner, no JSON', async () => {
-  const env = await portsEnv();
-  const p = onTerminal(env);
-  try {
-    const text = await waitForOutput(p, /^ {2}WARNING: dashboard user/m);
-    assertBanner(text, env);
-    assert.match(p.output(), /\x1b\[3\dm/, 'coloured');
-    const lines = text.split('\n').filter((l) => l.startsWith('['));
-    assert.ok(lines.length >= 5, text);
-    for (const l of lines) assert.match(l, TEXT_LINE);
-    assert.ok(lines.some((l) => new RegExp(`INFO: \\[listeners\\] listening listener=tcp:external bind=127\\.0\\.0\\.1:${env.tcp} zone=external$`).test(l)), text);
-    assert.ok(!text.split('\n').some((l) => l.startsWith('{')), 'no JSON lines');
-    assert.equal(await stop(p), 0);
-  } finally {
-    p.child.kill('SIGKILL');
-  }
-});
+// Independent of each other: run at once (each mostly waits on child processes).
+describe('npm start', { concurrency: true }, () => {
+  test('on a terminal: readable coloured log lines and the start banner, no JSON', async () => {
+    const env = await portsEnv();
+    const p = onTerminal(env);
+    try {
+      const text = await waitForOutput(p, /^ {2}WARNING: dashboard user/m);
+      assertBanner(text, env);
+      assert.match(p.output(), /\x1b\[3\dm/, 'coloured');
+      const lines = text.split('\n').filter((l) => l.startsWith('['));
+      assert.ok(lines.length >= 5, text);
+      for (const l of lines) assert.match(l, TEXT_LINE);
+      assert.ok(lines.some((l) => new RegExp(`INFO: \\[listeners\\] listening listener=tcp:external bind=127\\.0\\.0\\.1:${env.tcp} zone=external$`).test(l)), text);
+      assert.ok(!text.split('\n').some((l) => l.startsWith('{')), 'no JSON lines');
+      assert.equal(await stop(p), 0);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
 
-test('on a pipe: JSON lines only; the banner is one record with every listener, the dashboard and the weak admins', async () => {
-  const env = await portsEnv();
-  const p = runTern(env);
-  try {
-    await waitForOutput(p, /"msg":"Tern is ready"/);
-    const records = p.output().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const ready = records.find((r) => r.msg === 'Tern is ready')!;
-    assert.deepEqual(ready.listeners, [
-      { id: 'tcp:external', zone: 'external', url: `mqtt://127.0.0.1:${env.tcp}` },
-      { id: 'tcp:internal', zone: 'internal', url: `mqtt://127.0.0.1:${internalPort(env)}` },
-      { id: 'ws:external', zone: 'external', url: `ws://127.0.0.1:${wsPort(env)}/mqtt` },
-      { id: 'ssl:external', zone: 'external', note: 'not started: keyfile and certfile are not configured' },
-      { id: 'wss:external', zone: 'external', note: 'not started: keyfile and certfile are not configured' },
-    ]);
-    assert.equal(ready.dashboard, `http://127.0.0.1:${env.http}/`);
-    assert.deepEqual(ready.default_password_admins, ['admin']);
-    assert.equal(await stop(p), 0);
-  } finally {
-    p.child.kill('SIGKILL');
-  }
-});
+  test('on a pipe: JSON lines only; the banner is one record with every listener, the dashboard and the weak admins', async () => {
+    const env = await portsEnv();
+    const p = runTern(env);
+    try {
+      await waitForOutput(p, /"msg":"Tern is ready"/);
+      const records = p.output().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const ready = records.find((r) => r.msg === 'Tern is ready')!;
+      assert.deepEqual(ready.listeners, [
+        { id: 'tcp:external', zone: 'external', url: `mqtt://127.0.0.1:${env.tcp}` },
+        { id: 'tcp:internal', zone: 'internal', url: `mqtt://127.0.0.1:${internalPort(env)}` },
+        { id: 'ws:external', zone: 'external', url: `ws://127.0.0.1:${wsPort(env)}/mqtt` },
+        { id: 'ssl:external', zone: 'external', note: 'not started: keyfile and certfile are not configured' },
+        { id: 'wss:external', zone: 'external', note: 'not started: keyfile and certfile are not configured' },
+      ]);
+      assert.equal(ready.dashboard, `http://127.0.0.1:${env.http}/`);
+      assert.deepEqual(ready.default_password_admins, ['admin']);
+      assert.equal(await stop(p), 0);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
 
-test('log.format = text on a pipe: the banner and text lines without colour', async () => {
-  const env = await portsEnv();
-  const p = runTern({ ...env, EMQX_LOG__FORMAT: 'text' });
-  try {
-    const text = await waitForOutput(p, /^ {2}WARNING: dashboard user/m);
-    assertBanner(text, env);
-    assert.doesNotMatch(p.output(), /\x1b\[/);
-    for (const l of text.split('\n').filter((x) => x.startsWith('['))) assert.match(l, TEXT_LINE);
-    assert.equal(await stop(p), 0);
-  } finally {
-    p.child.kill('SIGKILL');
-  }
-});
+  test('log.format = text on a pipe: the banner and text lines without colour', async () => {
+    const env = await portsEnv();
+    const p = runTern({ ...env, EMQX_LOG__FORMAT: 'text' });
+    try {
+      const text = await waitForOutput(p, /^ {2}WARNING: dashboard user/m);
+      assertBanner(text, env);
+      assert.doesNotMatch(p.output(), /\x1b\[/);
+      for (const l of text.split('\n').filter((x) => x.startsWith('['))) assert.match(l, TEXT_LINE);
+      assert.equal(await stop(p), 0);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
 
-test('a changed admin password: no warning in the banner', async () => {
-  const env = await portsEnv();
-  const p = runTern({ ...env, EMQX_LOG__FORMAT: 'text', EMQX_DASHBOARD__DEFAULT_USER__PASSWORD: 'not-the-default-1' });
-  try {
-    // the banner is one write: once its api line is there, all of it is
-    const text = await waitForOutput(p, /^ {2}api +http/m);
-    assert.doesNotMatch(text, /WARNING/);
-    assert.equal(await stop(p), 0);
-  } finally {
-    p.child.kill('SIGKILL');
-  }
-});
+  test('a changed admin password: no warning in the banner', async () => {
+    const env = await portsEnv();
+    const p = runTern({ ...env, EMQX_LOG__FORMAT: 'text', EMQX_DASHBOARD__DEFAULT_USER__PASSWORD: 'not-the-default-1' });
+    try {
+      // the banner is one write: once its api line is there, all of it is
+      const text = await waitForOutput(p, /^ {2}api +http/m);
+      assert.doesNotMatch(text, /WARNING/);
+      assert.equal(await stop(p), 0);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
 
-test('log.to = file: JSON lines in log.file, flushed through SIGTERM; the console stays quiet', async () => {
-  const env = await portsEnv();
-  const dir = tempDir();
-  const file = path.join(dir, 'logs', 'tern.log');
-  const p = runTern({ ...env, EMQX_LOG__TO: 'file', EMQX_LOG__FILE: file });
-  try {
-    await waitForStatus(env.http);
-    assert.equal(await stop(p), 0);
-    assert.equal(p.output(), '');
-    const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; log_file?: string });
-    const ready = records.find((r) => r.msg === 'Tern is ready');
-    assert.equal(ready?.log_file, file);
-    assert.equal(records.at(-1)!.msg, 'stopped');
-  } finally {
-    p.child.kill('SIGKILL');
-  }
+  test('log.to = file: JSON lines in log.file, flushed through SIGTERM; the console stays quiet', async () => {
+    const env = await portsEnv();
+    const dir = tempDir();
+    const file = path.join(dir, 'logs', 'tern.log');
+    const p = runTern({ ...env, EMQX_LOG__TO: 'file', EMQX_LOG__FILE: file });
+    try {
+      await waitForStatus(env.http, 90_000);
+      assert.equal(await stop(p), 0);
+      assert.equal(p.output(), '');
+      const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; log_file?: string });
+      const ready = records.find((r) => r.msg === 'Tern is ready');
+      assert.equal(ready?.log_file, file);
+      assert.equal(records.at(-1)!.msg, 'stopped');
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
 });
