@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/tern.ts';
-import { portsEnv, runTern, waitForStatus, type PortsEnv } from '../helpers/process.ts';
+import { portsEnv, runTern, type PortsEnv } from '../helpers/process.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsxLoader = import.meta.resolve('tsx');
@@ -71,6 +71,31 @@ function waitForOutput(p: Proc, re: RegExp, ms = 90_000): Promise<string> {
       p.child.stdout!.on('data', check);
       p.child.stderr!.on('data', check);
     }
+  });
+}
+
+/** Resolves once the file's content matches, watching its folder (the file may not exist yet). */
+function waitForFile(file: string, re: RegExp, ms = 90_000): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      let text = '';
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        return; // not created yet
+      }
+      if (!re.test(text)) return;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    };
+    const watcher = fs.watch(path.dirname(file), check);
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`no ${re} in ${file}`));
+    }, ms);
+    check();
   });
 }
 
@@ -170,7 +195,8 @@ describe('npm start', { concurrency: true }, () => {
     const file = path.join(dir, 'logs', 'tern.log');
     const p = runTern({ ...env, EMQX_LOG__TO: 'file', EMQX_LOG__FILE: file });
     try {
-      await waitForStatus(env.http, 90_000);
+      // nothing on the console: ready is the banner's record in the file
+      await waitForFile(file, /"msg":"Tern is ready"/);
       assert.equal(await stop(p), 0);
       assert.equal(p.output(), '');
       const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; log_file?: string });
