@@ -1,7 +1,9 @@
-// Process entry: load emqx.conf (+ EMQX_* overrides), start Tern, stop cleanly on SIGTERM/SIGINT,
-// reload the configuration on SIGHUP.
+// Process entry: load emqx.conf (+ EMQX_* overrides), start Tern, print the start banner, stop
+// cleanly on SIGTERM/SIGINT, reload the configuration on SIGHUP.
 import { loadConfig, configFileFromArgs, ConfigError } from './config/index.ts';
-import { createLogger } from './logger.ts';
+import { createLogOutput } from './logger.ts';
+import { formatBanner, startInfo } from './banner.ts';
+import { VERSION } from './version.ts';
 import { startTern } from './tern.ts';
 import { StoreError } from './store/open.ts';
 import { ListenerError } from './broker/transport/listeners.ts';
@@ -18,7 +20,18 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(loaded.config.log.level);
+  let output;
+  try {
+    output = createLogOutput(loaded.config.log);
+  } catch (err) {
+    process.stderr.write(`tern: cannot open log.file ${loaded.config.log.file}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const logger = output.logger;
+  // Buffered file lines are written out before the process leaves.
+  const exit = (code: number) => {
+    output.close().finally(() => process.exit(code));
+  };
   for (const w of loaded.warnings) logger.warn(w);
   logger.info({ file: loaded.file ?? '(built-in defaults)' }, 'configuration loaded');
 
@@ -35,6 +48,7 @@ async function main(): Promise<number> {
     if (err instanceof StoreError || err instanceof ListenerError) {
       logger.fatal(err.message);
       process.stderr.write(`tern: ${err.message}\n`);
+      await output.close();
       return 1;
     }
     throw err;
@@ -48,17 +62,17 @@ async function main(): Promise<number> {
     // A stuck close must not keep the process alive forever.
     const force = setTimeout(() => {
       logger.error('shutdown took too long, exiting');
-      process.exit(1);
+      exit(1);
     }, 10_000);
     force.unref();
     tern.close().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -66,6 +80,14 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   // the reload logs its outcome, refused or applied; a refused one leaves the config in force
   process.on('SIGHUP', () => void tern.reload({ trigger: 'SIGHUP' }).catch(() => {}));
+
+  // Last: whoever waits for the banner (a person, a script, a test) may stop the node at once.
+  const info = startInfo(tern, VERSION, output.file);
+  if (output.console === 'text' || (output.console === 'none' && process.stdout.isTTY)) {
+    process.stdout.write(formatBanner(info, process.stdout.isTTY === true && !process.env.NO_COLOR));
+  } else {
+    logger.info(info, 'Tern is ready');
+  }
   return -1;
 }
 

@@ -66,6 +66,8 @@ export interface Tern {
   startedAt: number;
   /** re-reads emqx.conf (+ env) and applies what changed; throws ConfigError, changing nothing */
   reload(opts?: ReloadOptions): Promise<ReloadReport>;
+  /** administrators whose password was still the built-in default at start-up (the banner warns) */
+  defaultPasswordAdmins: string[];
   close(): Promise<void>;
 }
 
@@ -281,7 +283,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       startedAt,
       reload: reloader.reload,
     };
-    await ensureDefaultAdmin(apiDeps);
+    const defaultPasswordAdmins = await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
     const server = http.createServer(app.callback());
@@ -336,6 +338,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       ports,
       startedAt,
       reload: reloader.reload,
+      defaultPasswordAdmins,
       close: closeAll,
     };
   } catch (err) {

@@ -104,11 +104,12 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
 /**
  * Creates dashboard.default_user (default admin/public) when no administrator exists, and warns
  * while an administrator still has the default password. startTern calls it once at start-up,
- * before the HTTP listener opens.
+ * before the HTTP listener opens. Answers the administrators still on the default password (for the
+ * start banner).
  */
-export async function ensureDefaultAdmin(deps: Pick<ApiDeps, 'db' | 'config' | 'logger'>): Promise<void> {
+export async function ensureDefaultAdmin(deps: Pick<ApiDeps, 'db' | 'config' | 'logger'>): Promise<string[]> {
   const admin = createAdminService({ db: deps.db, config: deps.config, logger: deps.logger.child({ module: 'api' }), tokenTtlMs: 0 });
-  await admin.ensureDefault();
+  return admin.ensureDefault();
 }
 
 function requestLog(logger: ApiDeps['logger']): Koa.Middleware {

@@ -40,7 +40,13 @@ export function defaultListener(proto: ListenerProto, name: string, host: string
 export function defaultConfig(): Config {
   return {
     node: { name: 'tern@127.0.0.1', data_dir: 'data' },
-    log: { level: 'info' },
+    log: {
+      level: 'info',
+      format: 'auto',
+      to: 'console',
+      file: 'log/tern.log',
+      rotation: { enable: true, size: 10 * 1024 * 1024, count: 5 },
+    },
     allow_anonymous: true,
     acl_nomatch: 'allow',
     acl_file: undefined,

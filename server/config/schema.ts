@@ -40,6 +40,14 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['node.name', (c, raw) => { c.node.name = v.nodeName(raw); }],
   ['node.data_dir', (c, raw) => { c.node.data_dir = v.nonEmpty(raw); }],
   ['log.level', (c, raw) => { c.log.level = logLevel(raw); }],
+  ['log.format', (c, raw) => { c.log.format = v.oneOf(['auto', 'text', 'json'] as const)(raw); }],
+  // EMQX 4.3's spelling of the same key
+  ['log.formatter', (c, raw) => { c.log.format = v.oneOf(['auto', 'text', 'json'] as const)(raw); }],
+  ['log.to', (c, raw) => { c.log.to = v.oneOf(['console', 'file', 'both'] as const)(raw); }],
+  ['log.file', (c, raw) => { c.log.file = v.nonEmpty(raw); }],
+  ['log.rotation', (c, raw) => { c.log.rotation.enable = v.bool(raw); }],
+  ['log.rotation.size', (c, raw) => { c.log.rotation.size = v.size(raw, 1024); }],
+  ['log.rotation.count', (c, raw) => { c.log.rotation.count = v.int(raw, 1, 1000); }],
   ['allow_anonymous', (c, raw) => { c.allow_anonymous = v.bool(raw); }],
   ['acl_nomatch', (c, raw) => { c.acl_nomatch = v.oneOf(['allow', 'deny'] as const)(raw); }],
   // An empty value unsets it again (e.g. EMQX_ACL_FILE= over a file that sets one).

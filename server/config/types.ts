@@ -52,10 +52,29 @@ export type SharedStrategy = 'random' | 'round_robin' | 'round_robin_per_group' 
 /** who may subscribe to $SYS topics (broker.sys_topics.allow) */
 export type SysTopicsWho = 'internal_zone' | 'superuser' | 'dashboard' | 'all';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+/** auto: readable text when the console is a terminal, JSON lines otherwise (and always in a file) */
+export type LogFormat = 'auto' | 'text' | 'json';
+export type LogTarget = 'console' | 'file' | 'both';
+
+export interface LogConfig {
+  level: LogLevel;
+  format: LogFormat;
+  to: LogTarget;
+  /** log.to = file|both: the file written; relative to the working directory */
+  file: string;
+  rotation: {
+    /** off: the file grows without bound (an external logrotate may move it) */
+    enable: boolean;
+    /** bytes; the file is rotated once it reaches this size */
+    size: number;
+    /** rotated files kept beside the current one (tern.log.1 is the newest) */
+    count: number;
+  };
+}
 
 export interface Config {
   node: { name: string; data_dir: string };
-  log: { level: LogLevel };
+  log: LogConfig;
   allow_anonymous: boolean;
   acl_nomatch: 'allow' | 'deny';
   acl_file: string | undefined;

@@ -41,14 +41,15 @@ export interface TernProcess {
   child: ChildProcess;
   output(): string;
   exit: Promise<number | null>;
-  /** resolves when the child logs "Tern started" (every listener and the API are up, at log level
-   *  info or lower); rejects if it exits first */
+  /** resolves when the child logs "Tern is ready" (every listener and the API are up and its
+   *  signal handlers are in place, so a SIGTERM now is a clean stop; at log level info or lower,
+   *  JSON on the pipe); rejects if it exits first */
   ready: Promise<void>;
   /** resolves with the first JSON log line `match` accepts, checked as output arrives */
   logLine<T = Record<string, unknown>>(match: (line: T) => boolean, what: string, timeoutMs?: number): Promise<T>;
 }
 
-const STARTED = '"msg":"Tern started"';
+const STARTED = '"msg":"Tern is ready"';
 
 export function runTern(env: Record<string, string>, args: string[] = [], cwd = tempDir()): TernProcess {
   let out = '';

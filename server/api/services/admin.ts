@@ -118,7 +118,7 @@ export function createAdminService(deps: AdminServiceDeps) {
 
   const service = {
     /** Creates dashboard.default_user when there is no administrator at all (EMQX does the same). */
-    async ensureDefault(): Promise<void> {
+    async ensureDefault(): Promise<string[]> {
       const { login, password } = deps.config.get().dashboard.default_user;
       const any = await db.selectFrom('admin_user').select('username').limit(1).executeTakeFirst();
       if (!any) {
@@ -130,7 +130,7 @@ export function createAdminService(deps: AdminServiceDeps) {
           .execute();
         logger.info({ username: login }, 'created the default dashboard administrator');
       }
-      await service.warnIfDefaultPassword();
+      return service.warnIfDefaultPassword();
     },
 
     /** Logs a warning for each administrator whose password is still the built-in default. */
