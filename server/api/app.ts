@@ -11,7 +11,9 @@ import { errorHandler } from './middleware/errors.ts';
 import { createFailureLimiter } from './middleware/rate-limit.ts';
 import { createAdminService, type AdminService } from './services/admin.ts';
 import { createMonitor } from './services/monitor.ts';
+import { createMonitorHistory } from './services/monitor-history.ts';
 import { apiDocs } from './docs.ts';
+import { dashboardStatic, stripBasePath } from './dashboard-static.ts';
 import * as statusRoutes from './routes/status.ts';
 import * as adminRoutes from './routes/admin.ts';
 import * as clientRoutes from './routes/clients.ts';
@@ -21,6 +23,8 @@ import * as statsRoutes from './routes/stats.ts';
 import * as authenticationRoutes from './routes/authentication.ts';
 import * as listenerRoutes from './routes/listeners.ts';
 import * as configRoutes from './routes/configs.ts';
+import * as monitorRoutes from './routes/monitor.ts';
+import * as retainerRoutes from './routes/retainer.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -35,6 +39,8 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   authenticationRoutes,
   listenerRoutes,
   configRoutes,
+  monitorRoutes,
+  retainerRoutes,
 ];
 
 export interface ApiApp extends Koa {
@@ -42,7 +48,7 @@ export interface ApiApp extends Koa {
   readonly apiRouter: Router;
   readonly spec: ApiSpec;
   readonly admin: AdminService;
-  /** stops the /monitor_current sampler; the app holds no other timers or handles */
+  /** stops the /monitor_current and /monitor samplers and ends /monitor/stream responses */
   close(): void;
 }
 
@@ -56,7 +62,17 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const admin = createAdminService({ db: deps.db, config: () => deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
-  const services: RouteServices = { deps, admin, monitor, loginLimiter: createFailureLimiter(loginFailures) };
+  const monitorHistory = createMonitorHistory({ db: deps.db, broker: deps.broker, monitor, logger, sampleMs: opts.monitorHistoryMs ?? 10_000 });
+  const streams = new Set<() => void>();
+  const services: RouteServices = {
+    deps,
+    admin,
+    monitor,
+    loginLimiter: createFailureLimiter(loginFailures),
+    monitorHistory,
+    streamMs: opts.monitorStreamMs ?? 1000,
+    streams,
+  };
 
   const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes, encoding: 'utf-8' }) as unknown as Koa.Middleware;
   const { router, routes } = createApiRouter(spec, admin, parseBody);
@@ -67,11 +83,18 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   app.silent = true;
   app.use(requestLog(logger));
   app.use(errorHandler(logger, { bodyLimitBytes }));
+  app.use(stripBasePath(() => deps.config.dashboard.base_path));
   app.use(normalizeEmqxPaths(spec.basePath));
   app.use(apiDocs(spec));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  Object.assign(app, { apiRouter: router, spec, admin, close: () => monitor.close() });
+  app.use(dashboardStatic({ dir: opts.dashboardDir, basePath: () => deps.config.dashboard.base_path, apiBase: spec.basePath }));
+  const close = () => {
+    monitor.close();
+    monitorHistory.close();
+    for (const end of [...streams]) end();
+  };
+  Object.assign(app, { apiRouter: router, spec, admin, close });
   return app;
 }
 

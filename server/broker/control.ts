@@ -3,11 +3,11 @@
 import os from 'node:os';
 import type { Config } from '../config/types.ts';
 import type { AedesBroker } from './aedes-types.ts';
-import type { BrokerControl, NodeInfo } from './types.ts';
+import type { BrokerControl, NodeInfo, QoS, RetainedMessage } from './types.ts';
 import type { Listeners } from './listeners.ts';
 import type { Sessions } from './sessions.ts';
 import type { Metrics } from './metrics.ts';
-import type { TernPersistence } from './persistence/types.ts';
+import type { PersistPacket, TernPersistence } from './persistence/types.ts';
 import { shareGroup } from './topic.ts';
 
 export interface ControlDeps {
@@ -88,6 +88,21 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
     },
 
     listeners: () => deps.listeners.status(),
+
+    async retained(filter) {
+      const out: RetainedMessage[] = [];
+      for await (const p of deps.persistence.createRetainedStream(filter) as AsyncIterable<PersistPacket>) {
+        out.push({ topic: p.topic, qos: p.qos as QoS, payload: Buffer.from(p.payload), from_clientid: p.clientId ?? null });
+      }
+      return out;
+    },
+
+    async deleteRetained(topic) {
+      const exists = (await this.retained(topic)).some((m) => m.topic === topic);
+      // an empty payload is how the persistence is told to forget a topic's retained message
+      if (exists) await deps.persistence.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true });
+      return exists;
+    },
 
     nodeInfo(): NodeInfo {
       return {

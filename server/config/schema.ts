@@ -52,6 +52,7 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
   ['dashboard.listener.http', (c, raw) => { c.dashboard.listener = v.address(raw); }],
   ['dashboard.default_user.login', (c, raw) => { c.dashboard.default_user.login = v.nonEmpty(raw); }],
   ['dashboard.default_user.password', (c, raw) => { c.dashboard.default_user.password = v.nonEmpty(raw); }],
+  ['dashboard.base_path', (c, raw) => { c.dashboard.base_path = v.basePath(raw); }],
 ]);
 
 /** zone.<name>.<key> */
