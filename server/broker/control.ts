@@ -39,6 +39,13 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
     return { subscriptions: subs.length, topics: topics.size, shared };
   }
 
+  /** messages waiting in the queues of all sessions (not in flight) */
+  function queuedCount() {
+    let n = 0;
+    for (const id of deps.persistence.persistentClientIds()) n += deps.persistence.stats(id).mqueue_len;
+    return n;
+  }
+
   return {
     async publish(req) {
       const matched =
@@ -79,6 +86,7 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
         'topics.max': max.topics,
         'retained.count': retained,
         'retained.max': max.retained,
+        'messages.queued.count': queuedCount(),
       };
     },
 
