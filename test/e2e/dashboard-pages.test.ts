@@ -1,0 +1,124 @@
+// Login, the default-password banner, every page in both themes at both widths, the narrow
+// layout's menu, and an expired token coming back to the page it was on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NARROW, WIDE, login, setTheme, shoot, startE2E } from './browser.ts';
+
+const PAGES = [
+  ['overview', '/overview'],
+  ['clients', '/clients'],
+  ['subscriptions', '/subscriptions'],
+  ['retained', '/retained'],
+  ['authentication', '/access/authentication'],
+  ['authorization', '/access/authorization'],
+  ['banned', '/access/banned'],
+  ['hooks', '/integrations/hooks'],
+  ['broker-subscriptions', '/integrations/broker-subscriptions'],
+  ['settings', '/settings'],
+  ['audit', '/settings/audit'],
+  ['tools', '/tools'],
+] as const;
+
+test('the dashboard is served at /, logs in, and every page renders in both themes at 1280 and 390 px', async () => {
+  const e = await startE2E();
+  try {
+    // a wrong password is answered in words next to the form
+    const { page } = await e.page(WIDE);
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    await page.goto(e.base + '/');
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password', { exact: true }).fill('wrong-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'wrong username or password' }).waitFor();
+    await shoot(page, 'login');
+
+    await page.getByLabel('Password', { exact: true }).fill('public');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('node-name').filter({ hasText: e.tern.config.node.name }).waitFor();
+    await page.getByTestId('default-password-banner').waitFor();
+
+    for (const [width, viewport] of [['wide', WIDE], ['narrow', NARROW]] as const) {
+      await page.setViewportSize(viewport);
+      for (const theme of ['light', 'dark'] as const) {
+        await setTheme(page, theme);
+        for (const [name, hash] of PAGES) {
+          await page.goto(`${e.base}/#${hash}`);
+          await page.locator('main.content').locator('table, .empty, .cards, [data-testid=unavailable]').first().waitFor();
+          assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), theme, `${name} ${theme} ${width}`);
+          await shoot(page, name);
+        }
+      }
+    }
+    // pages of features this node lacks say so instead of failing
+    await page.setViewportSize(WIDE);
+    await page.goto(`${e.base}/#/integrations/hooks`);
+    const hooksAnswer = await e.tern.api.spec.find('get', '/hooks');
+    if (!hooksAnswer) await page.getByTestId('unavailable').waitFor();
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await e.close();
+  }
+});
+
+test('narrow layout: the menu folds away and opens from the menu button; no horizontal page scroll', async () => {
+  const e = await startE2E();
+  try {
+    const { page } = await e.page(NARROW);
+    await login(page, e.base);
+    const menu = page.getByRole('button', { name: 'Menu' });
+    await menu.waitFor();
+    const clientsLink = page.getByRole('link', { name: 'Clients & sessions' });
+    assert.equal(await clientsLink.isVisible() && (await clientsLink.boundingBox())!.x >= 0, false, 'menu hidden off-screen');
+    await menu.click();
+    await page.waitForFunction(() => document.querySelector('.sidebar')!.getBoundingClientRect().left >= 0);
+    await shoot(page, 'menu-open');
+    await clientsLink.click();
+    await page.waitForURL((u) => u.hash === '#/clients');
+    await page.waitForFunction(() => document.querySelector('.sidebar')!.getBoundingClientRect().right <= 0);
+    for (const hash of ['/overview', '/clients', '/access/authentication', '/settings', '/tools']) {
+      await page.goto(`${e.base}/#${hash}`);
+      await page.locator('main.content section').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `${hash} scrolls sideways by ${overflow}px at 390px`);
+    }
+  } finally {
+    await e.close();
+  }
+});
+
+test('an expired or revoked token sends the user to login and back to the page they were on; the banner changes the default password', async () => {
+  const e = await startE2E();
+  try {
+    const { page } = await e.page(WIDE);
+    await login(page, e.base, 'public', '/access/authentication');
+    await page.getByRole('tab', { name: 'Anonymous access' }).waitFor();
+    // revoke the token behind the page's back (as expiry would)
+    await page.evaluate(() => localStorage.setItem('tern.token', 'forged.token'));
+    await page.getByRole('link', { name: 'Clients & sessions' }).click();
+    await page.waitForURL((u) => u.hash.startsWith('#/login'));
+    assert.match(decodeURIComponent(page.url()), /redirect=\/clients/);
+    await page.getByText('Your session ended').waitFor();
+    await page.getByLabel('Password', { exact: true }).fill('public');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL((u) => u.hash.startsWith('#/clients'));
+    await page.getByTestId('empty').waitFor();
+
+    // change the default password from the banner
+    await page.getByRole('button', { name: 'Change it now' }).click();
+    await page.getByLabel('Current password').fill('public');
+    await page.getByLabel('New password', { exact: true }).fill('short');
+    await page.getByLabel('New password again').fill('short');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('alert').filter({ hasText: 'at least 8' }).waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('a-better-secret');
+    await page.getByLabel('New password again').fill('a-better-secret');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByTestId('default-password-banner').waitFor({ state: 'detached' });
+    const res = await fetch(`${e.base}/api/v5/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'a-better-secret' }) });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { default_password: boolean }).default_password, false);
+  } finally {
+    await e.close();
+  }
+});
