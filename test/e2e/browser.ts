@@ -87,9 +87,8 @@ export async function shoot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${theme}-${width <= 500 ? 'narrow' : 'wide'}.png`), fullPage: true });
 }
 
+/** through the theme picker of the top bar, as a user would */
 export async function setTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
-  await page.evaluate((t) => {
-    document.documentElement.dataset.theme = t;
-    localStorage.setItem('tern.theme', t);
-  }, theme);
+  await page.getByTestId('theme').selectOption(theme);
+  await page.waitForFunction((t) => document.documentElement.dataset.theme === t, theme);
 }
