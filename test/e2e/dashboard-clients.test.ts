@@ -3,7 +3,6 @@
 // with queued payloads; kick.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { connect, endAll, tcpUrl } from '../helpers/tern.ts';
 import { WIDE, login, shoot, startE2E } from './browser.ts';
 
@@ -33,7 +32,7 @@ test('a new MQTT client shows on Overview (card and live chart) and in Clients w
     await endAll(second);
 
     // kick, confirmed in the dialog
-    const closed = once(client, 'close');
+    const closed = new Promise<void>((resolve) => client!.once('close', () => resolve()));
     await row.getByRole('button', { name: 'Kick' }).click();
     await page.getByRole('dialog').getByText('Kick e2e-live?').waitFor();
     await page.getByTestId('confirm').click();

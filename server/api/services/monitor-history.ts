@@ -84,7 +84,9 @@ export function createMonitorHistory(deps: {
 
   async function sample(): Promise<void> {
     if (closed) return;
-    const at = Date.now();
+    // time_stamp is the key: two samples within one millisecond (a manual sample() next to the
+    // timer's) must not collide
+    const at = Math.max(Date.now(), last.at + 1);
     const c = counters();
     const row: MonitorSampleTable = {
       time_stamp: at,
