@@ -1,16 +1,11 @@
 // Authentication (built-in users, client ids, anonymous), authorization (ACL), banned clients.
 import { http, enc, type Page, type Query } from './http.ts';
+import type { Schemas } from './spec.ts';
 
 const USERS = '/authentication/password_based:built_in_database/users';
 
-export interface AuthUser {
-  user_id: string;
-  is_superuser: boolean;
-}
-export interface AnonymousSettings {
-  zones: Record<string, boolean>;
-  sources: Record<string, 'api' | 'config'>;
-}
+export type AuthUser = Schemas['AuthUser'];
+export type AnonymousSettings = Schemas['AnonymousSettings'];
 
 export const listUsers = (q: Query) => http.get<Page<AuthUser>>(USERS, q);
 export const addUser = (u: { user_id: string; password: string; is_superuser: boolean }) => http.post<AuthUser>(USERS, u);

@@ -1,30 +1,10 @@
 // Login, administrators, API keys (tag admin of the spec).
 import { http, enc, session } from './http.ts';
+import type { Schemas } from './spec.ts';
 
-export interface LoginResponse {
-  token: string;
-  version: string;
-  expires_at: string;
-  role?: string;
-  default_password?: boolean;
-}
-export interface AdminUser {
-  username: string;
-  description: string;
-  role: string;
-  created_at: string;
-}
-export interface ApiKey {
-  name: string;
-  api_key: string;
-  desc: string;
-  enable: boolean;
-  expired_at: string;
-  expired: boolean;
-  created_at: string;
-  last_used_at: string | null;
-  api_secret?: string;
-}
+export type LoginResponse = Schemas['LoginResponse'];
+export type AdminUser = Schemas['AdminUser'];
+export type ApiKey = Schemas['ApiKey'] & { api_secret?: string };
 
 export async function login(username: string, password: string): Promise<LoginResponse> {
   const res = await http.post<LoginResponse>('/login', { username, password });

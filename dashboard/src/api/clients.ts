@@ -1,56 +1,12 @@
 // Clients and sessions, subscriptions, retained messages, publish.
 import { http, enc, type Page, type Query } from './http.ts';
+import type { Schemas } from './spec.ts';
 
-export interface Client {
-  clientid: string;
-  username: string | null;
-  connected: boolean;
-  node: string;
-  zone: string;
-  listener: string;
-  ip_address: string | null;
-  port: number | null;
-  keepalive: number;
-  clean_start: boolean;
-  expiry_interval: number;
-  proto_name: string;
-  proto_ver: number;
-  created_at: string;
-  connected_at: string | null;
-  disconnected_at: string | null;
-  subscriptions_cnt: number;
-  inflight_cnt: number;
-  inflight_max: number;
-  mqueue_len: number;
-  mqueue_max: number;
-  mqueue_dropped: number;
-  recv_msg: number;
-  send_msg: number;
-}
-export interface Subscription {
-  clientid: string;
-  topic: string;
-  qos: number;
-  node: string;
-  share_group?: string;
-  source?: string;
-}
-export interface QueuedMessage {
-  topic: string;
-  qos: number;
-  payload: string | null;
-  retain: boolean;
-  publish_at: number;
-  inflight: boolean;
-  from_clientid: string | null;
-}
-export interface RetainedMessage {
-  topic: string;
-  qos: number;
-  from_clientid: string | null;
-  payload_size: number;
-  payload?: string;
-}
+export type Client = Schemas['Client'];
+/** share_group and source come with shared/broker subscriptions once the node has them */
+export type Subscription = Schemas['Subscription'] & { share_group?: string; source?: string };
+export type QueuedMessage = Schemas['QueuedMessage'];
+export type RetainedMessage = Schemas['RetainedMessage'];
 
 export const listClients = (q: Query) => http.get<Page<Client>>('/clients', q);
 export const getClient = (id: string) => http.get<Client>(`/clients/${enc(id)}`);
@@ -67,11 +23,5 @@ export const listRetained = (q: Query) => http.get<Page<RetainedMessage>>('/mqtt
 export const getRetained = (topic: string) => http.get<RetainedMessage>(`/mqtt/retainer/message/${enc(topic)}`);
 export const deleteRetained = (topic: string) => http.del(`/mqtt/retainer/message/${enc(topic)}`);
 
-export interface PublishRequest {
-  topic: string;
-  payload: string;
-  payload_encoding?: 'plain' | 'base64';
-  qos: number;
-  retain: boolean;
-}
-export const publish = (p: PublishRequest) => http.post<{ id: string; reason_code?: number; message?: string }>('/publish', p);
+export type PublishRequest = Schemas['PublishRequest'];
+export const publish = (p: PublishRequest) => http.post<Schemas['PublishResult'] | Schemas['PublishNoMatch']>('/publish', p);
