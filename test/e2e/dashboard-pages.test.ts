@@ -122,3 +122,61 @@ test('an expired or revoked token sends the user to login and back to the page t
     await e.close();
   }
 });
+
+test('pages of features this node may lack: "not available on this node" before the feature lands, the page itself after', async () => {
+  const e = await startE2E();
+  try {
+    const { page } = await e.page(WIDE);
+    await login(page, e.base);
+    const has = (method: 'get' | 'post', p: string) => e.tern.api.spec.find(method, p) !== undefined;
+    const cases: { hash: string; route: [method: 'get' | 'post', path: string]; tab?: string }[] = [
+      { hash: '/integrations/hooks', route: ['get', '/hooks'] },
+      { hash: '/integrations/broker-subscriptions', route: ['get', '/mqtt/auto_subscribe'] },
+      { hash: '/access/banned', route: ['get', '/banned'] },
+      { hash: '/access/authorization', route: ['get', '/authorization/sources/built_in_database/rules/clients'] },
+      { hash: '/settings/audit', route: ['get', '/audit'] },
+      { hash: '/subscriptions', route: ['get', '/shared_subscriptions'], tab: 'Shared groups' },
+    ];
+    for (const c of cases) {
+      await page.goto(`${e.base}/#${c.hash}`);
+      if (c.tab) await page.getByRole('tab', { name: c.tab }).click();
+      const unavailable = page.getByTestId('unavailable');
+      if (has(...c.route)) {
+        await page.locator('main.content').locator('table, .empty:not([data-testid=unavailable])').first().waitFor();
+        assert.equal(await unavailable.count(), 0, `${c.hash}: the node has ${c.route[1]}`);
+      } else {
+        await unavailable.filter({ hasText: 'not available on this node' }).first().waitFor();
+        assert.equal(await page.getByRole('alert').count(), 0, `${c.hash}: a missing feature is not an error`);
+      }
+    }
+    // reload: the dry run says so in place
+    await page.goto(`${e.base}/#/settings`);
+    await page.getByTestId('dry-run').click();
+    if (has('post', '/configs/reload')) await page.getByTestId('reload-diff').waitFor();
+    else await page.getByTestId('unavailable').waitFor();
+  } finally {
+    await e.close();
+  }
+});
+
+test('dashboard.base_path: the same build works under /tern/ (assets, API calls, live stream)', async () => {
+  const e = await startE2E({ config: (c) => (c.dashboard.base_path = '/tern') });
+  try {
+    const { page } = await e.page(WIDE);
+    const apiCalls: string[] = [];
+    page.on('request', (r) => r.url().includes('/api/v5/') && apiCalls.push(new URL(r.url()).pathname));
+    await page.goto(e.base + '/');
+    await page.waitForURL((u) => u.pathname === '/tern/');
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password', { exact: true }).fill('public');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('node-name').filter({ hasText: e.tern.config.node.name }).waitFor();
+    await page.getByTestId('live-status').filter({ hasText: 'live' }).waitFor();
+    assert.ok(apiCalls.length > 0 && apiCalls.every((p) => p.startsWith('/tern/api/v5/')), apiCalls.join(' '));
+    await page.getByRole('link', { name: 'Clients & sessions' }).click();
+    await page.getByTestId('empty').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/tern/');
+  } finally {
+    await e.close();
+  }
+});
