@@ -84,6 +84,8 @@ export async function shoot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const theme = await page.evaluate(() => document.documentElement.dataset.theme ?? 'light');
   const width = page.viewportSize()?.width ?? 0;
+  // from the top, so the sticky bars sit where a user sees them
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${theme}-${width <= 500 ? 'narrow' : 'wide'}.png`), fullPage: true });
 }
 
