@@ -76,7 +76,13 @@ export function dashboardStatic(opts: { dir?: string; basePath: () => string; ap
     if (rel.startsWith(opts.apiBase + '/') || rel === opts.apiBase) return;
 
     const index = path.join(dir, 'index.html');
-    let file = path.resolve(dir, '.' + decodeURIComponent(rel));
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(rel);
+    } catch {
+      return; // malformed %-escape: not a file of ours
+    }
+    let file = path.resolve(dir, '.' + decoded);
     if (!file.startsWith(dir + path.sep) && file !== dir) return;
     let stat = statOrUndefined(file);
     if (stat?.isDirectory()) {
@@ -88,16 +94,12 @@ export function dashboardStatic(opts: { dir?: string; basePath: () => string; ap
       send(ctx, file, stat, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       return;
     }
-    // A missing asset stays a 404; any other path is a page of the app.
-    if (path.extname(rel) !== '') return;
-    const indexStat = statOrUndefined(index);
-    if (!indexStat) {
-      ctx.status = 503;
-      ctx.type = 'text/plain; charset=utf-8';
-      ctx.body = `The dashboard is not built (${dir} is missing). npm start builds it; or run: npm run build:dashboard\n`;
-      return;
-    }
-    send(ctx, index, indexStat, 'no-cache');
+    // Hash routes (/#/clients) need no fallback: only the root is the app, anything else missing
+    // stays the API's JSON 404.
+    if (rel !== '/') return;
+    ctx.status = 503;
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = `The dashboard is not built (${index} is missing). npm start builds it; or run: npm run build:dashboard\n`;
   };
 }
 
