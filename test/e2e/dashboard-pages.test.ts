@@ -2,6 +2,7 @@
 // layout's menu, and an expired token coming back to the page it was on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, tcpUrl } from '../helpers/tern.ts';
 import { NARROW, WIDE, login, setTheme, shoot, startE2E } from './browser.ts';
 
 const PAGES = [
@@ -176,6 +177,40 @@ test('dashboard.base_path: the same build works under /tern/ (assets, API calls,
     await page.getByRole('link', { name: 'Clients & sessions' }).click();
     await page.getByTestId('empty').waitFor();
     assert.equal(new URL(page.url()).pathname, '/tern/');
+  } finally {
+    await e.close();
+  }
+});
+
+test("keyboard only: log in, reach the menu, cancel a destructive action's dialog", async () => {
+  const e = await startE2E();
+  try {
+    const { page } = await e.page(WIDE);
+    await page.goto(e.base + '/');
+    await page.getByLabel('Username').focus();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement).name), 'password');
+    await page.keyboard.type('public');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('node-name').waitFor();
+    // Tab reaches the menu links in order, Enter follows one
+    let reached = '';
+    for (let i = 0; i < 10 && reached !== 'Clients & sessions'; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.textContent?.trim() ?? '');
+    }
+    assert.equal(reached, 'Clients & sessions');
+    await page.keyboard.press('Enter');
+    await page.waitForURL((u) => u.hash === '#/clients');
+    // a destructive action's dialog: Escape cancels it and nothing is deleted
+    const c = await connect(tcpUrl(e.tern), { clientId: 'kb-1', clean: false });
+    await c.endAsync();
+    await page.locator('tr[data-clientid="kb-1"]').getByRole('button', { name: 'Discard' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    assert.ok(e.tern.sessions.get('kb-1'), 'cancelled: the session stays');
   } finally {
     await e.close();
   }
