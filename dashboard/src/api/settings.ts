@@ -16,6 +16,7 @@ export interface ReloadResult {
   dry_run?: boolean;
   changes?: ReloadChange[];
   changed?: ReloadChange[];
+  diff?: ReloadChange[];
   [k: string]: unknown;
 }
 export const reload = (dryRun: boolean) => http.post<ReloadResult>('/configs/reload', undefined, { dry_run: dryRun });
