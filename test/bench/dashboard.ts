@@ -8,6 +8,7 @@
 //    navigation start to the Overview's cards holding the node's numbers and both charts drawn
 //    (canvas painted, history loaded). Median and min–max of --runs (default 7).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -71,7 +72,7 @@ try {
 }
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)]!;
-console.log('Dashboard budget (issue 14)');
+console.log(`Dashboard budget (issue 14)   load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);
 console.log(`  initial JS (entry, gzip -9):        ${KB(entryGz)}  [${entry.join(', ')}]   budget 250 KB`);
 console.log(`  initial CSS (gzip -9):              ${KB(cssGz)}`);
 console.log(`  JS fetched to render Overview:      ${KB(overviewJs)} gzipped on the wire  [${overviewFiles.join(', ')}]`);
