@@ -3,7 +3,7 @@ import { loadConfig, configFileFromArgs, ConfigError } from './config/index.ts';
 import { createLogger } from './logger.ts';
 import { startTern } from './tern.ts';
 import { StoreError } from './store/open.ts';
-import { ListenerError } from './broker/listeners.ts';
+import { ListenerError } from './broker/transport/listeners.ts';
 
 async function main(): Promise<number> {
   let loaded;

@@ -5,21 +5,31 @@ import net from 'node:net';
 import type { Config } from './config/types.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openStore, type Store } from './store/open.ts';
-import { createAuthService } from './broker/auth.ts';
-import { createBroker } from './broker/broker.ts';
-import { startListeners, ListenerError, type Listeners } from './broker/listeners.ts';
-import { hasLiveSubscriber, type AedesBroker } from './broker/aedes-types.ts';
+import { createAuthService } from './broker/access/auth.ts';
+import { createBroker } from './broker/core/broker.ts';
+import { createHookChain, type HookChain } from './broker/core/hook-chain.ts';
+import { createConfigSource, type ConfigSource } from './config/source.ts';
+import { registerProtocolPolicy } from './broker/protocol/protocol-policy.ts';
+import { registerAuthentication } from './broker/access/authentication-step.ts';
+import { registerSysTopicsPolicy } from './broker/sys/sys-topics.ts';
+import { registerMetricsPolicy } from './broker/sys/metrics-policy.ts';
+import { startListeners, ListenerError, type Listeners } from './broker/transport/listeners.ts';
+import type { AedesBroker } from './broker/core/aedes-types.ts';
+import { hasLiveSubscriber } from './broker/core/internals/aedes.ts';
 import type { AuthService, BrokerControl } from './broker/types.ts';
 import { createEventBus, type EventBus } from './broker/events.ts';
-import { createMetrics, type Metrics } from './broker/metrics.ts';
-import { createSessions, type Sessions } from './broker/sessions.ts';
+import { createMetrics, type Metrics } from './broker/sys/metrics.ts';
+import { createSessions, type Sessions } from './broker/session/sessions.ts';
 import { createBrokerControl } from './broker/control.ts';
 import { createPersistence, type TernPersistence } from './broker/persistence/index.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from './api/app.ts';
 import { VERSION } from './version.ts';
 
 export interface Tern {
-  config: Config;
+  /** the config in force now (configSource.get()) */
+  readonly config: Config;
+  configSource: ConfigSource;
+  chain: HookChain;
   logger: Logger;
   store: Store;
   aedes: AedesBroker;
@@ -40,6 +50,7 @@ export interface Tern {
 export async function startTern(opts: { config: Config; logger?: Logger; api?: ApiOptions }): Promise<Tern> {
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.log.level);
+  const configSource = createConfigSource(config, (err) => logger.error({ err }, 'config change listener failed'));
   const startedAt = Date.now();
   const cleanups: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -57,14 +68,14 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     const store = await openStore({ dataDir: config.node.data_dir, logger });
     cleanups.push(() => store.close());
 
-    const auth = await createAuthService({ db: store.db, config: () => config, logger });
+    const auth = await createAuthService({ db: store.db, config: configSource, logger });
     await auth.seedFromConfig();
 
     const events = createEventBus((name, err) => logger.error({ err, event: name }, 'event listener failed'));
     const metrics = createMetrics();
 
     const durable = config.persistence === 'sqlite';
-    const sessions = createSessions({ config: () => config, events, logger, metrics, sqlite: durable ? store.sqlite : undefined });
+    const sessions = createSessions({ config: configSource, events, logger, metrics, sqlite: durable ? store.sqlite : undefined });
     cleanups.push(async () => sessions.close());
     const persistence = createPersistence({
       mode: config.persistence,
@@ -75,12 +86,19 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     // after aedes has closed (cleanups run in reverse): commit the last batch
     cleanups.push(() => persistence.destroy());
 
+    // The hook chain: each policy adds its steps; POLICY_ORDER (hook-chain.ts) decides the order.
+    const chain = createHookChain(logger.child({ module: 'hook-chain' }));
+    registerProtocolPolicy(chain, { config: configSource });
+    registerAuthentication(chain, { auth, events, metrics });
+    registerSysTopicsPolicy(chain);
+    sessions.registerSteps(chain);
+    registerMetricsPolicy(chain, metrics);
+
     const aedes = await createBroker({
-      config: () => config,
-      auth,
+      config: configSource,
+      chain,
       logger,
       persistence,
-      hooks: sessions.hooks,
       events,
       metrics,
       routeBeforePuback: durable ? (topic) => persistence.hasDurableSubscriber(topic) : () => false,
@@ -88,11 +106,11 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
     sessions.attach(aedes, persistence);
     cleanups.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())));
 
-    const listeners = await startListeners({ config, aedes, logger });
+    const listeners = await startListeners({ config: configSource, aedes, logger });
     cleanups.push(() => listeners.close());
 
     const control = createBrokerControl({
-      config: () => config,
+      config: configSource,
       aedes,
       listeners,
       sessions,
@@ -103,7 +121,7 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
       hasLiveSubscriber: (topic) => hasLiveSubscriber(aedes, topic),
     });
 
-    const apiDeps = { config, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
+    const apiDeps = { config: configSource, db: store.db, auth, sessions, broker: control, logger, version: VERSION, startedAt };
     await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);
     cleanups.push(async () => app.close());
@@ -133,7 +151,11 @@ export async function startTern(opts: { config: Config; logger?: Logger; api?: A
 
     logger.info({ node: config.node.name, version: VERSION }, 'Tern started');
     return {
-      config,
+      get config() {
+        return configSource.get();
+      },
+      configSource,
+      chain,
       logger,
       store,
       aedes,

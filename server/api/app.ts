@@ -57,9 +57,9 @@ const MiB = 1024 * 1024;
 export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const spec = loadSpec(opts.specFile);
   const logger = deps.logger.child({ module: 'api' });
-  const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.mqtt.max_packet_size);
+  const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
 
-  const admin = createAdminService({ db: deps.db, config: () => deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
   const monitorHistory = createMonitorHistory({ db: deps.db, broker: deps.broker, monitor, logger, sampleMs: opts.monitorHistoryMs ?? 10_000 });
@@ -83,12 +83,12 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   app.silent = true;
   app.use(requestLog(logger));
   app.use(errorHandler(logger, { bodyLimitBytes }));
-  app.use(stripBasePath(() => deps.config.dashboard.base_path));
+  app.use(stripBasePath(() => deps.config.get().dashboard.base_path));
   app.use(normalizeEmqxPaths(spec.basePath));
   app.use(apiDocs(spec));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  app.use(dashboardStatic({ dir: opts.dashboardDir, basePath: () => deps.config.dashboard.base_path, apiBase: spec.basePath }));
+  app.use(dashboardStatic({ dir: opts.dashboardDir, basePath: () => deps.config.get().dashboard.base_path, apiBase: spec.basePath }));
   const close = () => {
     monitor.close();
     monitorHistory.close();
@@ -104,7 +104,7 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
  * before the HTTP listener opens.
  */
 export async function ensureDefaultAdmin(deps: Pick<ApiDeps, 'db' | 'config' | 'logger'>): Promise<void> {
-  const admin = createAdminService({ db: deps.db, config: () => deps.config, logger: deps.logger.child({ module: 'api' }), tokenTtlMs: 0 });
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger: deps.logger.child({ module: 'api' }), tokenTtlMs: 0 });
   await admin.ensureDefault();
 }
 

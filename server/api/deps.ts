@@ -2,13 +2,13 @@
 // run several Terns in one process.
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { Config } from '../config/types.ts';
+import type { ConfigSource } from '../config/source.ts';
 import type { Database } from '../store/database.ts';
 import type { AuthService, BrokerControl, SessionRegistry } from '../broker/types.ts';
 
 export interface ApiDeps {
   /** read at request time (never copied), so a later config reload can swap it in place */
-  config: Config;
+  config: ConfigSource;
   db: Kysely<Database>;
   auth: AuthService;
   sessions: SessionRegistry;

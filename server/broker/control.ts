@@ -2,16 +2,17 @@
 // from the server, stats and metrics with EMQX's names, listener status, node info.
 import os from 'node:os';
 import type { Config } from '../config/types.ts';
-import type { AedesBroker } from './aedes-types.ts';
+import type { ConfigSource } from '../config/source.ts';
+import type { AedesBroker } from './core/aedes-types.ts';
 import type { BrokerControl, NodeInfo, QoS, RetainedMessage } from './types.ts';
-import type { Listeners } from './listeners.ts';
-import type { Sessions } from './sessions.ts';
-import type { Metrics } from './metrics.ts';
+import type { Listeners } from './transport/listeners.ts';
+import type { Sessions } from './session/sessions.ts';
+import type { Metrics } from './sys/metrics.ts';
 import type { PersistPacket, TernPersistence } from './persistence/types.ts';
-import { shareGroup } from './topic.ts';
+import { shareGroup } from './protocol/topic.ts';
 
 export interface ControlDeps {
-  config: () => Config;
+  config: ConfigSource;
   aedes: AedesBroker;
   listeners: Listeners;
   sessions: Sessions;
@@ -114,7 +115,7 @@ export function createBrokerControl(deps: ControlDeps): BrokerControl {
 
     nodeInfo(): NodeInfo {
       return {
-        node: deps.config().node.name,
+        node: deps.config.get().node.name,
         version: deps.version,
         uptime: Date.now() - deps.startedAt,
         node_status: 'running',

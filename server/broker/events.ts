@@ -1,6 +1,8 @@
-// Tern's internal event bus, named after EMQX's hook points. The broker emits; hooks (webhooks),
-// $SYS and metrics consume. Emitting with no listener costs one Map lookup, so the hot path can
-// call emit() unconditionally — but it should check has() before building an expensive payload.
+// Tern's event bus: every EMQX hook point, with EMQX's names and fields. The broker emits;
+// metrics, $SYS, webhooks and the dashboard's live view consume. Emitting with no listener costs
+// one Map lookup, and emitters check has() before building a payload, so an event nobody listens
+// to costs nothing on the hot path. The bus stamps each event with a unique id and, where the
+// payload has none of its own, a timestamp (ms).
 import type { QoS } from './types.ts';
 
 export interface ClientInfo {
@@ -15,70 +17,156 @@ export interface MessageInfo {
   payload: Buffer;
   from_clientid: string | null;
   from_username: string | null;
-  /** ms */
+  /** ms, when the broker received the message */
   ts: number;
+}
+
+export interface ConnInfo extends ClientInfo {
+  ipaddress: string | null;
+  keepalive: number;
+  proto_name: string;
+  proto_ver: number;
+  clean_start: boolean;
+  zone: string;
+  listener: string;
 }
 
 export type DropReason = 'queue_full' | 'no_subscribers' | 'expired' | 'not_authorized';
 export type TerminateReason = 'expired' | 'discarded' | 'kicked' | 'takeovered' | 'normal';
+/**
+ * Why a connection ended: normal (DISCONNECT sent), closed (socket closed without DISCONNECT),
+ * kicked (management plane), takeovered (same client id connected again), keepalive_timeout,
+ * protocol_error (malformed or refused packet), banned.
+ */
+export type DisconnectReason = 'normal' | 'closed' | 'kicked' | 'takeovered' | 'keepalive_timeout' | 'protocol_error' | 'banned';
 
 export interface TernEvents {
-  'client.connected': ClientInfo & {
-    ipaddress: string | null;
+  /** a CONNECT arrived (before any check) */
+  'client.connect': ConnInfo;
+  /** the CONNACK sent, also for refusals: conn_ack is its return code */
+  'client.connack': ConnInfo & { conn_ack: number; reason: string | null };
+  'client.connected': ConnInfo & {
     port: number | null;
-    keepalive: number;
-    proto_name: string;
-    proto_ver: number;
-    clean_start: boolean;
     expiry_interval: number;
     connected_at: number;
-    zone: string;
-    listener: string;
   };
-  'client.disconnected': ClientInfo & { reason: string; connected_at: number | null; disconnected_at: number; ipaddress: string | null };
+  'client.disconnected': ClientInfo & {
+    reason: DisconnectReason;
+    connected_at: number | null;
+    disconnected_at: number;
+    ipaddress: string | null;
+  };
+  'client.authenticate': ClientInfo & {
+    ipaddress: string | null;
+    zone: string;
+    result: 'success' | 'failure';
+    /** how the client got in (or 4/5, the CONNACK code of a failure) */
+    via: 'clientid' | 'password' | 'anonymous' | null;
+    is_superuser: boolean;
+  };
+  'client.check_acl': ClientInfo & {
+    ipaddress: string | null;
+    action: 'publish' | 'subscribe';
+    topic: string;
+    result: 'allow' | 'deny';
+    /** which source decided: "built_in_database", "file", "nomatch", "cache", "superuser" */
+    source: string;
+  };
+  /** a SUBSCRIBE entry as the client sent it, before authorization */
+  'client.subscribe': ClientInfo & { topic: string; opts: { qos: QoS } };
+  'client.unsubscribe': ClientInfo & { topic: string };
   'session.created': ClientInfo & { clean_start: boolean; created_at: number };
   'session.resumed': ClientInfo;
   'session.discarded': ClientInfo;
   'session.takeovered': ClientInfo;
   'session.terminated': ClientInfo & { reason: TerminateReason };
-  'session.subscribed': ClientInfo & { topic: string; opts: { qos: QoS } };
+  /** a subscription in force (granted) */
+  'session.subscribed': ClientInfo & { topic: string; opts: { qos: QoS }; source?: 'client' | 'broker' };
   'session.unsubscribed': ClientInfo & { topic: string };
+  /** a message accepted for routing (after authorization), from a client or the broker */
   'message.publish': MessageInfo;
+  /** a message handed to a receiver's connection: clientid/username are the receiver's */
+  'message.delivered': MessageInfo & ClientInfo;
+  /** a QoS 1/2 delivery acknowledged by its receiver */
+  'message.acked': MessageInfo & ClientInfo;
   'message.dropped': MessageInfo & { reason: DropReason; clientid: string | null };
 }
 
 export type TernEventName = keyof TernEvents;
-type Listener<K extends TernEventName> = (payload: TernEvents[K]) => void;
+
+/** What the bus adds to every event. */
+export interface EventMeta {
+  /** unique in this node and across its restarts */
+  id: string;
+  /** ms */
+  ts: number;
+}
+
+export type TernEvent<K extends TernEventName> = TernEvents[K] & EventMeta;
+type Listener<K extends TernEventName> = (payload: TernEvent<K>) => void;
+/** the payload an emitter passes: the bus adds the id (and ts where missing) */
+type Emitted<K extends TernEventName> = TernEvents[K] & Partial<EventMeta>;
+
+export const EVENT_NAMES: readonly TernEventName[] = [
+  'client.connect',
+  'client.connack',
+  'client.connected',
+  'client.disconnected',
+  'client.authenticate',
+  'client.check_acl',
+  'client.subscribe',
+  'client.unsubscribe',
+  'session.created',
+  'session.resumed',
+  'session.subscribed',
+  'session.unsubscribed',
+  'session.takeovered',
+  'session.discarded',
+  'session.terminated',
+  'message.publish',
+  'message.delivered',
+  'message.acked',
+  'message.dropped',
+];
 
 export interface EventBus {
   on<K extends TernEventName>(name: K, fn: Listener<K>): () => void;
-  emit<K extends TernEventName>(name: K, payload: TernEvents[K]): void;
+  emit<K extends TernEventName>(name: K, payload: Emitted<K>): void;
   has(name: TernEventName): boolean;
 }
 
 export function createEventBus(onListenerError?: (name: string, err: unknown) => void): EventBus {
   const listeners = new Map<TernEventName, Set<Listener<never>>>();
+  // the process's start in base 36, then a counter: unique across restarts without a clock read per event
+  const prefix = Date.now().toString(36) + '-';
+  let seq = 0;
   return {
     on(name, fn) {
       let set = listeners.get(name);
       if (!set) listeners.set(name, (set = new Set()));
       set.add(fn as Listener<never>);
-      return () => set.delete(fn as Listener<never>);
+      return () => {
+        set.delete(fn as Listener<never>);
+        if (set.size === 0) listeners.delete(name);
+      };
     },
     emit(name, payload) {
       const set = listeners.get(name);
       if (!set) return;
+      const event = payload as TernEvent<typeof name>;
+      event.id = prefix + (seq++).toString(36);
+      if (event.ts === undefined) event.ts = Date.now();
       for (const fn of set) {
         // A failing consumer must not break the broker or the other consumers.
         try {
-          (fn as Listener<typeof name>)(payload);
+          (fn as Listener<typeof name>)(event);
         } catch (err) {
           onListenerError?.(name, err);
         }
       }
     },
     has(name) {
-      return (listeners.get(name)?.size ?? 0) > 0;
+      return listeners.has(name);
     },
   };
 }

@@ -3,7 +3,7 @@
 
 export type QoS = 0 | 1 | 2;
 
-// ---- authentication (server/broker/auth.ts) -------------------------------------------------
+// ---- authentication (server/broker/access/auth.ts) -------------------------------------------------
 
 export interface AuthRequest {
   zone: string;
@@ -54,7 +54,7 @@ export interface AuthService {
   setAnonymous(zones: Record<string, boolean>): Promise<Record<string, AnonymousSetting>>;
 }
 
-// ---- sessions (server/broker/sessions.ts) -----------------------------------------------------
+// ---- sessions (server/broker/session/sessions.ts) -----------------------------------------------------
 
 /** One row per session, online or offline; field names follow EMQX 5's GET /clients. */
 export interface SessionInfo {

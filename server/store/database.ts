@@ -1,7 +1,7 @@
 // Kysely's view of the SQLite schema: one interface per table, all in one Database type.
 // The tables are created by the numbered files in migrations/.
 import type { Generated } from 'kysely';
-import type { PersistenceTables } from '../broker/persistence/types.ts';
+import type { PersistenceTables } from './persistence-tables.ts';
 
 /** built-in MQTT users (password_based:built_in_database) */
 export interface MqttUserTable {
@@ -26,7 +26,7 @@ export interface SettingTable {
   updated_at: number;
 }
 
-/** metadata of persistent sessions (migrations/0004_session.ts); rows are written by broker/sessions.ts */
+/** metadata of persistent sessions (migrations/0004_session.ts); rows are written by broker/session/sessions.ts */
 export interface SessionTable {
   clientid: string;
   username: string | null;

@@ -273,19 +273,25 @@ export const ternMain = path.join(repoRoot, 'server/main.ts');
  * Tern with its default configuration (cwd is an empty temp dir, so no emqx.conf is found), every
  * listener on a free loopback port, a temp data dir, plus `env` (e.g. EMQX_PERSISTENCE=memory).
  */
-export function ternVariant(name: string, env: Record<string, string> = {}, description = 'Tern, default configuration (SQLite persistence)'): BrokerVariant {
+export function ternVariant(
+  name: string,
+  env: Record<string, string> = {},
+  description = 'Tern, default configuration (SQLite persistence)',
+  /** the entry script: server/main.ts, or a bench entry that adds something to the running Tern */
+  entry = ternMain,
+): BrokerVariant {
   return {
     name,
     description,
     api: true,
-    unavailable: () => (existsSync(ternMain) ? undefined : `${path.relative(repoRoot, ternMain)} does not exist yet`),
+    unavailable: () => (existsSync(entry) ? undefined : `${path.relative(repoRoot, entry)} does not exist yet`),
     async start(opts) {
       const tmpDir = mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`));
       const [tcp, internal, ws, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
       return launch({
         name,
         cmd: process.execPath,
-        args: [...profArgs(opts, name), '--expose-gc', '--import', tsxLoader, '--import', probeUrl, ternMain],
+        args: [...profArgs(opts, name), '--expose-gc', '--import', tsxLoader, '--import', probeUrl, entry],
         cwd: tmpDir,
         env: cleanEnv({
           EMQX_LISTENER__TCP__EXTERNAL: `${HOST}:${tcp}`,
@@ -405,6 +411,12 @@ export const BROKERS: BrokerVariant[] = [
   mosquittoVariant('mosquitto'),
   // variants for later issues, selectable with --brokers:
   ternVariant('tern-memory', { EMQX_PERSISTENCE: 'memory' }, 'Tern, EMQX_PERSISTENCE=memory'),
+  ternVariant(
+    'tern-bus-counter',
+    {},
+    'Tern with a message.publish + message.delivered listener on its event bus that only counts',
+    path.join(benchDir, 'tern-bus-counter.ts'),
+  ),
 ];
 
 export const DEFAULT_BROKERS = ['tern', 'aedes', 'mosquitto'];

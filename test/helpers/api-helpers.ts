@@ -1,12 +1,13 @@
 // Helpers for the management API tests: an API-only harness (real SQLite store, real AuthService)
 // for middleware tests, and helpers to drive a whole Tern through its HTTP port.
 import fs from 'node:fs';
+import { staticConfig } from '../../server/config/source.ts';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { openStore, type Store } from '../../server/store/open.ts';
-import { createAuthService } from '../../server/broker/auth.ts';
+import { createAuthService } from '../../server/broker/access/auth.ts';
 import { createApiApp, ensureDefaultAdmin, type ApiApp, type ApiOptions } from '../../server/api/app.ts';
 import type { ApiDeps } from '../../server/api/deps.ts';
 import type { BrokerControl, SessionRegistry } from '../../server/broker/types.ts';
@@ -57,9 +58,10 @@ export async function startApiOnly(opts: { config?: Config; api?: ApiOptions; br
   const config = opts.config ?? testConfig();
   const { logger, lines } = capturingLogger('debug');
   const store = await openStore({ dataDir: config.node.data_dir, logger });
-  const auth = await createAuthService({ db: store.db, config: () => config, logger });
+  const source = staticConfig(config);
+  const auth = await createAuthService({ db: store.db, config: source, logger });
   const deps: ApiDeps = {
-    config,
+    config: source,
     db: store.db,
     auth,
     sessions: notUnderTest<SessionRegistry>('sessions', opts.sessions),

@@ -9,7 +9,14 @@ import type { Config } from '../../server/config/types.ts';
 
 function record(tern: Tern, names: TernEventName[]) {
   const seen: { name: TernEventName; payload: TernEvents[TernEventName] }[] = [];
-  for (const name of names) tern.events.on(name, (payload) => seen.push({ name, payload }));
+  // the bus stamps each event with an id and a time: checked here, left out of the comparisons
+  for (const name of names) {
+    tern.events.on(name, ({ id, ts, ...payload }) => {
+      assert.match(id, /^[0-9a-z]+-[0-9a-z]+$/);
+      assert.ok(ts > 0);
+      seen.push({ name, payload: payload as TernEvents[TernEventName] });
+    });
+  }
   return seen;
 }
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createWriteBatcher } from '../../server/broker/write-batcher.ts';
+import { createWriteBatcher } from '../../server/broker/transport/write-batcher.ts';
 
 /** A Writable that records each call the stream machinery makes to write data out. */
 function recorder(highWaterMark = 16 * 1024) {

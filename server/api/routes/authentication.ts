@@ -72,7 +72,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
 
   r.put('/authentication/anonymous', async (ctx) => {
     const { zones } = input.body<{ zones: Record<string, boolean> }>(ctx);
-    const known = Object.keys(deps.config.zones);
+    const known = Object.keys(deps.config.get().zones);
     for (const zone of Object.keys(zones)) {
       if (!known.includes(zone)) throw badRequest(`body.zones.${zone} is not a configured zone (zones: ${known.join(', ')})`);
     }

@@ -1,6 +1,6 @@
 // Sessions, connected or not, and acting on a client's behalf.
 import { badRequest, notFound } from '../../errors.ts';
-import { topicFilterProblem } from '../../broker/topic.ts';
+import { topicFilterProblem } from '../../broker/protocol/topic.ts';
 import type { QoS, SessionFilter, SessionInfo } from '../../broker/types.ts';
 import { input, noContent, pageMeta, type ApiContext, type ApiRoutes, type RouteServices } from '../router.ts';
 
@@ -33,7 +33,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     clientid: s.clientid,
     username: s.username,
     connected: s.connected,
-    node: deps.config.node.name,
+    node: deps.config.get().node.name,
     zone: s.zone,
     listener: s.listener,
     ip_address: s.ip_address,
@@ -64,11 +64,11 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
   };
 
   const checkFilter = (topic: string) => {
-    const problem = topicFilterProblem(topic, deps.config.mqtt);
+    const problem = topicFilterProblem(topic, deps.config.get().mqtt);
     if (problem) throw badRequest(`body.topic ${problem}`);
   };
 
-  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.node.name });
+  const subscriptionRow = (s: { clientid: string; topic: string; qos: QoS }) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node: deps.config.get().node.name });
 
   r.get('/clients', (ctx) => {
     const q = input.query<Record<string, unknown> & { page: number; limit: number; order_by?: SortKey; order: 'asc' | 'desc' }>(ctx);

@@ -18,7 +18,7 @@ export function maskSecrets(value: unknown, key = ''): unknown {
 
 export function register(r: ApiRoutes, { deps }: RouteServices) {
   r.get('/configs', async (ctx) => {
-    const masked = maskSecrets(deps.config) as Record<string, unknown> & { zones: Record<string, Record<string, unknown>> };
+    const masked = maskSecrets(deps.config.get()) as Record<string, unknown> & { zones: Record<string, Record<string, unknown>> };
     // Values set through the API win over the file: show them in place and list them.
     const overrides: Record<string, unknown> = {};
     for (const [zone, s] of Object.entries(await deps.auth.getAnonymous())) {

@@ -2,7 +2,7 @@ import type { ApiRoutes, RouteServices } from '../router.ts';
 
 export function register(r: ApiRoutes, { deps }: RouteServices) {
   r.get('/listeners', (ctx) => {
-    const configured = new Map(deps.config.listeners.map((l) => [`${l.proto}:${l.name}`, l]));
+    const configured = new Map(deps.config.get().listeners.map((l) => [`${l.proto}:${l.name}`, l]));
     ctx.body = deps.broker.listeners().map((l) => {
       const c = configured.get(l.id);
       return {

@@ -15,7 +15,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     } else {
       payload = Buffer.from(b.payload, 'utf8');
     }
-    const { mqtt } = deps.config;
+    const { mqtt } = deps.config.get();
     if (b.retain && !mqtt.retain_available) throw badRequest('body.retain: retained messages are off (mqtt.retain_available)');
     if (mqtt.max_topic_levels > 0 && b.topic.split('/').length > mqtt.max_topic_levels) {
       throw badRequest(`body.topic has more than mqtt.max_topic_levels (${mqtt.max_topic_levels}) levels`);

@@ -6,7 +6,7 @@ import { input, type ApiRoutes, type RouteServices } from '../router.ts';
 export function register(r: ApiRoutes, { deps, monitor }: RouteServices) {
   const { broker } = deps;
   const counters = (values: Record<string, number>, aggregate: boolean) =>
-    aggregate ? { ...values } : [{ node: deps.config.node.name, ...values }];
+    aggregate ? { ...values } : [{ node: deps.config.get().node.name, ...values }];
 
   const node = (n: NodeInfo) => ({
     node: n.node,

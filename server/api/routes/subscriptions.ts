@@ -11,7 +11,7 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
       share_group: q.share_group,
       match_topic: q.match_topic,
     });
-    const node = deps.config.node.name;
+    const node = deps.config.get().node.name;
     const page = paginate(rows, q.page, q.limit);
     ctx.body = { data: page.data.map((s) => ({ clientid: s.clientid, topic: s.topic, qos: s.qos, node })), meta: page.meta };
   });

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../store/database.ts';
 import type { Config } from '../../config/types.ts';
+import type { ConfigSource } from '../../config/source.ts';
 import { hashPassword, verifyPassword } from '../../passwords.ts';
 import { alreadyExists, badRequest, notFound } from '../../errors.ts';
 
@@ -59,7 +60,7 @@ function safeEqual(a: string, b: string): boolean {
 
 export interface AdminServiceDeps {
   db: Kysely<Database>;
-  config: () => Config;
+  config: ConfigSource;
   logger: Logger;
   tokenTtlMs: number;
 }
@@ -115,7 +116,7 @@ export function createAdminService(deps: AdminServiceDeps) {
   const service = {
     /** Creates dashboard.default_user when there is no administrator at all (EMQX does the same). */
     async ensureDefault(): Promise<void> {
-      const { login, password } = deps.config().dashboard.default_user;
+      const { login, password } = deps.config.get().dashboard.default_user;
       const any = await db.selectFrom('admin_user').select('username').limit(1).executeTakeFirst();
       if (!any) {
         const now = Date.now();

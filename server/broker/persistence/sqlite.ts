@@ -18,7 +18,8 @@
 // or an OS crash before the next checkpoint; synchronous=FULL closes that gap at an fsync per batch.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ClientState, Entry, Msg } from './state.ts';
-import type { PersistenceLogger, PersistenceTables } from './types.ts';
+import type { PersistenceLogger } from './types.ts';
+import type { PersistenceTables } from '../../store/persistence-tables.ts';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 type Param = string | number | bigint | Buffer | null;

@@ -3,29 +3,29 @@
 // policy the persistence applies, and the registry the API reads.
 //
 // Wiring order (see tern.ts): createSessions() first, because the persistence needs its
-// queuePolicy; then the persistence; then aedes with sessions.hooks; then sessions.attach().
+// queuePolicy; then the persistence; then aedes; then sessions.attach(). The session policy's
+// steps on the hook chain are added by registerSteps().
 import type BetterSqlite3 from 'better-sqlite3';
 import type { AedesPublishPacket, Subscription } from 'aedes';
-import type { Config, ZoneConfig } from '../config/types.ts';
-import type { Logger } from '../logger.ts';
-import type { EventBus, TerminateReason } from './events.ts';
-import type { AedesBroker, AedesClient, Client, SessionRecord } from './aedes-types.ts';
-import { clientAddress, newSessionRecord } from './aedes-types.ts';
-import type { QueuePolicy, TernPersistence } from './persistence/types.ts';
-import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from './types.ts';
-import { shareGroup, topicMatches, topicFilterProblem } from './topic.ts';
-import { badRequest, notFound } from '../errors.ts';
-import type { Metrics } from './metrics.ts';
-import { hasLiveSubscriber } from './aedes-types.ts';
+import type { Config, ZoneConfig } from '../../config/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { DisconnectReason, EventBus, TerminateReason } from '../events.ts';
+import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
+import type { HookChain } from '../core/hook-chain.ts';
+import type { ConfigSource } from '../../config/source.ts';
+import { SessionRecord } from './session-record.ts';
+import type { QueuePolicy, TernPersistence } from '../persistence/types.ts';
+import type { QoS, SessionFilter, SessionInfo, SessionRegistry, SubscriptionInfo, QueuedMessage } from '../types.ts';
+import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.ts';
+import { badRequest, notFound } from '../../errors.ts';
+import type { Metrics } from '../sys/metrics.ts';
+import { hasLiveSubscriber, sentDisconnect } from '../core/internals/aedes.ts';
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
   readonly queuePolicy: QueuePolicy;
-  /** aedes hooks this module needs */
-  readonly hooks: {
-    published: (packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) => void;
-    authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null;
-  };
+  /** adds the session policy's steps to the hook chain */
+  registerSteps(chain: HookChain): void;
   attach(aedes: AedesBroker, persistence: TernPersistence): void;
   /** sessions known, online and offline */
   count(): number;
@@ -34,7 +34,7 @@ export interface Sessions extends SessionRegistry {
 }
 
 export interface SessionsDeps {
-  config: () => Config;
+  config: ConfigSource;
   events: EventBus;
   logger: Logger;
   metrics: Metrics;
@@ -54,7 +54,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   let persistence: TernPersistence | undefined;
 
   const zoneOf = (zone: string): ZoneConfig => {
-    const zones = deps.config().zones;
+    const zones = deps.config.get().zones;
     return zones[zone] ?? zones.external ?? Object.values(zones)[0]!;
   };
   const zoneOfClient = (clientId: string): ZoneConfig => zoneOf(records.get(clientId)?.zone ?? 'external');
@@ -144,7 +144,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   function onClient(client: Client) {
     const c = client as AedesClient;
     // the connection's own record (made at accept) becomes the session's
-    const r = c.tern ?? (c.tern = newSessionRecord('external', ''));
+    const r = c.tern ?? (c.tern = new SessionRecord('external', '', c));
     const now = Date.now();
     const previous = records.get(c.id);
 
@@ -170,7 +170,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     r.clean = c.clean;
     r.protoVer = c.version ?? r.protoVer;
     // getpeername is a syscall: a clean session reads its address only when someone asks (toInfo)
-    if (!c.clean) ({ ip: r.ip, port: r.port } = clientAddress(c));
+    if (!c.clean) r.address();
     r.expiryInterval = c.clean ? 0 : zoneOf(r.zone).session_expiry_interval;
     r.createdAt = created ? now : previous!.createdAt;
     r.connectedAt = now;
@@ -194,14 +194,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   }
 
   /** the peer address: stored for persistent sessions, read from the live socket otherwise */
-  function address(r: SessionRecord): { ip: string | null; port: number | null } {
-    if (r.ip === null && r.client) {
-      const a = clientAddress(r.client);
-      r.ip = a.ip;
-      r.port = a.port;
-    }
-    return { ip: r.ip, port: r.port };
-  }
+  const address = (r: SessionRecord) => r.address();
 
   function onClientReady(client: Client) {
     const r = records.get(client.id);
@@ -235,7 +228,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       events.emit('client.disconnected', {
         clientid: c.id,
         username: state?.username ?? null,
-        reason: state?.kicked ? 'kicked' : state?.takenOver ? 'takeovered' : 'closed',
+        reason: disconnectReason(c),
         connected_at: state?.connectedAt ?? null,
         disconnected_at: now,
         ipaddress: r ? address(r).ip : null,
@@ -359,46 +352,34 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
   };
 
-  const hooks: Sessions['hooks'] = {
+  function registerSteps(chain: HookChain): void {
+    // [MQTT-3.1.4-2] aedes is about to close the live connection with this id; mark it so the
+    // disconnect reads as a takeover, not a departure. Runs after authentication let it in.
+    chain.add('connect', 'sessions', (_ctx, info) => {
+      const old = aedes?.clients[info.clientid];
+      if (old?.tern) old.tern.takenOver = true;
+      return undefined;
+    });
     // aedes never queues QoS 0 for offline sessions; EMQX does when mqueue_store_qos0 is on.
-    published(packet, client, done) {
-      const m = deps.metrics;
-      if (client) {
-        const state = (client as AedesClient).tern;
-        if (state) state.recvMsg++;
-        m['messages.received']++;
-        if (packet.qos === 0) m['messages.qos0.received']++;
-        else if (packet.qos === 1) m['messages.qos1.received']++;
-        else m['messages.qos2.received']++;
-        if (packet.retain) m['messages.retained']++;
-      }
-      if (events.has('message.dropped') && aedes && !packet.topic.startsWith('$SYS/')) reportUnrouted(packet, client);
-      if (packet.qos !== 0 || offline === 0 || !persistence || packet.topic.startsWith('$SYS/')) return done();
-      persistence.subscriptionsByTopic(packet.topic).then(
-        (subs) => {
-          const targets = subs.filter((s) => {
-            const r = records.get(s.clientId);
-            return r !== undefined && r.client === undefined && zoneOf(r.zone).mqueue_store_qos0;
-          });
-          if (targets.length === 0) return done();
-          persistence!.outgoingEnqueueCombi(targets, packet).then(() => done(), done);
-        },
-        (err: Error) => done(err),
-      );
-    },
-    authorizeForward(client, packet) {
-      const state = (client as AedesClient).tern;
-      if (state) state.sendMsg++;
-      deps.metrics['messages.sent']++;
-      return packet;
-    },
-  };
+    chain.add('published', 'sessions', (message, publisher) => {
+      const packet = message as AedesPublishPacket;
+      if (events.has('message.dropped') && aedes && !packet.topic.startsWith('$SYS/')) reportUnrouted(packet, publisher);
+      if (packet.qos !== 0 || offline === 0 || !persistence || packet.topic.startsWith('$SYS/')) return;
+      return persistence.subscriptionsByTopic(packet.topic).then((subs) => {
+        const targets = subs.filter((s) => {
+          const r = records.get(s.clientId);
+          return r !== undefined && r.client === undefined && zoneOf(r.zone).mqueue_store_qos0;
+        });
+        if (targets.length > 0) return persistence!.outgoingEnqueueCombi(targets, packet);
+      });
+    });
+  }
 
   /**
    * message.dropped with reason no_subscribers. Checking for a subscriber costs a trie match per
    * publish, so it runs only while someone listens for the event.
    */
-  function reportUnrouted(packet: AedesPublishPacket, client: Client | null) {
+  function reportUnrouted(packet: AedesPublishPacket, publisher: { clientid: string; username: string | null } | null) {
     if (hasLiveSubscriber(aedes!, packet.topic)) return;
     persistence!.subscriptionsByTopic(packet.topic).then((subs) => {
       if (subs.length > 0) return;
@@ -411,8 +392,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
         qos: packet.qos,
         retain: packet.retain,
         payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-        from_clientid: client?.id ?? null,
-        from_username: (client as AedesClient | null)?.tern?.username ?? null,
+        from_clientid: publisher?.clientid ?? null,
+        from_username: publisher?.username ?? null,
         ts: Date.now(),
       });
     }, () => {});
@@ -420,7 +401,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
 
   return {
     queuePolicy,
-    hooks,
+    registerSteps,
 
     attach(broker, store) {
       aedes = broker;
@@ -428,7 +409,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       // Offline sessions from before the restart: listed, counted, and expiring on schedule.
       if (stmts) {
         for (const row of stmts.all.all() as Record<string, unknown>[]) {
-          const r = newSessionRecord(row.zone as string, row.listener as string);
+          const r = new SessionRecord(row.zone as string, row.listener as string);
           r.clientid = row.clientid as string;
           r.username = (row.username as string | null) ?? null;
           r.clean = false;
@@ -460,10 +441,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
           events.emit('session.subscribed', { clientid: client.id, username, topic: s.topic, opts: { qos: s.qos as QoS } });
         }
       });
+      // aedes has no hook before an UNSUBSCRIBE is applied: client.unsubscribe fires with
+      // session.unsubscribed, once it is done
       broker.on('unsubscribe', (topics: string[], client: Client) => {
-        if (!events.has('session.unsubscribed')) return;
         const username = (client as AedesClient).tern?.username ?? null;
-        for (const topic of topics) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        for (const topic of topics) {
+          if (events.has('client.unsubscribe')) events.emit('client.unsubscribe', { clientid: client.id, username, topic });
+          if (events.has('session.unsubscribed')) events.emit('session.unsubscribed', { clientid: client.id, username, topic });
+        }
       });
     },
 
@@ -511,7 +496,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
 
     async subscribe(clientId, topic, qos) {
       const r = requireRecord(clientId);
-      const problem = topicFilterProblem(topic, deps.config().mqtt);
+      const problem = topicFilterProblem(topic, deps.config.get().mqtt);
       if (problem) throw badRequest(`topic filter "${topic}" ${problem}`);
       if (r.client) {
         const c = r.client;
@@ -570,4 +555,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
       }
     },
   };
+}
+
+/** EMQX's disconnect reasons, read from what aedes and Tern recorded on the connection. */
+function disconnectReason(c: AedesClient): DisconnectReason {
+  const r = c.tern;
+  if (r?.kicked) return 'kicked';
+  if (r?.takenOver) return 'takeovered';
+  if (r?.keepaliveTimedOut) return 'keepalive_timeout';
+  if (sentDisconnect(c)) return 'normal';
+  return 'closed';
 }

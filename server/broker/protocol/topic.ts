@@ -1,5 +1,5 @@
 // MQTT topic helpers used outside aedes' own matcher (API filters, shared-subscription names).
-import type { Config } from '../config/types.ts';
+import type { Config } from '../../config/types.ts';
 
 /** [MQTT-4.7] does `filter` (with + and #) match the topic name? `$` topics need an explicit first level. */
 export function topicMatches(filter: string, topic: string): boolean {

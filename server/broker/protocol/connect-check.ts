@@ -1,7 +1,15 @@
 // CONNECT checks where aedes (and mqtt-packet under it) is more lenient than MQTT 3.1 / 3.1.1.
 // mqtt-packet already rejects: an unknown protocol name, a level other than 3/4/5, the reserved
 // flag set [MQTT-3.1.2-3], will QoS/retain without the will flag [MQTT-3.1.2-13, -15].
-import type { ConnectPacket } from './aedes-types.ts';
+/** the CONNECT fields the checks read */
+export interface ConnectFields {
+  protocolId: string;
+  protocolVersion: number;
+  clientId: string;
+  clean: boolean;
+  username: string | undefined;
+  password: Buffer | undefined;
+}
 
 export type ConnectVerdict =
   | { action: 'accept' }
@@ -18,7 +26,7 @@ export interface ConnectLimits {
 /** MQTT 3.1 (MQIsdp) limits client identifiers to 1..23 characters. */
 const MQTT31_MAX_CLIENTID = 23;
 
-export function checkConnect(packet: ConnectPacket, limits: ConnectLimits): ConnectVerdict {
+export function checkConnect(packet: ConnectFields, limits: ConnectLimits): ConnectVerdict {
   const name = packet.protocolId;
   const level = packet.protocolVersion;
   // [MQTT-3.1.2-2] the level must match the protocol: "MQIsdp" is 3.1 (level 3), "MQTT" is

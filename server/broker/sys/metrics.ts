@@ -14,6 +14,7 @@ export function createMetrics() {
     'messages.qos2.received': 0,
     'messages.retained': 0,
     'messages.publish': 0,
+  'messages.delivered': 0,
     'client.connected': 0,
     'client.disconnected': 0,
     'client.auth.failure': 0,

@@ -2,12 +2,13 @@
 // zone's anonymous setting. The API edits users, client ids and anonymous settings through this
 // same service, so a change applies to the next CONNECT without a restart.
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/database.ts';
-import type { Config } from '../config/types.ts';
-import type { AuthService, AuthRequest, AuthResult, AuthUser, AnonymousSetting } from './types.ts';
-import { hashPassword, verifyPassword } from '../passwords.ts';
-import { alreadyExists, badRequest, notFound } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import type { Database } from '../../store/database.ts';
+import type { Config } from '../../config/types.ts';
+import type { ConfigSource } from '../../config/source.ts';
+import type { AuthService, AuthRequest, AuthResult, AuthUser, AnonymousSetting } from '../types.ts';
+import { hashPassword, verifyPassword } from '../../passwords.ts';
+import { alreadyExists, badRequest, notFound } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
 
 const ANONYMOUS_KEY = 'authentication.anonymous';
 /** the config seeds already applied, so a seed deleted through the API stays deleted */
@@ -16,7 +17,7 @@ const SEEDED_KEY = 'authentication.seeded';
 export interface AuthServiceDeps {
   db: Kysely<Database>;
   /** read on every call, so a config reload takes effect */
-  config: () => Config;
+  config: ConfigSource;
   logger: Logger;
 }
 
@@ -39,7 +40,7 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
   function anonymousFor(zone: string): AnonymousSetting {
     const override = anonymousOverrides.get(zone);
     if (override !== undefined) return { allow: override, source: 'api' };
-    const config = deps.config();
+    const config = deps.config.get();
     const zoneValue = config.zones[zone]?.allow_anonymous;
     return { allow: zoneValue ?? config.allow_anonymous, source: 'config' };
   }
@@ -89,7 +90,7 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
 
   async function getAnonymous(): Promise<Record<string, AnonymousSetting>> {
     const out: Record<string, AnonymousSetting> = {};
-    for (const zone of Object.keys(deps.config().zones)) out[zone] = anonymousFor(zone);
+    for (const zone of Object.keys(deps.config.get().zones)) out[zone] = anonymousFor(zone);
     return out;
   }
 
@@ -150,7 +151,7 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
     getAnonymous,
 
     async setAnonymous(zones) {
-      const known = deps.config().zones;
+      const known = deps.config.get().zones;
       for (const zone of Object.keys(zones)) {
         if (!known[zone]) throw badRequest(`zones.${zone}: unknown zone (configured zones: ${Object.keys(known).join(', ')})`);
       }
@@ -172,7 +173,7 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
      * applied, so neither an API edit nor an API delete is undone by the next start.
      */
     async seedFromConfig() {
-      const config = deps.config();
+      const config = deps.config.get();
       const row = await db.selectFrom('setting').select('value').where('key', '=', SEEDED_KEY).executeTakeFirst();
       const seeded: { users: string[]; clientids: string[] } = row ? JSON.parse(row.value) : { users: [], clientids: [] };
       const users = new Set(seeded.users);

@@ -7,11 +7,13 @@ import https from 'node:https';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Config, ListenerConfig } from '../config/types.ts';
-import type { Logger } from '../logger.ts';
-import type { ListenerStatus } from './types.ts';
-import { newSessionRecord, type AedesBroker, type AedesClient } from './aedes-types.ts';
-import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos } from './limits.ts';
+import type { ListenerConfig } from '../../config/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { ListenerStatus } from '../types.ts';
+import type { AedesBroker, AedesClient } from '../core/aedes-types.ts';
+import type { ConfigSource } from '../../config/source.ts';
+import { SessionRecord } from '../session/session-record.ts';
+import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos } from '../protocol/limits.ts';
 import { createWriteBatcher, type WriteBatcher } from './write-batcher.ts';
 
 export class ListenerError extends Error {
@@ -103,12 +105,11 @@ function listen(server: net.Server, l: ListenerConfig): Promise<number> {
   });
 }
 
-async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, batcher: WriteBatcher, log: Logger): Promise<RunningListener> {
+async function startOne(l: ListenerConfig, config: ConfigSource, aedes: AedesBroker, batcher: WriteBatcher, log: Logger): Promise<RunningListener> {
   const id = `${l.proto}:${l.name}`;
   const allowRate = rateGate(l.max_conn_rate);
   const allowAddress = accessCheck(l);
-  const zone = config.zones[l.zone]!;
-  const limitPacketSize = packetSizeLimiter(aedes, config.mqtt.max_packet_size);
+  const limitPacketSize = packetSizeLimiter(aedes, config.get().mqtt.max_packet_size);
   const running: RunningListener = {
     config: l,
     id,
@@ -142,10 +143,11 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
     // so a frame still corked in the socket below it would be lost
     if (stream === transport) batcher.attach(transport);
     const client = aedes.handle(stream, req) as AedesClient;
-    client.tern = newSessionRecord(l.zone, id);
+    client.tern = new SessionRecord(l.zone, id, client);
+    const c = config.get();
     limitPacketSize(client);
-    limitSubscribeQos(client, config.mqtt.max_qos_allowed);
-    limitConnectWait(client, zone.idle_timeout);
+    limitSubscribeQos(client, c.mqtt.max_qos_allowed);
+    limitConnectWait(client, (c.zones[l.zone] ?? c.zones.external!).idle_timeout);
   };
 
   let server: net.Server;
@@ -196,12 +198,12 @@ async function startOne(l: ListenerConfig, config: Config, aedes: AedesBroker, b
   return running;
 }
 
-export async function startListeners(deps: { config: Config; aedes: AedesBroker; logger: Logger }): Promise<Listeners> {
+export async function startListeners(deps: { config: ConfigSource; aedes: AedesBroker; logger: Logger }): Promise<Listeners> {
   const log = deps.logger.child({ module: 'listeners' });
   const running: RunningListener[] = [];
   const batcher = createWriteBatcher();
   try {
-    for (const l of deps.config.listeners) {
+    for (const l of deps.config.get().listeners) {
       if ((l.proto === 'ssl' || l.proto === 'wss') && !(l.keyfile && l.certfile)) {
         log.info({ listener: `${l.proto}:${l.name}` }, 'TLS listener not started: keyfile and certfile are not configured');
         continue;

@@ -1,3 +1,4 @@
+// Everything Tern relies on inside mqemitter, in one place (test/unit/internals.test.ts pins it).
 // The message router aedes runs on (mqemitter), with its drain recursion broken.
 //
 // mqemitter 7 queues messages beyond `concurrency` and, when a delivery completes, starts the next
@@ -32,4 +33,10 @@ export function createMessageRouter(concurrency: number): MQEmitter {
     }
   };
   return mq;
+}
+
+/** Whether a subscription of a connected client (or of the broker itself) matches the topic. */
+export function hasLiveSubscriber(mq: unknown, topic: string): boolean {
+  // mqemitter keeps its qlobber as _matcher; aedes subscribes every live subscription there
+  return (mq as { _matcher: { match(topic: string): unknown[] } })._matcher.match(topic).length > 0;
 }

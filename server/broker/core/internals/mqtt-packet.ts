@@ -1,0 +1,63 @@
+// Everything Tern relies on inside mqtt-packet's Parser, in one place (test/unit/internals.test.ts
+// pins it). aedes keeps one Parser per client (client._parser).
+import type { Client } from '../aedes-types.ts';
+import { clientParser } from './aedes.ts';
+
+/** The parser internals aedes' client keeps: mqtt-packet's Parser. */
+interface PacketParser {
+  packet: { length: number; cmd?: string };
+  /** the method names parse() steps through, in order: header, length, payload, new packet */
+  _states: string[];
+  /** set by aedes */
+  client: { broker: object };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+  _ternParseLength?: () => boolean;
+}
+
+/** where limitPacketSize keeps the limit: on the aedes instance, read through parser.client.broker */
+const MAX_PACKET_SIZE = Symbol('tern.maxPacketSize');
+const LIMITED_STATES = ['_parseHeader', '_ternParseLength', '_parsePayload', '_newPacket'];
+
+function limitedParseLength(this: PacketParser): boolean {
+  const ok = this._parseLength();
+  const max = (this.client.broker as { [MAX_PACKET_SIZE]?: number })[MAX_PACKET_SIZE] ?? 0;
+  if (ok && max > 0 && this.packet.length > max) {
+    this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds mqtt.max_packet_size (${max})`));
+    return false;
+  }
+  return ok;
+}
+
+/**
+ * Closes a connection whose next packet announces a Remaining Length above max_packet_size,
+ * before its body is buffered. mqtt-packet has no such option. Its parser steps through the
+ * method names in `_states`; a limited client's parser gets a shared list naming a length step
+ * that checks the limit. That step is added to mqtt-packet's Parser prototype once, and does
+ * nothing for parsers that do not name it, so no connection carries a wrapper of its own.
+ */
+export function packetSizeLimiter(aedes: object, maxBytes: number): (client: Client) => void {
+  (aedes as { [MAX_PACKET_SIZE]?: number })[MAX_PACKET_SIZE] = maxBytes;
+  return (client) => {
+    const parser = clientParser<PacketParser>(client);
+    if (!parser || maxBytes <= 0) return;
+    const proto = Object.getPrototypeOf(parser) as PacketParser;
+    if (!proto._ternParseLength) proto._ternParseLength = limitedParseLength;
+    parser._states = LIMITED_STATES;
+  };
+}
+
+/**
+ * mqtt.max_qos_allowed for subscriptions: the granted QoS is capped [MQTT-3.9.3-2 allows a lower
+ * grant]. aedes grants what was asked whatever authorizeSubscribe returns, so the SUBSCRIBE is
+ * rewritten as it leaves the parser, before aedes sees it.
+ */
+export function limitSubscribeQos(client: Client, maxQos: number): void {
+  const parser = clientParser<import('node:events').EventEmitter>(client);
+  if (!parser || maxQos >= 2) return;
+  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: { qos: number }[] }) => {
+    if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
+    for (const sub of packet.subscriptions) if (sub.qos > maxQos) sub.qos = maxQos;
+  });
+}
+

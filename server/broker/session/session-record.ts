@@ -1,0 +1,84 @@
+// What Tern remembers about a session and the connection holding it: one object per connection,
+// made at accept, filled from the CONNECT, and kept in the session registry while the session
+// lives (online, or offline with clean_session=false). A resumed session gets the new
+// connection's object with the counters and creation time carried over (sessions.ts). One object
+// rather than a connection state plus a session record: every live connection pays for each
+// object it owns. It is also the ClientContext the hook chain's steps receive, so a step costs no
+// allocation. This class is the one place that defines how a record changes.
+import type { ClientContext, ConnectInfo } from '../core/hook-chain.ts';
+import { clientAddress, type AedesClient } from '../core/aedes-types.ts';
+
+export class SessionRecord implements ClientContext {
+  /** '' until CONNECT */
+  clientid = '';
+  username: string | null = null;
+  clean = true;
+  protoName = 'MQTT';
+  protoVer = 4;
+  keepalive = 0;
+  /** peer address: stored for persistent sessions, read from the socket on demand otherwise */
+  ip: string | null = null;
+  port: number | null = null;
+  /** ms */
+  expiryInterval = 0;
+  createdAt = 0;
+  connectedAt: number | null = null;
+  disconnectedAt: number | null = null;
+  /** the live connection, once registered as this session's (sessions.ts) */
+  client: AedesClient | undefined = undefined;
+  recvMsg = 0;
+  sendMsg = 0;
+  expiryTimer: NodeJS.Timeout | undefined = undefined;
+  isSuperuser = false;
+  /** closed by the management plane */
+  kicked = false;
+  /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
+  takenOver = false;
+  /** aedes reported a keepalive timeout for this connection */
+  keepaliveTimedOut = false;
+  /** the CONNECT was refused (CONNACK code), or null, and why */
+  refusedWith: number | null = null;
+  refusedBecause: string | null = null;
+  /** a clean session's QoS 1/2 deliveries awaiting acknowledgement, while message.acked is listened to */
+  unacked: { cmd: string; topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; clientId?: string }[] | undefined = undefined;
+
+  constructor(
+    /** zone of the listener that accepted the connection */
+    public zone: string,
+    /** "<proto>:<name>" of that listener */
+    public listener: string,
+    /** the accepted connection (absent for a session restored from SQLite) */
+    public connection?: AedesClient,
+  ) {}
+
+  /** copies what the CONNECT says about the client */
+  fromConnect(info: ConnectInfo): void {
+    this.clientid = info.clientid;
+    this.username = info.username ?? null;
+    this.clean = info.clean;
+    this.protoName = info.protoName;
+    this.protoVer = info.protoVer;
+    this.keepalive = info.keepalive;
+  }
+
+  /** the peer address; read from the socket the first time (a syscall), then kept */
+  address(): { ip: string | null; port: number | null } {
+    const conn = this.client ?? this.connection;
+    if (this.ip === null && conn) ({ ip: this.ip, port: this.port } = clientAddress(conn));
+    return { ip: this.ip, port: this.port };
+  }
+
+  peerhost(): string | null {
+    return this.address().ip;
+  }
+
+  subscriptionCount(): number {
+    const subs = (this.client ?? this.connection)?.subscriptions;
+    return subs ? Object.keys(subs).length : 0;
+  }
+
+  hasSubscription(topic: string): boolean {
+    const subs = (this.client ?? this.connection)?.subscriptions;
+    return subs !== undefined && topic in subs;
+  }
+}
