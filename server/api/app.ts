@@ -11,7 +11,7 @@ import { errorHandler } from './middleware/errors.ts';
 import { createFailureLimiter } from './middleware/rate-limit.ts';
 import { createAdminService, type AdminService } from './services/admin.ts';
 import { createMonitor } from './services/monitor.ts';
-import { createMonitorHistory } from './services/monitor-history.ts';
+import { createMonitorHistory, type MonitorHistory } from './services/monitor-history.ts';
 import { apiDocs } from './docs.ts';
 import { dashboardStatic, stripBasePath } from './dashboard-static.ts';
 import * as statusRoutes from './routes/status.ts';
@@ -48,6 +48,8 @@ export interface ApiApp extends Koa {
   readonly apiRouter: Router;
   readonly spec: ApiSpec;
   readonly admin: AdminService;
+  /** the /monitor history (tests take a sample at a moment of their choosing) */
+  readonly monitorHistory: MonitorHistory;
   /** stops the /monitor_current and /monitor samplers and ends /monitor/stream responses */
   close(): void;
 }
@@ -59,7 +61,8 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const logger = deps.logger.child({ module: 'api' });
   const bodyLimitBytes = opts.bodyLimitBytes ?? Math.max(MiB, 2 * deps.config.get().mqtt.max_packet_size);
 
-  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000 });
+  const now = opts.now ?? Date.now;
+  const admin = createAdminService({ db: deps.db, config: deps.config, logger, tokenTtlMs: opts.tokenTtlMs ?? 3600_000, now });
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
   const monitorHistory = createMonitorHistory({ db: deps.db, broker: deps.broker, monitor, logger, sampleMs: opts.monitorHistoryMs ?? 10_000 });
@@ -68,7 +71,7 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
     deps,
     admin,
     monitor,
-    loginLimiter: createFailureLimiter(loginFailures),
+    loginLimiter: createFailureLimiter({ ...loginFailures, now }),
     monitorHistory,
     streamMs: opts.monitorStreamMs ?? 1000,
     streams,
@@ -94,7 +97,7 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
     monitorHistory.close();
     for (const end of [...streams]) end();
   };
-  Object.assign(app, { apiRouter: router, spec, admin, close });
+  Object.assign(app, { apiRouter: router, spec, admin, monitorHistory, close });
   return app;
 }
 

@@ -27,6 +27,9 @@ export interface ApiOptions {
   bodyLimitBytes?: number;
   /** failed logins per source address before 429, default 5 per 60 s */
   loginFailures?: { max: number; windowMs: number };
+  /** the clock of token and API key expiry and of the login failure window (ms since the
+   *  epoch), default Date.now; tests step it instead of waiting */
+  now?: () => number;
   /** how often the /monitor_current sampler reads the broker's counters, default 1000 ms */
   monitorSampleMs?: number;
   /** how often a /monitor history sample is stored, default 10 000 ms */

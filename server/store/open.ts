@@ -5,8 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
-import { Migrator, FileMigrationProvider, type MigrationResult } from 'kysely/migration';
+// kysely 0.28 (the newest line that supports Node 20) exports the migrator from the root;
+// 0.29 moved it to 'kysely/migration' and requires Node 22.
+import { Kysely, SqliteDialect, Migrator, FileMigrationProvider, type MigrationResult } from 'kysely';
 import type { Database } from './database.ts';
 import type { Logger } from '../logger.ts';
 

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, endAll, tcpUrl } from '../helpers/tern.ts';
+import { disconnectOf } from '../helpers/events.ts';
 import { WIDE, login, shoot, startE2E } from './browser.ts';
 
 test('a new MQTT client shows on Overview (card and live chart) and in Clients without a reload; kick closes it', async () => {
@@ -54,7 +55,10 @@ test('sort by mqueue_len with offline sessions holding queues; the detail view s
     for (const id of Object.keys(depth)) {
       const c = await connect(tcpUrl(e.tern), { clientId: id, clean: false });
       await c.subscribeAsync(`q/${id}`, { qos: 1 });
+      // offline before the publishes, so they queue
+      const gone = disconnectOf(e.tern, id);
       await endAll(c);
+      await gone;
     }
     const pub = await connect(tcpUrl(e.tern), { clientId: 'publisher' });
     for (const [id, n] of Object.entries(depth)) {

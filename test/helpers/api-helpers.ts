@@ -111,17 +111,6 @@ export async function openClients(url: string, n: number, opts: (i: number) => I
   return clients;
 }
 
-/** Polls until check() is truthy (state that settles asynchronously, e.g. a disconnect). */
-export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 // ---- the whole Tern ------------------------------------------------------------------------------
 
 export interface TernApi {

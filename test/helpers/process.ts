@@ -41,7 +41,12 @@ export interface TernProcess {
   child: ChildProcess;
   output(): string;
   exit: Promise<number | null>;
+  /** resolves when the child logs "Tern started" (every listener and the API are up, at log level
+   *  info or lower); rejects if it exits first */
+  ready: Promise<void>;
 }
+
+const STARTED = '"msg":"Tern started"';
 
 export function runTern(env: Record<string, string>, args: string[] = [], cwd = tempDir()): TernProcess {
   let out = '';
@@ -50,18 +55,20 @@ export function runTern(env: Record<string, string>, args: string[] = [], cwd = 
     env: { ...process.env, EMQX_LOG__LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d) => (out += d));
+  let started: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  child.stdout!.on('data', (d) => {
+    out += d;
+    if (out.includes(STARTED)) started();
+  });
   child.stderr!.on('data', (d) => (out += d));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exit };
-}
-
-/** Resolves once GET /api/v5/status answers 200. */
-export async function waitForStatus(httpPort: string | number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fetch(`http://127.0.0.1:${httpPort}/api/v5/status`).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Tern did not answer on port ${httpPort} within ${ms} ms`);
+  const readyOrExit = Promise.race([
+    ready,
+    exit.then((code) => {
+      throw new Error(`Tern exited (${code}) before it started:\n${out}`);
+    }),
+  ]);
+  readyOrExit.catch(() => {}); // tests of failed start-ups never wait for it
+  return { child, output: () => out, exit, ready: readyOrExit };
 }

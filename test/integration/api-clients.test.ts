@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import { startTernApi, openClients, eventually, type TernApi } from '../helpers/api-helpers.ts';
+import { startTernApi, openClients, type TernApi } from '../helpers/api-helpers.ts';
+import { acksOf, busEvents, disconnectOf } from '../helpers/events.ts';
 import { connect, nextMessages, endAll } from '../helpers/tern.ts';
 import { loadSpec } from '../../server/api/spec.ts';
 
@@ -57,11 +58,15 @@ test('250 clients: list, paginate, filter; offline persistent sessions are rows 
     assert.equal(await count('gte_mqueue_len=1'), 0);
 
     // the persistent ones go offline; messages for them queue up
+    const leaving = new Set(clients.filter((_, i) => i % 10 === 0).map((_, j) => name(j * 10)));
+    const left = busEvents(t.tern.events, 'client.disconnected', (e) => leaving.has(e.clientid));
     await endAll(...clients.filter((_, i) => i % 10 === 0));
-    await eventually(async () => (await count('conn_state=disconnected')) === 25, '25 offline sessions');
+    await left.wait(25, '25 disconnects');
+    assert.equal(await count('conn_state=disconnected'), 25);
+    // the publish answers once aedes has queued the copies for offline sessions
     const pub = await t.http.post('/api/v5/publish').set(t.auth).send({ topic: 'fleet/update', payload: 'v2', qos: 1 });
     assert.equal(pub.status, 200, pub.text);
-    await eventually(async () => (await count('gte_mqueue_len=1')) === 25, 'a queued message per offline session');
+    assert.equal(await count('gte_mqueue_len=1'), 25, 'a queued message per offline session');
     assert.equal(await count('lte_mqueue_len=0'), 225);
 
     const offline = (await list('conn_state=disconnected&limit=100')).data;
@@ -88,10 +93,13 @@ test('250 clients: list, paginate, filter; offline persistent sessions are rows 
     assert.equal(online.body.meta.count, 0);
 
     // the queue is delivered when the client comes back
+    const acked = acksOf(t.tern, 'dev-010');
     const back = await connect(t.mqttUrl(), { clientId: 'dev-010', username: 'group-a', clean: false });
     const got = await nextMessages(back, 1);
     assert.equal(got[0]!.payload, 'v2');
-    await eventually(async () => (await t.http.get('/api/v5/clients/dev-010').set(t.auth)).body.mqueue_len === 0, 'queue drained');
+    await acked.wait(1, 'the PUBACK of dev-010');
+    const drained = await t.http.get('/api/v5/clients/dev-010').set(t.auth);
+    assert.deepEqual([drained.body.mqueue_len, drained.body.inflight_cnt], [0, 0], 'queue drained');
     clients.push(back);
   } finally {
     await endAll(...clients);
@@ -187,8 +195,10 @@ test('kick discards an offline persistent session with its queue', async () => {
   try {
     const c = await connect(t.mqttUrl(), { clientId: 'sleepy', clean: false });
     await c.subscribeAsync('news', { qos: 1 });
+    const gone = disconnectOf(t.tern, 'sleepy');
     await endAll(c);
-    await eventually(async () => (await t.http.get('/api/v5/clients/sleepy').set(t.auth)).body.connected === false, 'offline');
+    await gone;
+    assert.equal((await t.http.get('/api/v5/clients/sleepy').set(t.auth)).body.connected, false);
     await t.http.post('/api/v5/publish').set(t.auth).send({ topic: 'news', payload: 'x', qos: 1 });
     assert.equal((await t.http.delete('/api/v5/clients/sleepy').set(t.auth)).status, 204);
     assert.equal((await t.http.get('/api/v5/clients/sleepy').set(t.auth)).status, 404);

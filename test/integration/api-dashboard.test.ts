@@ -15,8 +15,9 @@ import type { Config } from '../../server/config/types.ts';
 import type { ApiOptions } from '../../server/api/app.ts';
 import { openStore } from '../../server/store/open.ts';
 import { createMonitorHistory } from '../../server/api/services/monitor-history.ts';
-import { connect, endAll, tcpUrl, tempDir, testConfig } from '../helpers/tern.ts';
-import { bearer, eventually, login } from '../helpers/api-helpers.ts';
+import { connect, endAll, nextMessages, tcpUrl, tempDir, testConfig } from '../helpers/tern.ts';
+import { bearer, login } from '../helpers/api-helpers.ts';
+import { disconnectOf } from '../helpers/events.ts';
 
 const FAST: ApiOptions = { monitorHistoryMs: 50, monitorStreamMs: 50, monitorSampleMs: 50 };
 
@@ -26,24 +27,25 @@ async function start(config: Config, api: ApiOptions = FAST): Promise<{ tern: Te
   return { tern, http, auth: bearer(await login(http)) };
 }
 
-test('GET /monitor: 10 s samples (here 50 ms) of counts and message rates, kept across a restart', async () => {
+test('GET /monitor: samples of counts and of the messages of each interval, kept across a restart', async () => {
   const config = testConfig();
-  const a = await start(config);
+  // no timer: the test takes each sample itself
+  const a = await start(config, { monitorHistoryMs: 3600_000 });
   const client = await connect(tcpUrl(a.tern), { clientId: 'm1' });
   try {
+    await a.tern.api.monitorHistory.sample();
     await client.subscribeAsync('m/#', { qos: 0 });
     for (let i = 0; i < 20; i++) await client.publishAsync('m/x', 'p', { qos: 1 });
-    const rows = (await eventually(async () => {
-      const res = await a.http.get('/api/v5/monitor?latest=60').set(a.auth);
-      assert.equal(res.status, 200);
-      const r = res.body as { live_connections: number; received: number; sent: number; received_msg_rate: number; interval_ms: number; time_stamp: number }[];
-      const received = r.reduce((n, s) => n + s.received, 0);
-      return r.some((s) => s.live_connections === 1) && received >= 20 ? r : undefined;
-    }, 'samples with the client and its messages'))!;
-    assert.ok(rows.every((r, i) => i === 0 || r.time_stamp > rows[i - 1]!.time_stamp), 'oldest first');
-    const busy = rows.find((r) => r.received > 0)!;
-    assert.equal(busy.received_msg_rate, Math.round((busy.received / (busy.interval_ms / 1000)) * 100) / 100);
-    assert.ok(rows.reduce((n, s) => n + s.sent, 0) >= 20);
+    await nextMessages(client, 20);
+    await a.tern.api.monitorHistory.sample();
+    const res = await a.http.get('/api/v5/monitor?latest=60').set(a.auth);
+    assert.equal(res.status, 200);
+    const rows = res.body as { live_connections: number; subscriptions: number; received: number; sent: number; received_msg_rate: number; interval_ms: number; time_stamp: number }[];
+    assert.equal(rows.length, 2);
+    assert.ok(rows[1]!.time_stamp > rows[0]!.time_stamp, 'oldest first');
+    assert.deepEqual([rows[0]!.live_connections, rows[0]!.subscriptions, rows[0]!.received], [1, 0, 0]);
+    assert.deepEqual([rows[1]!.live_connections, rows[1]!.subscriptions, rows[1]!.received, rows[1]!.sent], [1, 1, 20, 20]);
+    assert.equal(rows[1]!.received_msg_rate, Math.round((20 / (rows[1]!.interval_ms / 1000)) * 100) / 100);
     const bad = await a.http.get('/api/v5/monitor?latest=0').set(a.auth);
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /latest/);
@@ -51,14 +53,29 @@ test('GET /monitor: 10 s samples (here 50 ms) of counts and message rates, kept 
     await endAll(client);
     await a.tern.close();
   }
-  const stoppedAt = Date.now();
   const b = await start(config, { monitorHistoryMs: 3600_000 });
   try {
     const res = await b.http.get('/api/v5/monitor?latest=3600').set(b.auth);
-    assert.ok(res.body.length > 0, 'the history survives the restart');
-    assert.ok(res.body.every((r: { time_stamp: number }) => r.time_stamp <= stoppedAt));
+    assert.deepEqual(res.body.map((r: { received: number }) => r.received), [0, 20], 'the history survives the restart');
   } finally {
     await b.tern.close();
+  }
+});
+
+test('the history timer stores a sample every monitorHistoryMs', async () => {
+  const { tern, http, auth } = await start(testConfig(), { monitorHistoryMs: 20 });
+  try {
+    await new Promise<void>((resolve) => {
+      let n = 0;
+      const stop = tern.api.monitorHistory.onSample(() => {
+        if (++n < 2) return;
+        stop();
+        resolve();
+      });
+    });
+    assert.ok((await http.get('/api/v5/monitor?latest=60').set(auth)).body.length >= 2);
+  } finally {
+    await tern.close();
   }
 });
 
@@ -129,41 +146,41 @@ test('retained messages: list (filter, pages), one with its payload, delete with
   const pub = await connect(tcpUrl(tern), { clientId: 'retainer' });
   const watcher = await connect(tcpUrl(tern), { clientId: 'watcher' });
   try {
+    // QoS 1: the retained store has them when the PUBACK comes
     await pub.publishAsync('r/a', 'first', { qos: 1, retain: true });
-    await pub.publishAsync('r/b', Buffer.from([0, 1, 2]), { qos: 0, retain: true });
+    await pub.publishAsync('r/b', Buffer.from([0, 1, 2]), { qos: 1, retain: true });
     await pub.publishAsync('other/c', 'x', { qos: 1, retain: true });
-    await eventually(async () => (await http.get('/api/v5/mqtt/retainer/messages').set(auth)).body.meta?.count === 3, 'three retained');
+    assert.equal((await http.get('/api/v5/mqtt/retainer/messages').set(auth)).body.meta.count, 3);
     const page = await http.get('/api/v5/mqtt/retainer/messages?topic=r/%23&limit=1&page=2').set(auth);
     // (aedes stamps the publisher's client id after the retained store: from_clientid may be null)
     const { from_clientid, ...rest } = page.body.data[0];
     assert.ok(from_clientid === null || from_clientid === 'retainer');
-    assert.deepEqual({ data: [rest], meta: page.body.meta }, { data: [{ topic: 'r/b', qos: 0, payload_size: 3 }], meta: { page: 2, limit: 1, count: 2, hasnext: false } });
+    assert.deepEqual({ data: [rest], meta: page.body.meta }, { data: [{ topic: 'r/b', qos: 1, payload_size: 3 }], meta: { page: 2, limit: 1, count: 2, hasnext: false } });
     const like = await http.get('/api/v5/mqtt/retainer/messages?like_topic=her').set(auth);
     assert.deepEqual(like.body.data.map((m: { topic: string }) => m.topic), ['other/c']);
     const one = await http.get(`/api/v5/mqtt/retainer/message/${encodeURIComponent('r/a')}`).set(auth);
     assert.equal(one.status, 200);
     assert.equal(Buffer.from(one.body.payload, 'base64').toString(), 'first');
 
-    let seen = 0;
-    watcher.on('message', () => seen++);
-    await watcher.subscribeAsync('r/a', { qos: 0 });
-    await eventually(() => seen === 1, 'the retained copy');
+    await watcher.subscribeAsync('r/a', { qos: 1 });
+    const [copy] = await nextMessages(watcher, 1);
+    assert.deepEqual([copy!.payload, copy!.retain], ['first', true]);
     const del = await http.delete(`/api/v5/mqtt/retainer/message/${encodeURIComponent('r/a')}`).set(auth);
     assert.equal(del.status, 204);
     assert.equal((await http.get(`/api/v5/mqtt/retainer/message/${encodeURIComponent('r/a')}`).set(auth)).status, 404);
     const again = await http.delete(`/api/v5/mqtt/retainer/message/${encodeURIComponent('r/a')}`).set(auth);
     assert.equal(again.status, 404);
     assert.equal(again.body.code, 'NOT_FOUND');
-    // nothing was published to the subscriber by the delete: a marker published after it is the next message
+    // the delete published nothing: the next message the subscriber gets is this marker
     await pub.publishAsync('r/a', 'marker', { qos: 1 });
-    await eventually(() => seen === 2, 'the marker');
+    const [next] = await nextMessages(watcher, 1);
+    assert.equal(next!.payload, 'marker');
+    // and a new subscriber gets no retained copy: its first message is the live one
     const late = await connect(tcpUrl(tern), { clientId: 'late' });
-    let lateSeen = 0;
-    late.on('message', () => lateSeen++);
     await late.subscribeAsync('r/a', { qos: 1 });
     await pub.publishAsync('r/a', 'after', { qos: 1 });
-    await eventually(() => lateSeen >= 1, 'the live message');
-    assert.equal(lateSeen, 1, 'no retained copy after the delete');
+    const [first] = await nextMessages(late, 1);
+    assert.deepEqual([first!.payload, first!.retain], ['after', false]);
     await endAll(late);
   } finally {
     await endAll(pub, watcher);
@@ -178,13 +195,15 @@ test('GET /clients?order_by=: sorted before paging, nulls last, ties by client i
     for (const id of Object.keys(depth)) {
       const c = await connect(tcpUrl(tern), { clientId: id, clean: false, username: id === 's2' ? undefined : `u-${id}` });
       await c.subscribeAsync(`o/${id}`, { qos: 1 });
+      const gone = disconnectOf(tern, id);
       await endAll(c);
+      await gone;
     }
     const pub = await connect(tcpUrl(tern), { clientId: 'pub' });
     for (const [id, n] of Object.entries(depth)) for (let i = 0; i < n; i++) await pub.publishAsync(`o/${id}`, 'x', { qos: 1 });
     await endAll(pub);
     const ids = async (q: string) => ((await http.get(`/api/v5/clients?${q}`).set(auth)).body.data as { clientid: string }[]).map((c) => c.clientid);
-    await eventually(async () => (await ids('conn_state=disconnected')).length === 4, 'four offline sessions');
+    assert.equal((await ids('conn_state=disconnected')).length, 4);
     assert.deepEqual(await ids('order_by=mqueue_len'), ['s3', 's1', 's4', 's2']);
     assert.deepEqual(await ids('order_by=mqueue_len&order=asc'), ['s2', 's1', 's4', 's3']);
     assert.deepEqual(await ids('order_by=mqueue_len&limit=2&page=2'), ['s4', 's2']);

@@ -128,29 +128,40 @@ test('default_user from the config is used on first start', async () => {
   );
 });
 
+/** A clock the test moves by hand. */
+function steppedClock(start = Date.now()) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
 test('failed logins are limited per address: 429 with Retry-After, even with the right password', async () => {
+  const clock = steppedClock();
   await withApi(
     async ({ http }) => {
       for (let i = 0; i < 3; i++) assertError(await http.post('/api/v5/login').send({ username: 'admin', password: `guess${i}` }), 401, 'BAD_USERNAME_OR_PWD');
       const limited = await http.post('/api/v5/login').send({ username: 'admin', password: 'public' });
       assertError(limited, 429, 'TOO_MANY_REQUESTS');
-      assert.ok(Number(limited.headers['retry-after']) >= 1);
-      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(limited.headers['retry-after'], '60');
+      clock.advance(59_999);
+      assertError(await http.post('/api/v5/login').send({ username: 'admin', password: 'public' }), 429, 'TOO_MANY_REQUESTS');
+      clock.advance(1); // the oldest failure leaves the window
       await login(http);
     },
-    { api: { loginFailures: { max: 3, windowMs: 1000 } } },
+    { api: { loginFailures: { max: 3, windowMs: 60_000 }, now: clock.now } },
   );
 });
 
 test('tokens expire and logout revokes them', async () => {
+  const clock = steppedClock();
   await withApi(
     async ({ http }) => {
       const short = await login(http);
+      clock.advance(299);
       assert.equal((await http.get('/api/v5/users').set(bearer(short))).status, 200);
-      await new Promise((r) => setTimeout(r, 400));
+      clock.advance(1);
       assertError(await http.get('/api/v5/users').set(bearer(short)), 401, 'BAD_TOKEN', 'expired');
     },
-    { api: { tokenTtlMs: 300 } },
+    { api: { tokenTtlMs: 300, now: clock.now } },
   );
   await withApi(async ({ http }) => {
     const a = await login(http);

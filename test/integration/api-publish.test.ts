@@ -1,13 +1,17 @@
 // /publish and the read-only views of the broker (/stats, /metrics, /nodes, /monitor_current,
 // /listeners) against a real broker.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import { startTernApi, eventually } from '../helpers/api-helpers.ts';
-import { connect, nextMessages, endAll } from '../helpers/tern.ts';
+import { startTernApi } from '../helpers/api-helpers.ts';
+import { emitterEvents } from '../helpers/events.ts';
+import { connect, nextMessages, endAll, testConfig } from '../helpers/tern.ts';
 import { loadSpec } from '../../server/api/spec.ts';
 
 const spec = loadSpec();
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/tls');
 
 function conforms(method: string, path: string, res: { status: number; body: unknown; text: string }) {
   const validate = spec.responseValidator(method, path, res.status);
@@ -67,7 +71,17 @@ test('publish: plain and base64 payloads, qos, retain, 202 when nobody listens',
 });
 
 test('stats, metrics, nodes, monitor_current and listeners describe the running broker', async () => {
-  const t = await startTernApi();
+  // every listener of the defaults runs, the TLS ones with the test certificate
+  const t = await startTernApi(
+    testConfig((c) => {
+      for (const l of c.listeners) {
+        if (l.proto === 'ssl' || l.proto === 'wss') {
+          l.keyfile = path.join(fixtures, 'key.pem');
+          l.certfile = path.join(fixtures, 'cert.pem');
+        }
+      }
+    }),
+  );
   const clients: MqttClient[] = [];
   try {
     for (let i = 0; i < 3; i++) clients.push(await connect(t.mqttUrl(), { clientId: `c${i}` }));
@@ -93,11 +107,11 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     assert.equal(agg.body.node, undefined);
 
     const before = (await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'] as number;
+    // aedes emits 'publish' right after the published hook, which counts the message
+    const routed = emitterEvents(t.tern.aedes as never, 'publish', (packet: { topic: string }, client: { id: string } | null) => client?.id === 'c2' && packet.topic === 'm/x');
     for (let i = 0; i < 20; i++) clients[2]!.publish('m/x', 'payload', { qos: 0 });
-    await eventually(
-      async () => (await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'] >= before + 20,
-      'metrics count the messages',
-    );
+    await routed.wait(20, 'the 20 QoS 0 publishes');
+    assert.equal((await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body['messages.received'], before + 20, 'metrics count the messages');
     const metrics = await t.http.get('/api/v5/metrics').set(t.auth);
     conforms('get', '/metrics', metrics);
     assert.equal(metrics.body[0].node, node);
@@ -122,18 +136,36 @@ test('stats, metrics, nodes, monitor_current and listeners describe the running 
     conforms('get', '/nodes/{node}', one);
     assert.equal((await t.http.get('/api/v5/nodes/other@host').set(t.auth)).status, 404);
 
+    // one client on each TLS listener, so each counts its own connection
+    const tlsOpts = { rejectUnauthorized: false };
+    clients.push(await connect(`mqtts://127.0.0.1:${t.tern.ports.ssl.external}`, { clientId: 'over-ssl', ...tlsOpts }));
+    clients.push(await connect(`wss://127.0.0.1:${t.tern.ports.wss.external}/mqtt`, { clientId: 'over-wss', ...tlsOpts }));
+
     const listeners = await t.http.get('/api/v5/listeners').set(t.auth);
     assert.equal(listeners.status, 200);
     conforms('get', '/listeners', listeners);
-    const tcp = listeners.body.find((l: { id: string }) => l.id === 'tcp:external');
+    type Row = { id: string; type: string; name: string; bind: string; zone: string; running: boolean; current_connections: number; mqtt_path?: string };
+    const byId = new Map((listeners.body as Row[]).map((l) => [l.id, l]));
+    const tcp = byId.get('tcp:external')!;
     assert.equal(tcp.bind, `127.0.0.1:${t.tern.ports.tcp.external}`);
     assert.equal(tcp.running, true);
     assert.equal(tcp.zone, 'external');
     assert.equal(tcp.current_connections, 3);
-    const ws = listeners.body.find((l: { id: string }) => l.id === 'ws:external');
+    const ws = byId.get('ws:external')!;
     assert.equal(ws.mqtt_path, '/mqtt');
-    const ssl = listeners.body.find((l: { id: string }) => l.id === 'ssl:external');
-    if (ssl) assert.equal(ssl.running, false, 'ssl without certificates is configured but not running');
+    assert.equal(ws.current_connections, 0);
+    const ssl = byId.get('ssl:external');
+    assert.ok(ssl, `ssl:external is listed: ${[...byId.keys()].join(', ')}`);
+    assert.deepEqual(
+      { type: ssl.type, bind: ssl.bind, zone: ssl.zone, running: ssl.running, current_connections: ssl.current_connections, mqtt_path: ssl.mqtt_path },
+      { type: 'ssl', bind: `127.0.0.1:${t.tern.ports.ssl.external}`, zone: 'external', running: true, current_connections: 1, mqtt_path: undefined },
+    );
+    const wss = byId.get('wss:external');
+    assert.ok(wss, `wss:external is listed: ${[...byId.keys()].join(', ')}`);
+    assert.deepEqual(
+      { type: wss.type, bind: wss.bind, zone: wss.zone, running: wss.running, current_connections: wss.current_connections, mqtt_path: wss.mqtt_path },
+      { type: 'wss', bind: `127.0.0.1:${t.tern.ports.wss.external}`, zone: 'external', running: true, current_connections: 1, mqtt_path: '/mqtt' },
+    );
   } finally {
     await endAll(...clients);
     await t.close();

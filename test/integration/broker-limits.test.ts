@@ -139,13 +139,17 @@ test('listener max_connections: the connection beyond the limit is closed', asyn
     (c) => {
       c.listeners.find((l) => l.proto === 'tcp' && l.name === 'external')!.max_connections = 2;
     },
-    async (url) => {
+    async (url, tern) => {
       const a = await connect(url, { clientId: 'mc-1' });
       const b = await connect(url, { clientId: 'mc-2' });
       await assert.rejects(connect(url, { clientId: 'mc-3', connectTimeout: 2000 }));
+      // room again once one has left: the listener frees a slot when its socket closes
+      const listener = tern.listeners.running.find((l) => l.id === 'tcp:external')!;
+      assert.equal(listener.sockets.size, 2);
+      const freed = [...listener.sockets].map((s) => new Promise((resolve) => s.once('close', resolve)));
       await endAll(a, b);
-      // room again once one has left
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(freed);
+      assert.equal(listener.sockets.size, 0);
       const c3 = await connect(url, { clientId: 'mc-4' });
       await endAll(c3);
     },

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, connect, endAll, nextMessages, startTestTern, tcpUrl } from '../helpers/tern.ts';
-import { portsEnv, runTern, waitForStatus } from '../helpers/process.ts';
+import { portsEnv, runTern } from '../helpers/process.ts';
 
 async function startChild(dataDir: string) {
   const env = await portsEnv(dataDir);
-  const p = runTern({ ...env, EMQX_LOG__LEVEL: 'warn' }, [], dataDir);
-  await waitForStatus(env.http);
+  const p = runTern(env, [], dataDir);
+  await p.ready;
   return { child: p.child, url: `mqtt://127.0.0.1:${env.tcp}`, exited: p.exit };
 }
 

@@ -190,7 +190,13 @@ test('a kysely transaction open on the shared handle delays our commit instead o
       pending = p.addSubscriptions({ id: 'c1' }, [{ topic: 't', qos: 1 }]).then(() => {
         committed = true;
       });
-      await new Promise((r) => setTimeout(r, 30)); // many event-loop turns with BEGIN open
+      // The batch armed its 1 ms commit timer above; a 1 ms timer armed now fires after it, and our
+      // setImmediate then runs after the one the batch's timer schedules to commit. So each round
+      // below ends after a commit attempt (and its promise's callbacks) whatever the elapsed time.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await new Promise((r) => setTimeout(() => setImmediate(r), 1));
+        assert.equal(committed, false, 'must not commit inside their transaction');
+      }
       assert.equal(committed, false, 'must not commit inside their transaction');
       throw new Error('roll back');
     }),

@@ -6,13 +6,13 @@ import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir, connect, endAll } from '../helpers/tern.ts';
-import { portsEnv, runTern as run, waitForStatus } from '../helpers/process.ts';
+import { portsEnv, runTern as run } from '../helpers/process.ts';
 
 test('npm start equivalent: starts on the defaults with env overrides, serves status, stops on SIGTERM with exit 0', async () => {
   const env = await portsEnv();
   const p = run(env);
   try {
-    await waitForStatus(env.http);
+    await p.ready;
     const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as Record<string, unknown>;
     assert.equal(status.node, 'tern@127.0.0.1');
     assert.equal(typeof status.version, 'string');
@@ -36,7 +36,7 @@ test('SIGINT stops it too', async () => {
   const env = await portsEnv();
   const p = run(env);
   try {
-    await waitForStatus(env.http);
+    await p.ready;
     p.child.kill('SIGINT');
     assert.equal(await p.exit, 0);
   } finally {
@@ -75,7 +75,7 @@ test('./emqx.conf in the working directory is read by default', async () => {
   fs.writeFileSync(path.join(dir, 'emqx.conf'), 'node.name = fromfile@127.0.0.1\n');
   const p = run(env, [], dir);
   try {
-    await waitForStatus(env.http);
+    await p.ready;
     const status = (await (await fetch(`http://127.0.0.1:${env.http}/api/v5/status`)).json()) as { node: string };
     assert.equal(status.node, 'fromfile@127.0.0.1');
   } finally {

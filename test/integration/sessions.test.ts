@@ -6,6 +6,7 @@ import { startTestTern, testConfig, connect, tcpUrl, nextMessages, endAll } from
 import type { Tern } from '../../server/tern.ts';
 import type { TernEventName, TernEvents } from '../../server/broker/events.ts';
 import type { Config } from '../../server/config/types.ts';
+import { acksOf, busEvents, disconnectOf, emitterEvents } from '../helpers/events.ts';
 
 function record(tern: Tern, names: TernEventName[]) {
   const seen: { name: TernEventName; payload: TernEvents[TernEventName] }[] = [];
@@ -20,20 +21,21 @@ function record(tern: Tern, names: TernEventName[]) {
   return seen;
 }
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** connect clean=false, subscribe, go away: an offline persistent session */
 async function offlineSubscriber(tern: Tern, clientId: string, topic: string, qos: 0 | 1 | 2) {
   const c = await connect(tcpUrl(tern), { clientId, clean: false });
   await c.subscribeAsync(topic, { qos });
+  const gone = disconnectOf(tern, clientId);
   await c.endAsync();
-  await until(() => tern.sessions.get(clientId)?.connected === false);
+  await gone;
+  assert.equal(tern.sessions.get(clientId)?.connected, false);
+}
+
+/** stops the clock-free way: a client's disconnect, awaited on the bus */
+async function endAndWait(tern: Tern, clientId: string, client: { endAsync(): Promise<void> }) {
+  const gone = disconnectOf(tern, clientId);
+  await client.endAsync();
+  await gone;
 }
 
 async function publishMany(tern: Tern, topic: string, n: number, qos: 0 | 1 | 2) {
@@ -58,13 +60,15 @@ test('an offline persistent session receives its queued QoS 1 and QoS 2 messages
     const queued = await tern.sessions.queuedMessages('p-order', { page: 1, limit: 100 });
     assert.deepEqual(queued.data.map((m) => m.payload.toString()), Array.from({ length: 10 }, (_, i) => `m${i}`));
 
+    const acks = acksOf(tern, 'p-order');
     const back = await connect(tcpUrl(tern), { clientId: 'p-order', clean: false });
     const msgs = await nextMessages(back, 10);
     // mqtt.js hands a QoS 2 message over at PUBREL, after a QoS 1 sent behind it: compare per QoS
     const byQos = (q: number) => msgs.filter((m) => m.qos === q).map((m) => m.payload);
     assert.deepEqual(byQos(1), ['m1', 'm3', 'm5', 'm7', 'm9']);
     assert.deepEqual(byQos(2), ['m0', 'm2', 'm4', 'm6', 'm8']);
-    await until(() => tern.sessions.get('p-order')!.mqueue_len === 0 && tern.sessions.get('p-order')!.inflight_cnt === 0);
+    await acks.wait(10, 'a PUBACK or PUBCOMP per message');
+    assert.deepEqual([tern.sessions.get('p-order')!.mqueue_len, tern.sessions.get('p-order')!.inflight_cnt], [0, 0]);
     await endAll(back);
   } finally {
     await tern.close();
@@ -107,12 +111,18 @@ test('mqueue_store_qos0 on: QoS 0 messages wait for an offline session', async (
   const tern = await startTestTern(withZone((z) => (z.mqueue_store_qos0 = true)));
   try {
     await offlineSubscriber(tern, 'q0-on', 'q0/on', 1);
+    // aedes emits 'publish' as it calls the published hook, which queues the QoS 0 copy once the
+    // persistence's (already resolved) subscriptionsByTopic promise settles: a turn later it is in
+    const published = emitterEvents(tern.aedes as never, 'publish', (packet: { topic: string }, client: unknown) => client !== null && packet.topic === 'q0/on');
     await publishMany(tern, 'q0/on', 3, 0);
-    await until(() => tern.sessions.get('q0-on')!.mqueue_len === 3);
+    await published.wait(3, 'three QoS 0 publishes');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(tern.sessions.get('q0-on')!.mqueue_len, 3);
     const back = await connect(tcpUrl(tern), { clientId: 'q0-on', clean: false });
     const msgs = await nextMessages(back, 3);
     assert.deepEqual(msgs.map((m) => [m.payload, m.qos]), [['m0', 0], ['m1', 0], ['m2', 0]]);
-    await until(() => tern.sessions.get('q0-on')!.mqueue_len === 0);
+    // a QoS 0 entry leaves the queue as it is sent (aedes' outgoingUpdate precedes the write)
+    assert.equal(tern.sessions.get('q0-on')!.mqueue_len, 0);
     await endAll(back);
   } finally {
     await tern.close();
@@ -154,14 +164,14 @@ test('a QoS 1 message to a QoS 0 subscription of an offline session is queued at
 test('a session expires session_expiry_interval after its client left: subscriptions and queue go', async () => {
   const tern = await startTestTern(withZone((z) => (z.session_expiry_interval = 300)));
   const events = record(tern, ['session.terminated', 'message.dropped']);
+  const terminated = busEvents(tern.events, 'session.terminated', (e) => e.clientid === 'expiring');
   try {
     await offlineSubscriber(tern, 'expiring', 'exp/t', 1);
     await publishMany(tern, 'exp/t', 2, 1);
     assert.equal(tern.sessions.get('expiring')!.expiry_interval, 0.3);
     // the event follows the store's delete of the session's subscriptions and queue
-    const expired = () =>
-      events.some((e) => e.name === 'session.terminated' && (e.payload as { clientid: string }).clientid === 'expiring');
-    await until(() => tern.sessions.get('expiring') === undefined && expired());
+    await terminated.wait(1, 'the session expiry');
+    assert.equal(tern.sessions.get('expiring'), undefined);
     assert.deepEqual(
       events.filter((e) => e.name === 'session.terminated' && (e.payload as { clientid: string }).clientid === 'expiring').map((e) => e.payload),
       [{ clientid: 'expiring', username: null, reason: 'expired' }],
@@ -186,8 +196,8 @@ test('session events: created, resumed, takeovered, discarded and terminated', a
   try {
     const a = await connect(tcpUrl(tern), { clientId: 'ev', clean: false });
     assert.deepEqual(names(), ['session.created']);
-    await a.endAsync();
-    await until(() => tern.sessions.get('ev')?.connected === false);
+    await endAndWait(tern, 'ev', a);
+    assert.equal(tern.sessions.get('ev')?.connected, false);
     const b = await connect(tcpUrl(tern), { clientId: 'ev', clean: false });
     assert.deepEqual(names(), ['session.created', 'session.resumed']);
     const bClosed = new Promise<void>((r) => b.once('close', () => r()));
@@ -195,12 +205,14 @@ test('session events: created, resumed, takeovered, discarded and terminated', a
     await bClosed;
     b.end(true);
     assert.deepEqual(names(), ['session.created', 'session.resumed', 'session.takeovered']);
-    await c.endAsync();
-    await until(() => tern.sessions.get('ev')?.connected === false);
+    await endAndWait(tern, 'ev', c);
+    assert.equal(tern.sessions.get('ev')?.connected, false);
     const d = await connect(tcpUrl(tern), { clientId: 'ev', clean: true });
     assert.deepEqual(names().slice(3), ['session.discarded', 'session.terminated:discarded', 'session.created']);
+    const kicked = busEvents(tern.events, 'session.terminated', (e) => e.clientid === 'ev' && e.reason === 'kicked');
     await tern.sessions.kick('ev');
-    await until(() => names().length === 7);
+    await kicked.wait(1, 'the kicked session to terminate');
+    assert.equal(names().length, 7);
     assert.equal(names()[6], 'session.terminated:kicked');
     assert.equal(tern.sessions.get('ev'), undefined);
     d.end(true);
@@ -225,11 +237,13 @@ test('kicking an offline persistent session removes it', async () => {
 test('message.dropped reports no_subscribers and not_authorized', async () => {
   const tern = await startTestTern();
   const events = record(tern, ['message.dropped']);
+  const dropped = busEvents(tern.events, 'message.dropped');
   try {
     const pub = await connect(tcpUrl(tern), { clientId: 'dropper' });
     await pub.publishAsync('nobody/listens', 'x', { qos: 1 });
     await pub.publishAsync('$SYS/forged', 'x', { qos: 1 }); // acknowledged, then dropped
-    await until(() => events.length === 2);
+    await dropped.wait(2, 'two drops');
+    assert.equal(events.length, 2);
     assert.deepEqual(
       events.map((e) => [(e.payload as { reason: string }).reason, (e.payload as { topic: string }).topic]),
       [['no_subscribers', 'nobody/listens'], ['not_authorized', '$SYS/forged']],
@@ -247,10 +261,12 @@ test('the registry lists online and offline sessions with their counters, filter
     for (let i = 0; i < 5; i++) await offlineSubscriber(tern, `off-${i}`, 'reg/t', 1);
     const online = await connect(tcpUrl(tern), { clientId: 'on-1', username: 'uu' });
     await online.subscribeAsync(['a/1', 'a/2'], { qos: 0 });
+    const publisherGone = busEvents(tern.events, 'client.disconnected', (e) => e.clientid.startsWith('pub-'));
     await publishMany(tern, 'reg/t', 3, 1);
 
     // the publisher's clean session ends when its disconnect is processed
-    await until(() => tern.sessions.list({}, { page: 1, limit: 100 }).count === 6);
+    await publisherGone.wait(1, "the publisher's disconnect");
+    assert.equal(tern.sessions.list({}, { page: 1, limit: 100 }).count, 6);
     const off = tern.sessions.list({ conn_state: 'disconnected' }, { page: 1, limit: 2 });
     assert.equal(off.count, 5);
     assert.deepEqual(off.data.map((s) => s.clientid), ['off-0', 'off-1']);
@@ -292,8 +308,8 @@ test('recv_msg and send_msg of a persistent session keep counting across a resum
     const first = nextMessages(c, 3);
     for (let i = 0; i < 3; i++) await c.publishAsync('cnt/t', `a${i}`, { qos: 1 });
     await first;
-    await c.endAsync();
-    await until(() => tern.sessions.get('counted')?.connected === false);
+    await endAndWait(tern, 'counted', c);
+    assert.equal(tern.sessions.get('counted')?.connected, false);
     assert.deepEqual([tern.sessions.get('counted')!.recv_msg, tern.sessions.get('counted')!.send_msg], [3, 3]);
 
     c = await connect(tcpUrl(tern), { clientId: 'counted', clean: false });
@@ -303,8 +319,8 @@ test('recv_msg and send_msg of a persistent session keep counting across a resum
     const live = tern.sessions.get('counted')!;
     assert.equal(live.connected, true);
     assert.deepEqual([live.recv_msg, live.send_msg], [5, 5]);
-    await c.endAsync();
-    await until(() => tern.sessions.get('counted')?.connected === false);
+    await endAndWait(tern, 'counted', c);
+    assert.equal(tern.sessions.get('counted')?.connected, false);
     await tern.close();
 
     tern = await startTestTern(config);

@@ -63,12 +63,15 @@ export interface AdminServiceDeps {
   config: ConfigSource;
   logger: Logger;
   tokenTtlMs: number;
+  /** ms since the epoch; default Date.now */
+  now?: () => number;
 }
 
 export type AdminService = ReturnType<typeof createAdminService>;
 
 export function createAdminService(deps: AdminServiceDeps) {
   const { db, logger } = deps;
+  const clock = deps.now ?? Date.now;
   // Per app instance: tokens do not survive a restart (a re-login is cheap; nothing to leak at rest).
   const tokenSecret = randomBytes(32);
   const revoked = new Map<string, number>(); // jti → exp
@@ -88,7 +91,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     desc: r.description,
     enable: r.enabled === 1,
     expired_at: r.expired_at === null ? 'infinity' : iso(r.expired_at),
-    expired: r.expired_at !== null && r.expired_at <= Date.now(),
+    expired: r.expired_at !== null && r.expired_at <= clock(),
     created_at: iso(r.created_at),
     last_used_at: r.last_used_at === null ? null : iso(r.last_used_at),
   });
@@ -119,7 +122,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       const { login, password } = deps.config.get().dashboard.default_user;
       const any = await db.selectFrom('admin_user').select('username').limit(1).executeTakeFirst();
       if (!any) {
-        const now = Date.now();
+        const now = clock();
         await db
           .insertInto('admin_user')
           .values({ username: login, password_hash: await hashPassword(password), description: 'default administrator', created_at: now, updated_at: now })
@@ -152,7 +155,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       if (password === BUILTIN_DEFAULT_PASSWORD) {
         logger.warn({ username }, `dashboard user "${username}" logged in with the default password: change it`);
       }
-      const now = Date.now();
+      const now = clock();
       const claims: TokenClaims = { sub: username, iat: now, exp: now + deps.tokenTtlMs, jti: b64url(randomBytes(12)), pwf: fingerprint(row.password_hash) };
       return { token: sign(claims), expires_at: iso(claims.exp) };
     },
@@ -171,7 +174,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       } catch {
         return undefined;
       }
-      const now = Date.now();
+      const now = clock();
       if (typeof claims.exp !== 'number' || claims.exp <= now) return undefined;
       if (revoked.has(claims.jti)) return undefined;
       const row = await findUser(claims.sub);
@@ -180,7 +183,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     },
 
     revoke(claims: TokenClaims): void {
-      pruneRevoked(Date.now());
+      pruneRevoked(clock());
       revoked.set(claims.jti, claims.exp);
     },
 
@@ -191,7 +194,7 @@ export function createAdminService(deps: AdminServiceDeps) {
 
     async createUser(u: { username: string; password: string; description: string }): Promise<AdminUserView> {
       if (await findUser(u.username)) throw alreadyExists(`administrator ${u.username} already exists`);
-      const now = Date.now();
+      const now = clock();
       const row = { username: u.username, password_hash: await hashPassword(u.password), description: u.description, created_at: now, updated_at: now };
       try {
         await db.insertInto('admin_user').values(row).execute();
@@ -204,7 +207,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     },
 
     async updateUser(username: string, u: { description: string }): Promise<AdminUserView> {
-      const res = await db.updateTable('admin_user').set({ description: u.description, updated_at: Date.now() }).where('username', '=', username).executeTakeFirst();
+      const res = await db.updateTable('admin_user').set({ description: u.description, updated_at: clock() }).where('username', '=', username).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw notFound('NOT_FOUND', `administrator ${username} not found`);
       return toUser((await findUser(username))!);
     },
@@ -225,7 +228,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       if (!(await verifyPassword(oldPwd, row.password_hash))) return false;
       await db
         .updateTable('admin_user')
-        .set({ password_hash: await hashPassword(newPwd), updated_at: Date.now() })
+        .set({ password_hash: await hashPassword(newPwd), updated_at: clock() })
         .where('username', '=', username)
         .execute();
       logger.info({ username }, 'dashboard user password changed');
@@ -254,7 +257,7 @@ export function createAdminService(deps: AdminServiceDeps) {
         description: k.desc,
         enabled: k.enable ? 1 : 0,
         expired_at: parseExpiry(k.expired_at),
-        created_at: Date.now(),
+        created_at: clock(),
         last_used_at: null,
       };
       try {
@@ -288,7 +291,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       const row = await db.selectFrom('api_key').selectAll().where('api_key', '=', apiKey).executeTakeFirst();
       const ok = safeEqual(sha256(secret).toString('hex'), row?.secret_hash ?? '');
       if (!row || !ok || row.enabled !== 1) return undefined;
-      const now = Date.now();
+      const now = clock();
       if (row.expired_at !== null && row.expired_at <= now) return undefined;
       // Bookkeeping only: at most one write a minute per key.
       if (row.last_used_at === null || now - row.last_used_at > 60_000) {

@@ -22,6 +22,8 @@ export interface MonitorHistory {
   now(): LivePoint;
   /** writes a sample at once (also what the timer does) */
   sample(): Promise<void>;
+  /** called after each sample is stored; returns the unsubscribe function */
+  onSample(fn: (row: MonitorSampleTable) => void): () => void;
   close(): void;
 }
 
@@ -81,6 +83,7 @@ export function createMonitorHistory(deps: {
   // The counters start at 0 with the process, so the first interval starts now.
   let last = { at: Date.now(), ...counters() };
   let closed = false;
+  const sampled = new Set<(row: MonitorSampleTable) => void>();
 
   async function sample(): Promise<void> {
     if (closed) return;
@@ -99,6 +102,7 @@ export function createMonitorHistory(deps: {
     last = { at, ...c };
     await deps.db.insertInto('monitor_sample').values(row).onConflict((oc) => oc.doNothing()).execute();
     await deps.db.deleteFrom('monitor_sample').where('time_stamp', '<', at - keepMs).execute();
+    for (const fn of sampled) fn(row);
   }
 
   const timer = setInterval(() => {
@@ -129,6 +133,10 @@ export function createMonitorHistory(deps: {
       };
     },
     sample,
+    onSample(fn) {
+      sampled.add(fn);
+      return () => sampled.delete(fn);
+    },
     close() {
       closed = true;
       clearInterval(timer);

@@ -20,17 +20,3 @@ export interface AedesBroker extends Aedes {
 export function asAedesClient(client: Client): AedesClient {
   return client as AedesClient;
 }
-
-export function clientAddress(client: Client): { ip: string | null; port: number | null } {
-  // TCP/TLS sockets carry the peer address; for WebSocket the duplex does not, but the upgrade
-  // request's socket does.
-  const conn = client.conn as { remoteAddress?: string; remotePort?: number };
-  if (conn.remoteAddress) return { ip: normalizeIp(conn.remoteAddress), port: conn.remotePort ?? null };
-  const sock = client.req?.socket;
-  if (sock?.remoteAddress) return { ip: normalizeIp(sock.remoteAddress), port: sock.remotePort ?? null };
-  return { ip: null, port: null };
-}
-
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}

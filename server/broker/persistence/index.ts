@@ -16,9 +16,10 @@
 // - aedes sends PUBACK for an inbound QoS 1 PUBLISH *before* routing it (lib/handlers/publish.js),
 //   so only QoS 2 (PUBREC after incomingStorePacket and enqueueOffline) is acknowledged after the
 //   message is durable.
-// - aedes stamps packet.clientId after enqueueOffline, so queued messages show from_clientid only
-//   if the broker sets packet.clientId earlier (authorizePublish: `packet.clientId = client.id`,
-//   which aedes-packet copies).
+// - aedes stamps packet.clientId (the publisher) in emitPacket, after storeRetained and
+//   enqueueOffline, so the broker must set it earlier for queued and retained messages to keep
+//   from_clientid: authorizePublish does `packet.clientId = client.id`, which aedes-packet copies
+//   (test/integration/from-clientid.test.ts). Wills carry their owner's id already.
 // - QoS 0 publishes never reach enqueueOffline: for offline sessions call
 //   `outgoingEnqueueCombi(await subscriptionsByTopic(topic), packet)` with the aedes packet; entries
 //   are kept only for clients the policy reports offline with storeQos0.

@@ -20,6 +20,7 @@ import { SqliteMirror, toBuffer } from './sqlite.ts';
 import { ClientState, CMD_PUBLISH, CMD_PUBREL, Entry, Msg, subRecord, type SubRecord } from './state.ts';
 import type {
   ClientQueueStats,
+  DroppedMessage,
   PersistBroker,
   PersistClient,
   PersistenceLogger,
@@ -671,7 +672,9 @@ export class Persistence implements TernPersistence {
     state.dropped++;
     this.#w?.counter(state);
     try {
-      this.#policy.onDropped(state.id, { topic: m.topic, qos: e.qos, payload: toBuffer(m.payload) }, 'queue_full');
+      const dropped: DroppedMessage = { topic: m.topic, qos: e.qos, payload: toBuffer(m.payload), retain: e.retain };
+      if (m.fromClientId !== null) dropped.clientId = m.fromClientId;
+      this.#policy.onDropped(state.id, dropped, 'queue_full');
     } catch (err) {
       this.#logger?.warn({ err, clientId: state.id }, 'persistence: onDropped threw');
     }
@@ -838,6 +841,7 @@ export class Persistence implements TernPersistence {
     }
     for (const r of w.retained()) {
       const packet: PersistPacket = { ...storedPublish(r), retain: true, dup: false };
+      if (r.from_clientid !== null) packet.clientId = r.from_clientid;
       this.#retained.set(r.topic, { packet, addedAt: r.added_at });
     }
     for (const r of w.wills()) {

@@ -33,7 +33,11 @@ export interface PersistPacket {
   messageId?: number;
   brokerId?: string;
   brokerCounter?: number;
-  /** the publisher; aedes sets it in emitPacket, i.e. after enqueueOffline (see README in index.ts) */
+  /**
+   * the publisher. aedes itself sets it in emitPacket, i.e. after storeRetained and
+   * enqueueOffline; the broker sets it on the client's PUBLISH in authorizePublish (aedes-packet
+   * copies it), so the persistence sees it (see the notes in index.ts)
+   */
   clientId?: string;
 }
 
@@ -79,9 +83,20 @@ export interface QueuePolicy {
   /** whether QoS 0 messages are queued for this offline persistent session */
   storeQos0(clientId: string): boolean;
   /** a queued message was dropped: reason 'queue_full' */
-  onDropped(clientId: string, packet: { topic: string; qos: number; payload: Buffer }, reason: 'queue_full'): void;
+  onDropped(clientId: string, packet: DroppedMessage, reason: 'queue_full'): void;
   /** is this client currently connected (then QoS-0-effective messages are never queued for it) */
   isOnline(clientId: string): boolean;
+}
+
+/** A message the queue cap dropped, as handed to QueuePolicy.onDropped. */
+export interface DroppedMessage {
+  topic: string;
+  /** the QoS it was queued with for this client */
+  qos: number;
+  payload: Buffer;
+  retain: boolean;
+  /** the publisher, when known (see PersistPacket.clientId) */
+  clientId?: string;
 }
 
 /** The pino subset used here (pino's Logger satisfies it). */

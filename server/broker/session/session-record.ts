@@ -6,7 +6,11 @@
 // object it owns. It is also the ClientContext the hook chain's steps receive, so a step costs no
 // allocation. This class is the one place that defines how a record changes.
 import type { ClientContext, ConnectInfo } from '../core/hook-chain.ts';
-import { clientAddress, type AedesClient } from '../core/aedes-types.ts';
+import type { Client } from 'aedes';
+import type { QoS } from '../types.ts';
+
+/** the aedes client of a connection, as far as the record reads it (core/aedes-types.ts has the full shape) */
+type LiveClient = Client & { subscriptions: Record<string, { qos: QoS }> };
 
 export class SessionRecord implements ClientContext {
   /** '' until CONNECT */
@@ -25,7 +29,7 @@ export class SessionRecord implements ClientContext {
   connectedAt: number | null = null;
   disconnectedAt: number | null = null;
   /** the live connection, once registered as this session's (sessions.ts) */
-  client: AedesClient | undefined = undefined;
+  client: LiveClient | undefined = undefined;
   recvMsg = 0;
   sendMsg = 0;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
@@ -48,7 +52,7 @@ export class SessionRecord implements ClientContext {
     /** "<proto>:<name>" of that listener */
     public listener: string,
     /** the accepted connection (absent for a session restored from SQLite) */
-    public connection?: AedesClient,
+    public connection?: LiveClient,
   ) {}
 
   /** copies what the CONNECT says about the client */
@@ -81,4 +85,18 @@ export class SessionRecord implements ClientContext {
     const subs = (this.client ?? this.connection)?.subscriptions;
     return subs !== undefined && topic in subs;
   }
+}
+
+function clientAddress(client: Client): { ip: string | null; port: number | null } {
+  // TCP/TLS sockets carry the peer address; for WebSocket the duplex does not, but the upgrade
+  // request's socket does.
+  const conn = client.conn as { remoteAddress?: string; remotePort?: number };
+  if (conn.remoteAddress) return { ip: normalizeIp(conn.remoteAddress), port: conn.remotePort ?? null };
+  const sock = client.req?.socket;
+  if (sock?.remoteAddress) return { ip: normalizeIp(sock.remoteAddress), port: sock.remotePort ?? null };
+  return { ip: null, port: null };
+}
+
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }

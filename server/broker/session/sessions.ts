@@ -308,7 +308,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     if (r.client) {
       const c = r.client;
       // read by onClientDisconnect, which aedes runs from close()
-      if (c.tern) c.tern.kicked = true;
+      r.kicked = true; // the connection's own record
       await new Promise<void>((resolve) => c.close(() => resolve()));
     }
     if (records.get(clientId) === r) await terminate(r, reason);
