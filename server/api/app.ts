@@ -13,7 +13,9 @@ import { createAdminService, type AdminService } from './services/admin.ts';
 import { createMonitor } from './services/monitor.ts';
 import { createAuditLog, type AuditLog } from './services/audit.ts';
 import { auditTrail } from './middleware/audit.ts';
+import { createMonitorHistory, type MonitorHistory } from './services/monitor-history.ts';
 import { apiDocs } from './docs.ts';
+import { dashboardStatic, stripBasePath } from './dashboard-static.ts';
 import * as statusRoutes from './routes/status.ts';
 import * as adminRoutes from './routes/admin.ts';
 import * as clientRoutes from './routes/clients.ts';
@@ -29,6 +31,8 @@ import * as auditRoutes from './routes/audit.ts';
 import * as hookRoutes from './routes/hooks.ts';
 import * as brokerSubscriptionRoutes from './routes/broker-subscriptions.ts';
 import * as sharedSubscriptionRoutes from './routes/shared-subscriptions.ts';
+import * as monitorRoutes from './routes/monitor.ts';
+import * as retainerRoutes from './routes/retainer.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
 
@@ -49,6 +53,8 @@ const ROUTE_MODULES: { register(r: import('./router.ts').ApiRoutes, s: RouteServ
   hookRoutes,
   brokerSubscriptionRoutes,
   sharedSubscriptionRoutes,
+  monitorRoutes,
+  retainerRoutes,
 ];
 
 export interface ApiApp extends Koa {
@@ -57,7 +63,9 @@ export interface ApiApp extends Koa {
   readonly spec: ApiSpec;
   readonly admin: AdminService;
   readonly audit: AuditLog;
-  /** stops the /monitor_current sampler; the app holds no other timers or handles */
+  /** the /monitor history (tests take a sample at a moment of their choosing) */
+  readonly monitorHistory: MonitorHistory;
+  /** stops the /monitor_current and /monitor samplers and ends /monitor/stream responses */
   close(): void;
 }
 
@@ -74,7 +82,18 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   const monitor = createMonitor(deps.broker, { sampleMs: opts.monitorSampleMs ?? 1000, signal: opts.signal });
   const loginFailures = opts.loginFailures ?? { max: 5, windowMs: 60_000 };
   const audit = createAuditLog({ db: deps.db, config: deps.config, logger });
-  const services: RouteServices = { deps, admin, monitor, audit, loginLimiter: createFailureLimiter({ ...loginFailures, now }) };
+  const monitorHistory = createMonitorHistory({ db: deps.db, broker: deps.broker, monitor, logger, sampleMs: opts.monitorHistoryMs ?? 10_000 });
+  const streams = new Set<() => void>();
+  const services: RouteServices = {
+    deps,
+    admin,
+    monitor,
+    audit,
+    loginLimiter: createFailureLimiter({ ...loginFailures, now }),
+    monitorHistory,
+    streamMs: opts.monitorStreamMs ?? 1000,
+    streams,
+  };
 
   let parser: { limit: number; parse: Koa.Middleware } | undefined;
   const parseBody: Koa.Middleware = (ctx, next) => {
@@ -92,12 +111,19 @@ export function createApiApp(deps: ApiDeps, opts: ApiOptions = {}): ApiApp {
   app.silent = true;
   app.use(requestLog(logger));
   app.use(errorHandler(logger, { get bodyLimitBytes() { return bodyLimit(); } }));
+  app.use(stripBasePath(() => deps.config.get().dashboard.base_path));
   app.use(normalizeEmqxPaths(spec.basePath));
   app.use(apiDocs(spec));
   app.use(auditTrail(spec, audit, logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  Object.assign(app, { apiRouter: router, spec, admin, audit, close: () => monitor.close() });
+  app.use(dashboardStatic({ dir: opts.dashboardDir, basePath: () => deps.config.get().dashboard.base_path, apiBase: spec.basePath }));
+  const close = () => {
+    monitor.close();
+    monitorHistory.close();
+    for (const end of [...streams]) end();
+  };
+  Object.assign(app, { apiRouter: router, spec, admin, audit, monitorHistory, close });
   return app;
 }
 

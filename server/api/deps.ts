@@ -50,6 +50,12 @@ export interface ApiOptions {
   now?: () => number;
   /** how often the /monitor_current sampler reads the broker's counters, default 1000 ms */
   monitorSampleMs?: number;
+  /** how often a /monitor history sample is stored, default 10 000 ms */
+  monitorHistoryMs?: number;
+  /** period of /monitor/stream events, default 1000 ms */
+  monitorStreamMs?: number;
+  /** the built dashboard served at dashboard.base_path, default dashboard/dist */
+  dashboardDir?: string;
   /** the OpenAPI file, default api-spec/openapi.yaml */
   specFile?: string;
   /** stops the sampler, like close() */

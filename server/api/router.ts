@@ -9,6 +9,7 @@ import { toKoaPath } from './spec.ts';
 import type { AdminService, Principal } from './services/admin.ts';
 import type { Monitor } from './services/monitor.ts';
 import type { AuditLog } from './services/audit.ts';
+import type { MonitorHistory } from './services/monitor-history.ts';
 import type { FailureLimiter } from './middleware/rate-limit.ts';
 import { authenticate } from './middleware/auth.ts';
 import { validate } from './middleware/validate.ts';
@@ -28,6 +29,11 @@ export interface RouteServices {
   monitor: Monitor;
   loginLimiter: FailureLimiter;
   audit: AuditLog;
+  monitorHistory: MonitorHistory;
+  /** period of GET /monitor/stream events, ms */
+  streamMs: number;
+  /** open /monitor/stream responses; each entry ends its stream (app.close() ends them all) */
+  streams: Set<() => void>;
 }
 
 export interface ApiRoutes {

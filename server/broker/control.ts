@@ -4,13 +4,14 @@ import os from 'node:os';
 import type { Config } from '../config/types.ts';
 import type { ConfigSource } from '../config/source.ts';
 import type { AedesBroker } from './core/aedes-types.ts';
-import type { BrokerControl, NodeInfo } from './types.ts';
+import type { BrokerControl, NodeInfo, QoS, RetainedMessage } from './types.ts';
 import type { Listeners } from './transport/listeners.ts';
 import type { Sessions } from './session/sessions.ts';
 import type { Metrics } from './sys/metrics.ts';
-import type { TernPersistence } from './persistence/types.ts';
+import type { PersistPacket, TernPersistence } from './persistence/types.ts';
 import type { EventBus } from './events.ts';
 import { SYSDESCR } from './sys/sys-publisher.ts';
+import { shareGroup } from './protocol/topic.ts';
 
 export interface ControlDeps {
   config: ConfigSource;
@@ -69,6 +70,13 @@ export function createBrokerControl(deps: ControlDeps): ControlSurface {
 
   const subscriptionCounts = () => sessions.subscriptionCounts();
 
+  /** messages waiting in the queues of all sessions (not in flight) */
+  function queuedCount() {
+    let n = 0;
+    for (const id of deps.persistence.persistentClientIds()) n += deps.persistence.stats(id).mqueue_len;
+    return n;
+  }
+
   return {
     async publish(req) {
       const matched =
@@ -112,6 +120,7 @@ export function createBrokerControl(deps: ControlDeps): ControlSurface {
         'topics.max': max.topics,
         'retained.count': retained,
         'retained.max': max.retained,
+        'messages.queued.count': queuedCount(),
       };
     },
 
@@ -121,6 +130,21 @@ export function createBrokerControl(deps: ControlDeps): ControlSurface {
     },
 
     listeners: () => deps.listeners.status(),
+
+    async retained(filter) {
+      const out: RetainedMessage[] = [];
+      for await (const p of deps.persistence.createRetainedStream(filter) as AsyncIterable<PersistPacket>) {
+        out.push({ topic: p.topic, qos: p.qos as QoS, payload: Buffer.from(p.payload), from_clientid: p.clientId ?? null });
+      }
+      return out;
+    },
+
+    async deleteRetained(topic) {
+      const exists = (await this.retained(topic)).some((m) => m.topic === topic);
+      // an empty payload is how the persistence is told to forget a topic's retained message
+      if (exists) await deps.persistence.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true });
+      return exists;
+    },
 
     noteRetained() {
       const n = deps.persistence.retainedCount();

@@ -197,6 +197,13 @@ export interface NodeInfo {
   process_available: number;
 }
 
+export interface RetainedMessage {
+  topic: string;
+  qos: QoS;
+  payload: Buffer;
+  from_clientid: string | null;
+}
+
 export interface BrokerControl {
   /** matched=false when no subscriber (incl. offline persistent sessions) matched the topic */
   publish(req: PublishRequest): Promise<{ id: string; matched: boolean }>;
@@ -206,4 +213,8 @@ export interface BrokerControl {
   metrics(): Record<string, number>;
   listeners(): ListenerStatus[];
   nodeInfo(): NodeInfo;
+  /** retained messages whose topic matches the filter ('#' for all) */
+  retained(filter: string): Promise<RetainedMessage[]>;
+  /** clears the retained message of a topic without publishing anything; false when there was none */
+  deleteRetained(topic: string): Promise<boolean>;
 }

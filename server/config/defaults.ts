@@ -84,6 +84,7 @@ export function defaultConfig(): Config {
     dashboard: {
       listener: { host: '0.0.0.0', port: 18083 },
       default_user: { login: 'admin', password: 'public' },
+      base_path: '/',
     },
     auth: { users: [], clientids: [] },
     auto_subscriptions: [],

@@ -83,6 +83,7 @@ const GLOBAL_KEYS = new Map<string, Setter<Config>>([
     c.web_hook.encoding_of_payload_field = v.oneOf(['plain', 'base64'] as const)(raw);
   }],
   ['web.hook.outbox_max', (c, raw) => { c.web_hook.outbox_max = v.int(raw, 1); }],
+  ['dashboard.base_path', (c, raw) => { c.dashboard.base_path = v.basePath(raw); }],
 ]);
 
 /** The EMQX hook points a web.hook.rule.<event>.<n> may name (server/broker/events.ts has the same list). */

@@ -115,6 +115,8 @@ export interface Config {
   dashboard: {
     listener: { host: string; port: number };
     default_user: { login: string; password: string };
+    /** URL path the dashboard is served under ('/' or '/x/y', no trailing slash), for a reverse proxy's sub-path */
+    base_path: string;
   };
   /** seeds for the built-in auth tables (auth.user.<n>.*, auth.client.<n>.clientid) */
   auth: {

@@ -135,6 +135,12 @@ export function mqttPath(raw: string): string {
   throw new Expected('a path starting with "/", such as /mqtt');
 }
 
+/** A URL path prefix such as /tern (a trailing "/" is dropped; "/" alone is the root). */
+export function basePath(raw: string): string {
+  if (/^\/[A-Za-z0-9._~\/-]*$/.test(raw) && !raw.includes('//')) return raw.length > 1 ? raw.replace(/\/$/, '') : raw;
+  throw new Expected('a URL path starting with "/", such as / or /tern (letters, digits, "-", "_", ".", "~", "/")');
+}
+
 /** Zone names referenced by listeners; must be a name zone.<name>.<key> can define. */
 export function zoneName(raw: string): string {
   if (/^[a-z0-9][a-z0-9_-]*$/.test(raw)) return raw;

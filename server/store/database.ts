@@ -135,6 +135,24 @@ export interface BrokerSubscriptionTable {
   created_at: number;
 }
 
+/** the metrics history of GET /monitor, one row per sample (migrations/0005_monitor.ts) */
+export interface MonitorSampleTable {
+  /** ms since the epoch */
+  time_stamp: number;
+  connections: number;
+  live_connections: number;
+  sessions: number;
+  subscriptions: number;
+  shared_subscriptions: number;
+  topics: number;
+  retained_msg_count: number;
+  /** messages in the interval ending at time_stamp */
+  received: number;
+  sent: number;
+  dropped: number;
+  interval_ms: number;
+}
+
 /** The aedes persistence's tables (0002) are written through prepared statements on the hot path. */
 export interface Database extends PersistenceTables {
   mqtt_session: SessionTable;
@@ -148,6 +166,7 @@ export interface Database extends PersistenceTables {
   webhook_outbox: WebhookOutboxTable;
   auto_subscribe: AutoSubscribeTable;
   broker_subscription: BrokerSubscriptionTable;
+  monitor_sample: MonitorSampleTable;
   // ---- management plane (server/api), migrations/0003_admin.ts ----
   /** dashboard/API administrators; created by migrations/0003_admin.ts */
   admin_user: {

@@ -113,6 +113,7 @@ test('no file and no env gives the documented defaults', () => {
   assert.deepEqual(config.dashboard, {
     listener: { host: '0.0.0.0', port: 18083 },
     default_user: { login: 'admin', password: 'public' },
+    base_path: '/',
   });
   assert.deepEqual(config.auth, { users: [], clientids: [] });
   assert.deepEqual(config.auto_subscriptions, []);
@@ -161,6 +162,7 @@ test('emqx.conf.example mentions every key the loader reads', () => {
     'module.subscription.1.topic', 'module.subscription.1.qos',
     'dashboard.listener.http', 'dashboard.default_user.login', 'dashboard.default_user.password',
     'config.watch', 'reload.close_removed_listener_clients',
+    'dashboard.base_path',
   ]) {
     assert.match(text, new RegExp(`^#? ?${key.replaceAll('.', '\\.')} = `, 'm'), key);
   }

@@ -1,5 +1,6 @@
 // Administrators, login/logout and API keys. These routes take a login token only (see the spec).
 import { TernError } from '../../errors.ts';
+import { BUILTIN_DEFAULT_PASSWORD } from '../services/admin.ts';
 import { input, noContent, type ApiRoutes, type RouteServices } from '../router.ts';
 
 export function register(r: ApiRoutes, { deps, admin, loginLimiter }: RouteServices) {
@@ -13,7 +14,13 @@ export function register(r: ApiRoutes, { deps, admin, loginLimiter }: RouteServi
       throw new TernError('BAD_USERNAME_OR_PWD', 'wrong username or password', 401);
     }
     loginLimiter.reset(ctx.ip);
-    ctx.body = { token: session.token, version: deps.version, expires_at: session.expires_at, role: 'administrator' };
+    ctx.body = {
+      token: session.token,
+      version: deps.version,
+      expires_at: session.expires_at,
+      role: 'administrator',
+      default_password: password === BUILTIN_DEFAULT_PASSWORD,
+    };
   });
 
   r.post('/logout', (ctx) => {

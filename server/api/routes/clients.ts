@@ -9,6 +9,23 @@ const clientNotFound = (id: string) => notFound('CLIENTID_NOT_FOUND', `client ${
 
 const FILTERS = ['clientid', 'username', 'conn_state', 'like_clientid', 'like_username', 'ip_address', 'clean_start', 'gte_mqueue_len', 'lte_mqueue_len', 'zone'] as const;
 
+type SortKey = 'clientid' | 'username' | 'connected_at' | 'created_at' | 'mqueue_len' | 'mqueue_dropped' | 'subscriptions_cnt' | 'inflight_cnt' | 'recv_msg' | 'send_msg';
+
+/** nulls last in either order; ties broken by client id so pages never overlap */
+function compareBy(key: SortKey, order: 'asc' | 'desc') {
+  const sign = order === 'desc' ? -1 : 1;
+  return (a: SessionInfo, b: SessionInfo): number => {
+    const x = a[key];
+    const y = b[key];
+    if (x !== y) {
+      if (x === null) return 1;
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * sign;
+    }
+    return a.clientid < b.clientid ? -1 : a.clientid > b.clientid ? 1 : 0;
+  };
+}
+
 export function register(r: ApiRoutes, { deps }: RouteServices) {
   const { sessions } = deps;
 
@@ -55,11 +72,19 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
   const subscriptionRow = (s: SubscriptionInfo) => subscriptionView(s, deps.config.get().node.name);
 
   r.get('/clients', (ctx) => {
-    const q = input.query<Record<string, unknown> & { page: number; limit: number }>(ctx);
+    const q = input.query<Record<string, unknown> & { page: number; limit: number; order_by?: SortKey; order: 'asc' | 'desc' }>(ctx);
     const filter: Record<string, unknown> = {};
     for (const key of FILTERS) if (q[key] !== undefined) filter[key] = q[key];
-    const res = sessions.list(filter as SessionFilter, { page: q.page, limit: q.limit });
-    ctx.body = { data: res.data.map(row), meta: pageMeta(q.page, q.limit, res.count) };
+    if (!q.order_by) {
+      const res = sessions.list(filter as SessionFilter, { page: q.page, limit: q.limit });
+      ctx.body = { data: res.data.map(row), meta: pageMeta(q.page, q.limit, res.count) };
+      return;
+    }
+    // Sorting needs every match; the registry is in memory, so this is one pass and a sort.
+    const all = sessions.list(filter as SessionFilter, { page: 1, limit: Number.MAX_SAFE_INTEGER }).data;
+    all.sort(compareBy(q.order_by, q.order));
+    const start = (q.page - 1) * q.limit;
+    ctx.body = { data: all.slice(start, start + q.limit).map(row), meta: pageMeta(q.page, q.limit, all.length) };
   });
 
   r.get('/clients/{clientid}', (ctx) => {
