@@ -70,24 +70,31 @@ describe('tern ctl failures', { concurrency: true }, () => {
     assert.match(oneLine(bad), /^tern ctl: .*body\.topic.* \(BAD_REQUEST, HTTP 400\)$/);
   });
 
-  test('commands whose API this node does not serve say so in one line: exit 1', async () => {
-    const cases: [string[], string][] = [
-      [['hooks', 'list'], 'GET /api/v5/hooks'],
-      [['hooks', 'show', 'h1'], 'GET /api/v5/hooks/h1'],
-      [['hooks', 'retry', 'h1'], 'POST /api/v5/hooks/h1/deliveries/retry'],
-      [['acl', 'check', 'c1', 'publish', 'a/b'], 'POST /api/v5/authorization/check'],
-      [['banned', 'list'], 'GET /api/v5/banned'],
-      [['banned', 'add', 'clientid', 'c1'], 'POST /api/v5/banned'],
-      [['banned', 'del', 'username', 'u1'], 'DELETE /api/v5/banned/username/u1'],
-      [['conf', 'reload'], 'POST /api/v5/configs/reload'],
-      [['conf', 'reload', '--dry-run'], 'POST /api/v5/configs/reload'],
-    ];
-    const results = await Promise.all(cases.map(([args]) => ctl(['--url', url, ...args])));
-    results.forEach((r, i) => {
-      const [args, route] = cases[i]!;
-      assert.equal(r.code, 1, args.join(' '));
-      assert.equal(oneLine(r), `tern ctl: Tern at ${url} has no ${route} (NOT_FOUND, HTTP 404): this node's version does not serve it`);
+  test('commands whose API an older node does not serve say so in one line: exit 1', async () => {
+    // an older Tern: it logs in, and answers every other route as Tern does for one it lacks
+    const older = http.createServer((req, res) => {
+      res.writeHead(req.url === '/api/v5/login' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/api/v5/login' ? { token: 't' } : { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
     });
+    await new Promise<void>((resolve) => older.listen(0, '127.0.0.1', () => resolve()));
+    const at = `http://127.0.0.1:${(older.address() as AddressInfo).port}`;
+    try {
+      const cases: [string[], string][] = [
+        [['hooks', 'list'], 'GET /api/v5/hooks'],
+        [['hooks', 'retry', 'h1'], 'POST /api/v5/hooks/h1/deliveries/retry'],
+        [['acl', 'check', 'c1', 'publish', 'a/b'], 'POST /api/v5/authorization/check'],
+        [['banned', 'list'], 'GET /api/v5/banned'],
+        [['conf', 'reload', '--dry-run'], 'POST /api/v5/configs/reload'],
+      ];
+      const results = await Promise.all(cases.map(([args]) => ctl(['--url', at, ...args])));
+      results.forEach((r, i) => {
+        const [args, route] = cases[i]!;
+        assert.equal(r.code, 1, args.join(' '));
+        assert.equal(oneLine(r), `tern ctl: Tern at ${at} has no ${route} (NOT_FOUND, HTTP 404): this node's version does not serve it`);
+      });
+    } finally {
+      older.close();
+    }
   });
 
   test('something that is not Tern at the address (a proxy page): exit 1, named', async () => {

@@ -81,9 +81,21 @@ export function createSessions(deps: SessionsDeps): Sessions {
     remove: db.prepare('delete from mqtt_session where clientid = ?'),
     all: db.prepare('select * from mqtt_session'),
   };
+  // Rows go through the persistence's group commit (one transaction with the session's queue and
+  // subscriptions, never inside someone else's transaction); before attach(), and at close() once
+  // the persistence has committed its last batch, they are written directly.
+  let batched = false;
+  const write = (fn: () => void) => {
+    if (!batched || !persistence) return fn();
+    persistence.run(fn).catch((err: unknown) => log.error({ err }, 'session metadata not written'));
+  };
+  const remove = (clientId: string) => {
+    if (stmts) write(() => stmts.remove.run(clientId));
+  };
   const save = (r: SessionRecord) => {
     if (!stmts || r.clean) return;
-    stmts.upsert.run({
+    // the values now: the write runs at the commit, when the record may have moved on
+    const row = {
       clientid: r.clientid,
       username: r.username,
       zone: r.zone,
@@ -99,7 +111,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
       disconnectedAt: r.disconnectedAt,
       recvMsg: r.recvMsg,
       sendMsg: r.sendMsg,
-    });
+    };
+    write(() => stmts.upsert.run(row));
   };
 
   // ---- expiry -----------------------------------------------------------------------------------
@@ -120,7 +133,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     clearTimeout(r.expiryTimer);
     records.delete(r.clientid);
     if (!r.client) offline--;
-    if (!r.clean) stmts?.remove.run(r.clientid);
+    if (!r.clean) remove(r.clientid);
     if (reason === 'expired' && persistence) {
       // the queued messages die with the session
       const { data, count } = persistence.queued(r.clientid, 0, events.has('message.dropped') ? Number.MAX_SAFE_INTEGER : 0);
@@ -190,7 +203,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     records.delete(c.id);
     records.set(c.id, r);
     if (!r.clean && stmts) save(r);
-    else if (previous && !previous.clean) stmts?.remove.run(c.id);
+    else if (previous && !previous.clean) remove(c.id);
     if (created) {
       deps.metrics['session.created']++;
       if (events.has('session.created')) {
@@ -474,6 +487,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     attach(broker, store) {
       aedes = broker;
       persistence = store;
+      batched = stmts !== undefined;
       // Offline sessions from before the restart: listed, counted, and expiring on schedule.
       if (stmts) {
         for (const row of stmts.all.all() as Record<string, unknown>[]) {
@@ -634,6 +648,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     },
 
     close() {
+      batched = false; // the persistence has committed its last batch (tern.ts closes it first)
       for (const r of records.values()) clearTimeout(r.expiryTimer);
       // Remember the counters of sessions still online so a restart shows them offline.
       if (stmts) {
