@@ -44,6 +44,22 @@ test('SIGINT stops it too', async () => {
   }
 });
 
+test('a WebSocket port already in use is the same clean start-up error, not an uncaught one', async () => {
+  const env = await portsEnv();
+  const ws = env.EMQX_LISTENER__WS__EXTERNAL!.split(':')[1]!;
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(Number(ws), '127.0.0.1', () => resolve()));
+  try {
+    const p = run(env);
+    const code = await p.exit;
+    assert.equal(code, 1);
+    assert.match(p.output(), new RegExp(`listener ws\\.external cannot bind 127\\.0\\.0\\.1:${ws}: the port is already in use`));
+    assert.doesNotMatch(p.output(), /Unhandled 'error' event/);
+  } finally {
+    blocker.close();
+  }
+});
+
 test('a port already in use names the listener and the port and exits non-zero', async () => {
   const env = await portsEnv();
   const blocker = net.createServer();

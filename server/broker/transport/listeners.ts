@@ -265,6 +265,9 @@ class Listener {
         handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
         verifyClient: (info: { req: http.IncomingMessage }) => this.admit(info.req.socket),
       });
+      // ws re-emits its HTTP server's errors (a port in use, say) on itself: they are answered
+      // where the server listens (a ListenerError naming the listener), not as an uncaught error
+      wss.on('error', () => {});
       wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
