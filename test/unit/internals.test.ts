@@ -79,6 +79,27 @@ describe('mqtt-packet Parser', () => {
     parser.parse(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 2 }, { topic: 'b', qos: 0 }] }));
     assert.deepEqual(later, [1, 0]);
   });
+
+  test('writeToStream corks a stream that has cork() and uncorks it on the next tick, and skips both when cork is hidden (core/internals/mqtt-packet.ts hideCorkFromPacketWriter)', async () => {
+    const packet = { cmd: 'publish' as const, topic: 'a/b', payload: Buffer.from('x'), qos: 0 as const, retain: false, dup: false };
+    const calls: string[] = [];
+    const stream = {
+      write: (chunk: Buffer) => (calls.push(`write ${chunk.length}`), true),
+      cork: () => void calls.push('cork'),
+      uncork: () => void calls.push('uncork'),
+    };
+    mqttPacket.writeToStream(packet, stream as never);
+    assert.equal(calls[0], 'cork');
+    assert.ok(!calls.includes('uncork'), 'uncorked synchronously');
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    assert.equal(calls.at(-1), 'uncork');
+
+    calls.length = 0;
+    (stream as { cork?: unknown }).cork = undefined; // what hideCorkFromPacketWriter does
+    mqttPacket.writeToStream(packet, stream as never);
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    assert.ok(calls.length > 0 && calls.every((c) => c.startsWith('write')), calls.join(', '));
+  });
 });
 
 // ---- mqemitter ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { createMessageRouter } from './internals/mqemitter.ts';
 import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
-import type { ConnectInfo, HookChain, MessagePacket } from './hook-chain.ts';
+import type { ConnectInfo, HookChain, MessagePacket, PublishRefusal } from './hook-chain.ts';
 import { wrapPublish } from './internals/aedes.ts';
 
 export interface BrokerDeps {
@@ -136,37 +136,10 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       // aedes stamps the publisher only after enqueueing for offline subscribers; stamp it first
       // so queued copies keep their from_clientid
       (packet as { clientId?: string }).clientId = r.clientid;
-      const settle = (refusal: Awaited<ReturnType<HookChain['runAuthorizePublish']>>) => {
-        if (refusal === undefined) {
-          if (packet.qos === 1 && (packet.retain || deps.routeBeforePuback(packet.topic))) {
-            // aedes' routing awaits every persistent subscriber's enqueue (and the published
-            // steps), which resolve at the commit: the PUBACK leaves once the copies are on disk.
-            // A retained message is stored by the routing too: routed first, a SUBSCRIBE sent
-            // after its PUBACK finds it (as in EMQX; aedes would acknowledge first and store later).
-            return publish.routeNow(packet as AedesPublishPacket, client, done);
-          }
-          return done(null);
-        }
-        if ('disconnect' in refusal) {
-          log.info({ clientid: r.clientid, topic: packet.topic, reason: refusal.disconnect }, 'PUBLISH refused, connection closed');
-          return done(new Error(refusal.disconnect));
-        }
-        // acknowledged as usual and dropped, as EMQX does
-        publish.markRefused(packet);
-        metrics['messages.dropped']++;
-        if (refusal.drop === 'not_authorized') metrics['messages.dropped.not_authorized']++;
-        if (events.has('message.dropped')) {
-          events.emit('message.dropped', {
-            ...messageInfo(packet as MessagePacket, r.username),
-            reason: refusal.drop,
-            clientid: null,
-          });
-        }
-        done(null);
-      };
       const verdict = chain.runAuthorizePublish(r, packet as MessagePacket);
-      if (verdict instanceof Promise) verdict.then(settle, (err: Error) => done(err));
-      else settle(verdict);
+      // the usual verdict arrives synchronously: settled without a closure per PUBLISH
+      if (verdict instanceof Promise) verdict.then((v) => settlePublish(v, packet, client, r, done), (err: Error) => done(err));
+      else settlePublish(verdict, packet, client, r, done);
     },
 
     authorizeForward(client: Client, packet: AedesPublishPacket) {
@@ -227,6 +200,42 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   });
   aedes.once('closed', unsubscribe);
   return aedes;
+
+  /** answers aedes' authorizePublish once the chain's verdict is known */
+  function settlePublish(
+    refusal: PublishRefusal | undefined,
+    packet: PublishPacket,
+    client: Client,
+    r: NonNullable<AedesClient['tern']>,
+    done: (err?: Error | null) => void,
+  ): void {
+    if (refusal === undefined) {
+      if (packet.qos === 1 && (packet.retain || deps.routeBeforePuback(packet.topic))) {
+        // aedes' routing awaits every persistent subscriber's enqueue (and the published
+        // steps), which resolve at the commit: the PUBACK leaves once the copies are on disk.
+        // A retained message is stored by the routing too: routed first, a SUBSCRIBE sent
+        // after its PUBACK finds it (as in EMQX; aedes would acknowledge first and store later).
+        return publish.routeNow(packet as AedesPublishPacket, client, done);
+      }
+      return done(null);
+    }
+    if ('disconnect' in refusal) {
+      log.info({ clientid: r.clientid, topic: packet.topic, reason: refusal.disconnect }, 'PUBLISH refused, connection closed');
+      return done(new Error(refusal.disconnect));
+    }
+    // acknowledged as usual and dropped, as EMQX does
+    publish.markRefused(packet);
+    metrics['messages.dropped']++;
+    if (refusal.drop === 'not_authorized') metrics['messages.dropped.not_authorized']++;
+    if (events.has('message.dropped')) {
+      events.emit('message.dropped', {
+        ...messageInfo(packet as MessagePacket, r.username),
+        reason: refusal.drop,
+        clientid: null,
+      });
+    }
+    done(null);
+  }
 
   function connInfo(r: NonNullable<AedesClient['tern']>) {
     return {

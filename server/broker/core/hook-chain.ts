@@ -143,35 +143,73 @@ export function createHookChain(logger: HookChainLogger): HookChain {
   /**
    * Runs `list` from `start` until a step answers something other than undefined. A step that
    * throws (or rejects) refuses with `onError`: a broken policy must not let everything through.
+   * The two arguments are passed through rather than captured in a closure: under tsx (keepNames)
+   * every closure created costs a defineProperty, and this runs for every packet.
    */
-  function run<K extends 'connect' | 'authorizeSubscribe' | 'authorizePublish', R>(
+  function run<K extends 'connect' | 'authorizeSubscribe' | 'authorizePublish', A, B, R>(
     hook: K,
     list: Step<K>[],
     start: number,
-    call: (fn: HookSteps[K]) => MaybePromise<R | undefined>,
+    a: A,
+    b: B,
     onError: R,
   ): MaybePromise<R | undefined> {
     for (let i = start; i < list.length; i++) {
       const step = list[i]!;
       let out: MaybePromise<R | undefined>;
       try {
-        out = call(step.fn);
+        out = (step.fn as (a: A, b: B) => MaybePromise<R | undefined>)(a, b);
       } catch (err) {
         failed(hook, step.policy, err);
         return onError;
       }
-      if (isPromise(out)) {
-        return out.then(
-          (v) => (v !== undefined ? v : run(hook, list, i + 1, call, onError)),
-          (err: unknown) => {
-            failed(hook, step.policy, err);
-            return onError;
-          },
-        );
-      }
+      if (isPromise(out)) return continueAsync(hook, list, i, out, a, b, onError);
       if (out !== undefined) return out;
     }
     return undefined;
+  }
+
+  /** the rest of a run once step `i` answered a promise */
+  function continueAsync<K extends 'connect' | 'authorizeSubscribe' | 'authorizePublish', A, B, R>(
+    hook: K,
+    list: Step<K>[],
+    i: number,
+    out: Promise<R | undefined>,
+    a: A,
+    b: B,
+    onError: R,
+  ): Promise<R | undefined> {
+    return out.then(
+      (v) => (v !== undefined ? v : run(hook, list, i + 1, a, b, onError)),
+      (err: unknown) => {
+        failed(hook, list[i]!.policy, err);
+        return onError;
+      },
+    );
+  }
+
+  /** the published steps from `start`: routing already happened, so a failure is logged and skipped */
+  function runPublishedFrom(start: number, packet: MessagePacket, publisher: ClientContext | null): MaybePromise<void> {
+    const list = steps.published;
+    for (let i = start; i < list.length; i++) {
+      let out: void | Promise<void>;
+      try {
+        out = list[i]!.fn(packet, publisher);
+      } catch (err) {
+        logger.error({ err, hook: 'published', policy: list[i]!.policy }, 'hook step failed');
+        continue;
+      }
+      if (isPromise(out)) {
+        const policy = list[i]!.policy;
+        return out.then(
+          () => runPublishedFrom(i + 1, packet, publisher),
+          (err: unknown) => {
+            logger.error({ err, hook: 'published', policy }, 'hook step failed');
+            return runPublishedFrom(i + 1, packet, publisher);
+          },
+        );
+      }
+    }
   }
 
   const CONNECT_ERROR: ConnectRefusal = { returnCode: 3, reason: 'server unavailable (a policy failed)' };
@@ -192,10 +230,9 @@ export function createHookChain(logger: HookChainLogger): HookChain {
     },
     policies: (hook) => steps[hook].map((s) => s.policy),
 
-    runConnect: (ctx, packet) => run('connect', steps.connect, 0, (fn) => fn(ctx, packet), CONNECT_ERROR),
-    runAuthorizeSubscribe: (ctx, sub) => run('authorizeSubscribe', steps.authorizeSubscribe, 0, (fn) => fn(ctx, sub), SUBSCRIBE_ERROR),
-    runAuthorizePublish: (ctx, packet) =>
-      run('authorizePublish', steps.authorizePublish, 0, (fn) => fn(ctx, packet), PUBLISH_ERROR),
+    runConnect: (ctx, packet) => run('connect', steps.connect, 0, ctx, packet, CONNECT_ERROR),
+    runAuthorizeSubscribe: (ctx, sub) => run('authorizeSubscribe', steps.authorizeSubscribe, 0, ctx, sub, SUBSCRIBE_ERROR),
+    runAuthorizePublish: (ctx, packet) => run('authorizePublish', steps.authorizePublish, 0, ctx, packet, PUBLISH_ERROR),
 
     runAuthorizeForward(receiver, packet) {
       const list = steps.authorizeForward;
@@ -210,31 +247,6 @@ export function createHookChain(logger: HookChainLogger): HookChain {
       return true;
     },
 
-    runPublished(packet, publisher) {
-      const list = steps.published;
-      const from = (start: number): MaybePromise<void> => {
-        for (let i = start; i < list.length; i++) {
-          let out: void | Promise<void>;
-          try {
-            out = list[i]!.fn(packet, publisher);
-          } catch (err) {
-            // routing already happened: nothing to refuse, log and go on
-            logger.error({ err, hook: 'published', policy: list[i]!.policy }, 'hook step failed');
-            continue;
-          }
-          if (isPromise(out)) {
-            const next = i + 1;
-            return out.then(
-              () => from(next),
-              (err: unknown) => {
-                logger.error({ err, hook: 'published', policy: list[i]!.policy }, 'hook step failed');
-                return from(next);
-              },
-            );
-          }
-        }
-      };
-      return from(0);
-    },
+    runPublished: (packet, publisher) => runPublishedFrom(0, packet, publisher),
   };
 }

@@ -13,6 +13,7 @@
 // before the close. Backpressure is unchanged: write() still returns false past the stream's
 // highWaterMark and 'drain' follows the flush.
 import { Writable } from 'node:stream';
+import { hideCorkFromPacketWriter } from '../core/internals/mqtt-packet.ts';
 
 export interface WriteBatcher {
   /** route this stream's writes through the batcher (for its lifetime) */
@@ -23,6 +24,7 @@ export interface WriteBatcher {
 
 type WriteFn = (this: Writable, ...args: unknown[]) => boolean;
 const streamWrite = Writable.prototype.write as WriteFn;
+const streamCork = Writable.prototype.cork;
 
 export function createWriteBatcher(): WriteBatcher {
   const corked = new Set<Writable>();
@@ -39,7 +41,7 @@ export function createWriteBatcher(): WriteBatcher {
   // one function for every attached stream (no closure per connection)
   function batchedWrite(this: Writable, ...args: unknown[]): boolean {
     if (!corked.has(this) && !this.destroyed) {
-      this.cork();
+      streamCork.call(this);
       corked.add(this);
       if (!scheduled) {
         scheduled = true;
@@ -54,6 +56,8 @@ export function createWriteBatcher(): WriteBatcher {
       // net, tls and ws streams all write through Writable's own write(); leave any other alone
       if (stream.write !== streamWrite) return;
       (stream as { write: unknown }).write = batchedWrite;
+      // this batcher corks for the turn: mqtt-packet's own cork per packet is redundant
+      hideCorkFromPacketWriter(stream);
     },
     pending: () => corked.size,
   };

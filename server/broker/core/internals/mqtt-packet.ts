@@ -79,3 +79,14 @@ export function setMaxQosAllowed(aedes: object, maxQos: number, connected: Itera
   (aedes as { [MAX_QOS]?: number })[MAX_QOS] = maxQos;
   if (maxQos < 2) for (const c of connected) limitSubscribeQos(c);
 }
+
+/**
+ * mqtt-packet's writeToStream, for every packet it writes to a stream that has a cork() method,
+ * corks it and schedules the uncork with a nextTick. A stream the write batcher already holds
+ * corked for the whole event-loop turn gains nothing from that, and the nextTick per packet cost
+ * about 4% of the broker's CPU under a QoS 0 flood (profiled). Hiding cork on the instance skips
+ * it; the batcher corks through Writable.prototype.cork itself.
+ */
+export function hideCorkFromPacketWriter(stream: object): void {
+  (stream as { cork?: unknown }).cork = undefined;
+}
