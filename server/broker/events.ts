@@ -136,30 +136,31 @@ export interface EventBus {
 }
 
 export function createEventBus(onListenerError?: (name: string, err: unknown) => void): EventBus {
-  const listeners = new Map<TernEventName, Set<Listener<never>>>();
+  // arrays replaced on change (never mutated): an emit iterates the one it read, with an index
+  const listeners = new Map<TernEventName, Listener<never>[]>();
   // the process's start in base 36, then a counter: unique across restarts without a clock read per event
   const prefix = Date.now().toString(36) + '-';
   let seq = 0;
   return {
     on(name, fn) {
-      let set = listeners.get(name);
-      if (!set) listeners.set(name, (set = new Set()));
-      set.add(fn as Listener<never>);
+      const entry = fn as Listener<never>;
+      listeners.set(name, [...(listeners.get(name) ?? []), entry]);
       return () => {
-        set.delete(fn as Listener<never>);
-        if (set.size === 0) listeners.delete(name);
+        const rest = (listeners.get(name) ?? []).filter((f) => f !== entry);
+        if (rest.length === 0) listeners.delete(name);
+        else listeners.set(name, rest);
       };
     },
     emit(name, payload) {
-      const set = listeners.get(name);
-      if (!set) return;
+      const list = listeners.get(name);
+      if (!list) return;
       const event = payload as TernEvent<typeof name>;
       event.id = prefix + (seq++).toString(36);
       if (event.ts === undefined) event.ts = Date.now();
-      for (const fn of set) {
+      for (let i = 0; i < list.length; i++) {
         // A failing consumer must not break the broker or the other consumers.
         try {
-          (fn as Listener<typeof name>)(event);
+          (list[i] as Listener<typeof name>)(event);
         } catch (err) {
           onListenerError?.(name, err);
         }
