@@ -37,19 +37,48 @@ export async function portsEnv(dataDir = tempDir()): Promise<PortsEnv> {
   };
 }
 
+/**
+ * EMQX_* overrides putting every listener on port 0 (the kernel picks), data in `dataDir`: a
+ * child started with these learns its ports only when it is ready (TernProcess.ready). No other
+ * process can take a port between picking and binding it, as can happen with portsEnv.
+ */
+export function anyPortsEnv(dataDir = tempDir()): Record<string, string> {
+  return {
+    EMQX_LISTENER__TCP__EXTERNAL: '127.0.0.1:0',
+    EMQX_LISTENER__TCP__INTERNAL: '127.0.0.1:0',
+    EMQX_LISTENER__WS__EXTERNAL: '127.0.0.1:0',
+    EMQX_DASHBOARD__LISTENER__HTTP: '127.0.0.1:0',
+    EMQX_NODE__DATA_DIR: dataDir,
+  };
+}
+
+/** The ports a ready child listens on, read from its "Tern is ready" line. */
+export interface ReadyPorts {
+  /** tcp:external */
+  tcp: number;
+  /** the dashboard and API */
+  http: number;
+}
+
 export interface TernProcess {
   child: ChildProcess;
   output(): string;
   exit: Promise<number | null>;
   /** resolves when the child logs "Tern is ready" (every listener and the API are up and its
    *  signal handlers are in place, so a SIGTERM now is a clean stop; at log level info or lower,
-   *  JSON on the pipe); rejects if it exits first */
-  ready: Promise<void>;
+   *  JSON on the pipe), with the ports that line names; rejects if it exits first */
+  ready: Promise<ReadyPorts>;
   /** resolves with the first JSON log line `match` accepts, checked as output arrives */
   logLine<T = Record<string, unknown>>(match: (line: T) => boolean, what: string, timeoutMs?: number): Promise<T>;
 }
 
 const STARTED = '"msg":"Tern is ready"';
+
+function readyPorts(line: string): ReadyPorts {
+  const info = JSON.parse(line) as { listeners: { id: string; url?: string }[]; dashboard: string };
+  const tcp = info.listeners.find((l) => l.id === 'tcp:external')?.url;
+  return { tcp: tcp ? Number(new URL(tcp).port) : NaN, http: Number(new URL(info.dashboard).port) };
+}
 
 export function runTern(env: Record<string, string>, args: string[] = [], cwd = tempDir()): TernProcess {
   let out = '';
@@ -58,11 +87,14 @@ export function runTern(env: Record<string, string>, args: string[] = [], cwd = 
     env: { ...process.env, EMQX_LOG__LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let started: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (started = resolve));
+  let started: (ports: ReadyPorts) => void = () => {};
+  const ready = new Promise<ReadyPorts>((resolve) => (started = resolve));
   child.stdout!.on('data', (d) => {
     out += d;
-    if (out.includes(STARTED)) started();
+    // the whole line: up to the newline that ends it
+    const at = out.indexOf(STARTED);
+    const end = at < 0 ? -1 : out.indexOf('\n', at);
+    if (end >= 0) started(readyPorts(out.slice(out.lastIndexOf('\n', at) + 1, end)));
   });
   child.stderr!.on('data', (d) => (out += d));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

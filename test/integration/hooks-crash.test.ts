@@ -4,15 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { tempDir, connect } from '../helpers/tern.ts';
-import { portsEnv, runTern } from '../helpers/process.ts';
+import { anyPortsEnv, runTern } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { bearer, login } from '../helpers/api-helpers.ts';
 
 async function startChild(dataDir: string) {
-  const env = await portsEnv(dataDir);
-  const p = runTern(env, [], dataDir); // at info level: ready waits for the 'Tern started' line
-  await p.ready;
-  return { child: p.child, url: `mqtt://127.0.0.1:${env.tcp}`, http: request(`http://127.0.0.1:${env.http}`), exited: p.exit };
+  const p = runTern(anyPortsEnv(dataDir), [], dataDir); // at info level: ready waits for the 'Tern is ready' line
+  const ports = await p.ready;
+  return { child: p.child, url: `mqtt://127.0.0.1:${ports.tcp}`, http: request(`http://127.0.0.1:${ports.http}`), exited: p.exit };
 }
 
 test('SIGKILL with pending webhook events and acknowledged QoS 1 publishes: all delivered after the restart', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir, connect, endAll } from '../helpers/tern.ts';
-import { portsEnv, runTern } from '../helpers/process.ts';
+import { anyPortsEnv, runTern } from '../helpers/process.ts';
 
 type LogLine = { msg: string; trigger?: string; changes?: string[]; [k: string]: unknown };
 
@@ -17,14 +17,14 @@ function logLines(output: string): LogLine[] {
 }
 
 test('SIGHUP and the API reload through the same code; clients stay connected; a bad file is refused and logged', async () => {
-  const env = await portsEnv();
+  const env = anyPortsEnv();
   const dir = tempDir();
   const file = path.join(dir, 'emqx.conf');
   fs.writeFileSync(file, 'allow_anonymous = true\n');
   const p = runTern(env, ['--config', file]);
   try {
-    await p.ready;
-    const url = `mqtt://127.0.0.1:${env.tcp}`;
+    const ports = await p.ready;
+    const url = `mqtt://127.0.0.1:${ports.tcp}`;
     const stays = await connect(url, { clientId: 'stays' });
     let closes = 0;
     stays.on('close', () => closes++);
@@ -39,7 +39,7 @@ test('SIGHUP and the API reload through the same code; clients stay connected; a
 
     // the API
     fs.writeFileSync(file, 'allow_anonymous = true\n');
-    const base = `http://127.0.0.1:${env.http}/api/v5`;
+    const base = `http://127.0.0.1:${ports.http}/api/v5`;
     const { token } = (await (await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'public' }) })).json()) as { token: string };
     const res = await fetch(`${base}/configs/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
