@@ -429,6 +429,8 @@ export const BROKERS: BrokerVariant[] = [
     { EMQX_BROKER__SYS_INTERVAL: '0', EMQX_BROKER__SYS_HEARTBEAT: '0', EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' },
     'Tern, no periodic $SYS topics, $SYS open to all',
   ),
+  // the A/A check: the same Tern again, so a ratio between two identical processes shows the noise
+  ternVariant('tern-again', {}, 'Tern again, identical to tern (an A/A check of the noise between two processes)'),
   ternVariant(
     'tern-bus-counter',
     {},
