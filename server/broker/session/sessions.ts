@@ -221,8 +221,12 @@ export function createSessions(deps: SessionsDeps): Sessions {
     deps.metrics['client.connected']++;
     if (events.has('client.connected')) {
       const { ip, port } = address(r);
+      // one literal, no spread: this runs for every connection and has listeners by default ($SYS)
       events.emit('client.connected', {
-        ...info(r),
+        id: '',
+        ts: Date.now(),
+        clientid: r.clientid,
+        username: r.username,
         ipaddress: ip,
         port,
         keepalive: r.keepalive,
