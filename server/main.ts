@@ -37,7 +37,7 @@ async function main(): Promise<number> {
 
   let tern;
   try {
-    tern = await startTern({ config: loaded.config, file: loaded.file, env: process.env, logger });
+    tern = await startTern({ config: loaded.config, file: loaded.file, env: process.env, pathOrigins: loaded.pathOrigins, logger });
   } catch (err) {
     if (err instanceof ConfigError) {
       // a file the config names (acl_file) that does not parse
