@@ -106,13 +106,34 @@ test('Hooks: a webhook created in the page delivers to a real receiver and its d
     await page.getByTestId('hook-test').filter({ hasText: 'HTTP 200' }).waitFor();
     assert.equal(receiver.requests.length, before + 1);
 
-    // a failing endpoint: the last error shows in the row, the events wait as pending
+    // edit: one attempt per event, and client.connected too
+    await row.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit e2e-hook' }).waitFor();
+    await form.getByLabel('client.connected', { exact: true }).check();
+    await form.getByLabel(/^Max attempts/).fill('1');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await row.getByText('client.connected').waitFor();
+    assert.equal(e.tern.webhooks.list()[0]!.max_attempts, 1);
+    const other = await connect(tcpUrl(e.tern), { clientId: 'hook-connected' });
+    await receiver.until(() => receiver.delivered().find((ev) => ev.action === 'client_connected' && ev.clientid === 'hook-connected'), 'client.connected of hook-connected');
+    await endAll(other);
+
+    // a failing endpoint: the event becomes a dead letter, the row says why, the outbox lists it
     receiver.mode = { kind: 'status', status: 503 };
     await pub.publishAsync('e2e/three', 'third', { qos: 1 });
+    await row.locator('[data-col=failed]').filter({ hasText: /^1$/ }).waitFor();
     await row.getByText(/503/).first().waitFor();
+    await row.getByRole('button', { name: /^Outbox/ }).click();
+    const dead = page.getByTestId('outbox').getByRole('row').filter({ hasText: 'message.publish' }).filter({ hasText: '503' });
+    await dead.waitFor();
     await setTheme(page, 'dark');
-    await shoot(page, 'hooks-delivered');
+    await shoot(page, 'hooks-dead-letter');
     await setTheme(page, 'light');
+    // the endpoint is back: retry sends it again
+    receiver.mode = { kind: 'ok' };
+    await page.getByRole('button', { name: 'Retry all dead letters' }).click();
+    await receiver.until(() => receiver.delivered().find((ev) => ev.topic === 'e2e/three'), 'the retried e2e/three');
+    await page.getByText('No dead letters').waitFor();
 
     // disable, then delete (confirmed)
     await row.getByRole('button', { name: 'Disable' }).click();
