@@ -6,12 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { connect, endAll, nextMessages, tcpUrl } from '../helpers/tern.ts';
-import { granted } from '../helpers/access.ts';
+import { granted, writeTemp } from '../helpers/access.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { NARROW, WIDE, login, setTheme, shoot, startE2E } from './browser.ts';
 
-test('Access control: a database rule added in the page refuses the SUBSCRIBE (SUBACK 0x80); a second rule is added to the first; the checker names the rule', async () => {
-  const e = await startE2E();
+test('Access control: a database rule added in the page refuses the SUBSCRIBE (SUBACK 0x80); a second rule is added to the first; the checker names the rule; acl_file\'s rules are listed with their lines', async () => {
+  const aclFile = writeTemp('acl.conf', ['%% file rules, after the database ones', '{deny, {client, "acl-dev"}, subscribe, ["forbidden/#"]}.', '{allow, all}.', ''].join('\n'));
+  const e = await startE2E({ config: (c) => (c.acl_file = aclFile) });
   const { page } = await e.page(WIDE);
   const dev = await connect(tcpUrl(e.tern), { clientId: 'acl-dev' });
   try {
@@ -24,7 +25,7 @@ test('Access control: a database rule added in the page refuses the SUBSCRIBE (S
     await form.getByLabel('Permission').selectOption('deny');
     await form.getByLabel('Topic').fill('secret/#');
     await form.getByRole('button', { name: 'Add rule' }).click();
-    const row = page.getByRole('row').filter({ hasText: 'acl-dev' });
+    const row = page.getByTestId('db-rules').getByRole('row').filter({ hasText: 'acl-dev' });
     await row.getByText('deny subscribe').waitFor();
 
     // the next SUBSCRIBE of the connected client is refused; others are not
@@ -47,6 +48,14 @@ test('Access control: a database rule added in the page refuses the SUBSCRIBE (S
     await check.getByLabel('Topic').fill('secret/x');
     await check.getByRole('button', { name: 'Check' }).click();
     await page.getByTestId('acl-decision').filter({ hasText: 'deny' }).filter({ hasText: 'rule 1 of the rules of clientid acl-dev' }).waitFor();
+    // the file's rules, read-only, with their lines; the checker names the file line that decides
+    const fileRules = page.getByTestId('file-rules');
+    await fileRules.getByRole('row').filter({ hasText: 'forbidden/#' }).getByRole('cell', { name: '2', exact: true }).waitFor();
+    await fileRules.getByRole('row').filter({ hasText: '{allow, all}.' }).getByRole('cell', { name: '3', exact: true }).waitFor();
+    await check.getByLabel('Topic').fill('forbidden/x');
+    await check.getByRole('button', { name: 'Check' }).click();
+    await page.getByTestId('acl-decision').filter({ hasText: `${aclFile}:2` }).waitFor();
+    assert.deepEqual(await granted(dev, ['forbidden/y']), [128]);
     await shoot(page, 'authorization-rules');
     // a bad topic filter is answered in words next to the form
     await form.getByLabel(/^Client ID/).fill('acl-dev');
