@@ -63,8 +63,13 @@ test('Access control: a database rule added in the page refuses the SUBSCRIBE (S
     await form.getByRole('button', { name: 'Add rule' }).click();
     await form.locator('xpath=..').getByRole('alert').waitFor();
 
+    // one rule removed, confirmed: the other stays
+    await row.getByRole('button', { name: 'remove rule 2 of acl-dev' }).click();
+    await page.getByTestId('confirm').click();
+    await row.getByText('allow publish').waitFor({ state: 'detached' });
+    await row.getByText('deny subscribe').waitFor();
     // delete, confirmed: the SUBSCRIBE is granted again
-    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.getByRole('button', { name: 'Delete all' }).click();
     await page.getByTestId('confirm').click();
     await row.waitFor({ state: 'detached' });
     assert.deepEqual(await granted(dev, ['secret/d']), [0]);
