@@ -113,11 +113,18 @@ export async function login(page: Page, base: string, password = 'public', hashP
   await page.waitForURL((u) => !u.hash.startsWith('#/login'));
 }
 
-/** one screenshot per page, theme and width: <name>-<theme>-<wide|narrow>.png */
+/**
+ * one screenshot per page, theme and width: <name>-<theme>-<wide|narrow>.png. At phone width it
+ * also checks that nothing widens the page past the screen (a sideways scroll of the whole page).
+ */
 export async function shoot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const theme = await page.evaluate(() => document.documentElement.dataset.theme ?? 'light');
   const width = page.viewportSize()?.width ?? 0;
+  if (width <= 500) {
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    if (overflow > 0) throw new Error(`${name} (${theme}) scrolls sideways by ${overflow}px at ${width}px`);
+  }
   // from the top, so the sticky bars sit where a user sees them
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${theme}-${width <= 500 ? 'narrow' : 'wide'}.png`), fullPage: true });
