@@ -252,6 +252,14 @@ test('Settings: each value shows its source (file line, default), secrets masked
     await key('zones.external.max_mqueue_len').getByText(`${file}:7`).waitFor();
     assert.notEqual(e.tern.config.node.name, 'renamed@127.0.0.1', 'node.name waits for a restart');
     await shoot(page, 'settings-reloaded');
+
+    // the audit log has both reloads (the dry run and the apply): who, the operation, the request, its status
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const audit = page.locator('main.content[data-page="audit"]').getByRole('row').filter({ hasText: 'reloadConfigs' });
+    await audit.first().waitFor();
+    assert.equal(await audit.count(), 2);
+    assert.match((await audit.first().innerText()).replace(/\s+/g, ' '), /admin \(admin\) reloadConfigs POST \/configs\/reload 200 127\.0\.0\.1/);
+    await shoot(page, 'audit-rows');
   } finally {
     await e.close();
   }
