@@ -46,7 +46,7 @@ async function main({ argv, env, onStarted }: NodeOptions): Promise<number> {
 
   let tern;
   try {
-    tern = await startTern({ config: loaded.config, file: loaded.file, env, logger });
+    tern = await startTern({ config: loaded.config, file: loaded.file, env, pathOrigins: loaded.pathOrigins, logger });
   } catch (err) {
     if (err instanceof ConfigError) {
       // a file the config names (acl_file) that does not parse

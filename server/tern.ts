@@ -36,6 +36,8 @@ import { createGroupCommit, type BatchWriter } from './store/group-commit.ts';
 import { createWebhooks, type Webhooks } from './hooks/index.ts';
 import { VERSION } from './version.ts';
 import { loadConfig } from './config/index.ts';
+import { originsAfterReload } from './config/value-sources.ts';
+import { confKeyOf } from './config/reload.ts';
 import { createReloader, type ReloadCheck, type ReloadOptions, type ReloadReport } from './reload.ts';
 
 export interface Tern {
@@ -89,6 +91,8 @@ export interface StartOptions {
    */
   file?: string;
   env?: NodeJS.ProcessEnv;
+  /** where each value of `config` came from (loadConfig().pathOrigins); none: every value is a default */
+  pathOrigins?: Record<string, string>;
   logger?: Logger;
   api?: ApiOptions;
   access?: AccessOptions;
@@ -221,11 +225,18 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
     };
     refreshPorts();
     const reloadable = opts.file !== undefined || opts.env !== undefined;
+    // the sources of the values in force (GET /configs): replaced by an applied reload's
+    let pathOrigins: Record<string, string> = opts.pathOrigins ?? {};
+    let lastRead: Record<string, string> = pathOrigins;
     const reloader = createReloader({
       config: configSource,
       file: opts.file,
       read: reloadable
-        ? () => loadConfig({ file: opts.file, env: opts.env })
+        ? () => {
+            const loaded = loadConfig({ file: opts.file, env: opts.env });
+            lastRead = loaded.pathOrigins ?? {};
+            return loaded;
+          }
         : () => ({ config: structuredClone(configSource.get()), file: undefined, origins: {}, warnings: ['started from a configuration built in code, not a file: nothing to re-read'] }),
       listeners,
       auth,
@@ -233,6 +244,9 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       checks: [aclReloadCheck(acl, () => configSource.get().acl_file), ...(opts.reload?.checks ?? [])],
       watchDebounceMs: opts.reload?.watchDebounceMs,
       onReload: (report) => {
+        // reloads run one at a time, so lastRead is this one's; restart keys keep their old value and source
+        const restart = new Set(report.restart_required);
+        pathOrigins = originsAfterReload(pathOrigins, lastRead, (path) => restart.has(confKeyOf(path)));
         refreshPorts();
         opts.reload?.onReload?.(report);
       },
@@ -282,6 +296,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
       version: VERSION,
       startedAt,
       reload: reloader.reload,
+      configOrigins: () => pathOrigins,
     };
     const defaultPasswordAdmins = await ensureDefaultAdmin(apiDeps);
     const app = createApiApp(apiDeps, opts.api);

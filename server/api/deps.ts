@@ -35,6 +35,8 @@ export interface ApiDeps {
   startedAt: number;
   /** re-reads emqx.conf and applies it (server/reload.ts); absent where no broker runs */
   reload?: (opts: ReloadOptions) => Promise<ReloadReport>;
+  /** where each value in force came from, by Config path (config/value-sources.ts); absent: all defaults */
+  configOrigins?: () => Record<string, string>;
 }
 
 /** Tunables with production defaults; tests shorten them. */

@@ -49,8 +49,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     if (line) overriddenByEnv.push(`${line}: ${entry.key} is overridden by ${entry.where.replace(/^env /, '')} (the environment wins over the file)`);
     builder.apply(entry);
   }
-  const { config, warnings, origins } = builder.finish();
-  return { config, file: opts.file, warnings, origins, overriddenByEnv };
+  const { config, warnings, origins, pathOrigins } = builder.finish();
+  return { config, file: opts.file, warnings, origins, pathOrigins, overriddenByEnv };
 }
 
 /**

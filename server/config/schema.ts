@@ -175,6 +175,8 @@ export class ConfigBuilder {
   private readonly config: Config = defaultConfig();
   private readonly warnings: string[] = [];
   private readonly origins: Record<string, string> = {};
+  /** where each Config path was last written, e.g. "zones.external.idle_timeout" → "emqx.conf:12" */
+  private readonly pathOrigins: Record<string, string> = Object.create(null) as Record<string, string>;
   private readonly listeners = new Map<string, ListenerSlot>();
   private readonly users = new Map<number, Indexed<{ username: string; password: string }>>();
   private readonly clients = new Map<number, string>();
@@ -213,7 +215,7 @@ export class ConfigBuilder {
 
     const global = GLOBAL_KEYS.get(key);
     if (global) {
-      run((raw) => global(this.config, raw));
+      run((raw) => global(this.track(this.config, '', where), raw));
       if (key === 'dashboard.listener.http') this.dashboardWhere = where;
       return;
     }
@@ -224,6 +226,7 @@ export class ConfigBuilder {
       run((raw) => {
         setGroupStrategy(this.config, group, v.oneOf(STRATEGIES)(raw));
       });
+      this.pathOrigins[`broker.group_strategies.${group}`] = where;
       return;
     }
 
@@ -234,7 +237,7 @@ export class ConfigBuilder {
         const zones = this.config.zones;
         const name = parts[1]!;
         const zone = Object.hasOwn(zones, name) ? zones[name]! : (zones[name] = defaultZone(name));
-        run((raw) => set(zone, raw));
+        run((raw) => set(this.track(zone, `zones.${name}`, where), raw));
         return;
       }
     }
@@ -247,7 +250,7 @@ export class ConfigBuilder {
         if (value.toLowerCase() === 'off') {
           slot.disabled = true;
         } else {
-          run((raw) => Object.assign(slot.cfg, v.address(raw)));
+          run((raw) => Object.assign(this.track(slot.cfg, `listeners.${proto}.${name}`, where), v.address(raw)));
           slot.disabled = false;
           slot.addressWhere = where;
         }
@@ -256,6 +259,7 @@ export class ConfigBuilder {
       if (parts.length === 5 && parts[3] === 'access' && /^\d+$/.test(parts[4]!)) {
         const slot = this.listener(proto, name, where);
         run((raw) => slot.access.set(Number(parts[4]), v.accessRule(raw)));
+        this.pathOrigins[`listeners.${proto}.${name}.access`] = where;
         return;
       }
       const sub = parts.length === 4 ? LISTENER_KEYS.get(parts[3]!) : undefined;
@@ -265,7 +269,7 @@ export class ConfigBuilder {
           return;
         }
         const slot = this.listener(proto, name, where);
-        run((raw) => sub.set(slot.cfg, raw));
+        run((raw) => sub.set(this.track(slot.cfg, `listeners.${proto}.${name}`, where), raw));
         if (parts[3] === 'zone') slot.zoneWhere = where;
         return;
       }
@@ -279,16 +283,19 @@ export class ConfigBuilder {
       if (group === 'auth.user' && (field === 'username' || field === 'password')) {
         const user = this.indexed(this.users, index, where);
         run((raw) => { user.fields[field] = v.nonEmpty(raw); });
+        this.pathOrigins['auth.users'] = where;
         return;
       }
       if (group === 'auth.client' && field === 'clientid') {
         run((raw) => this.clients.set(index, v.nonEmpty(raw)));
+        this.pathOrigins['auth.clientids'] = where;
         return;
       }
       if (group === 'module.subscription' && (field === 'topic' || field === 'qos')) {
         const sub = this.indexed(this.subscriptions, index, where);
         if (field === 'topic') run((raw) => { sub.fields.topic = v.topicFilter(raw); });
         else run((raw) => { sub.fields.qos = v.qos(raw); });
+        this.pathOrigins.auto_subscriptions = where;
         return;
       }
     }
@@ -298,6 +305,7 @@ export class ConfigBuilder {
       if (parts[2] === 'headers' && parts.length === 4) {
         const name = parts[3]!;
         run((raw) => { this.config.web_hook.headers[name] = v.nonEmpty(raw); });
+        this.pathOrigins[`web_hook.headers.${name}`] = where;
         return;
       }
       if (parts[2] === 'rule' && parts.length === 6 && /^\d+$/.test(parts[5]!)) {
@@ -309,6 +317,7 @@ export class ConfigBuilder {
         if (!rules) this.webHookRules.set(event, (rules = new Map()));
         const n = Number(parts[5]);
         run((raw) => rules.set(n, webHookRule(event, raw)));
+        this.pathOrigins['web_hook.rules'] = where;
         this.webHookRuleWhere ??= where;
         return;
       }
@@ -318,7 +327,7 @@ export class ConfigBuilder {
   }
 
   /** Cross-key checks, then the final Config. Throws ConfigError on the first problem. */
-  finish(): { config: Config; warnings: string[]; origins: Record<string, string> } {
+  finish(): { config: Config; warnings: string[]; origins: Record<string, string>; pathOrigins: Record<string, string> } {
     const config = this.config;
     const started: { label: string; where: string; host: string; port: number }[] = [];
 
@@ -377,7 +386,34 @@ export class ConfigBuilder {
     if (config.web_hook.rules.length > 0 && config.web_hook.url === undefined) {
       throw new ConfigError(`${this.webHookRuleWhere}: web.hook.rule.* needs an endpoint: expected web.hook.url = http://host:port/path`);
     }
-    return { config, warnings: this.warnings, origins: this.origins };
+    return { config, warnings: this.warnings, origins: this.origins, pathOrigins: this.pathOrigins };
+  }
+
+  /**
+   * `obj` (at Config path `base`) as the setters see it: every property they write, at any
+   * depth, is recorded as set by `where`. The setters stay plain assignments; which Config path
+   * an emqx.conf key ends up in is learnt from what its setter does, not from a second table.
+   */
+  private track<T extends object>(obj: T, base: string, where: string): T {
+    const at = (prop: string | symbol) => (base ? `${base}.${String(prop)}` : String(prop));
+    return new Proxy(obj, {
+      get: (target, prop, receiver) => {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return value !== null && typeof value === 'object' && typeof prop === 'string' ? this.track(value, at(prop), where) : value;
+      },
+      set: (target, prop, value) => {
+        this.pathOrigins[at(prop)] = where;
+        return Reflect.set(target, prop, value);
+      },
+      defineProperty: (target, prop, desc) => {
+        this.pathOrigins[at(prop)] = where;
+        return Reflect.defineProperty(target, prop, desc);
+      },
+      deleteProperty: (target, prop) => {
+        this.pathOrigins[at(prop)] = where;
+        return Reflect.deleteProperty(target, prop);
+      },
+    });
   }
 
   private listener(proto: ListenerProto, name: string, where: string): ListenerSlot {

@@ -59,7 +59,8 @@ export function diffConfig(a: Config, b: Config): string[] {
   return out.sort();
 }
 
-function keyedListeners(c: Config): Record<string, unknown> {
+/** the config with its listeners keyed by "<proto>.<name>" (the paths diffConfig and GET /configs' sources use) */
+export function keyedListeners(c: Config): Record<string, unknown> {
   const listeners: Record<string, unknown> = {};
   for (const l of c.listeners) listeners[`${l.proto}.${l.name}`] = l;
   return { ...c, listeners };

@@ -168,6 +168,11 @@ export interface LoadedConfig {
    */
   origins: Record<string, string>;
   /**
+   * the same by Config path (zones.external.idle_timeout, listeners.tcp.external.port): what
+   * GET /configs reports as each value's source. A path missing here has its built-in default.
+   */
+  pathOrigins?: Record<string, string>;
+  /**
    * file lines whose key an EMQX_* variable overrides (the environment wins): normal in a
    * deployment, so not a warning at start, but a reload names them, since editing them does nothing
    */

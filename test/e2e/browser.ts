@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ensureDashboardBuilt } from '../../dashboard/build.ts';
 import { startTern, type Tern } from '../../server/tern.ts';
-import { testConfig } from '../helpers/tern.ts';
+import { tempDir, testConfig } from '../helpers/tern.ts';
+import { loadConfig } from '../../server/config/index.ts';
 import type { Config } from '../../server/config/types.ts';
 import { pino } from 'pino';
 
@@ -30,18 +31,50 @@ export interface E2E {
   tern: Tern;
   browser: Browser;
   base: string;
+  /** the emqx.conf it started from (with confLines) */
+  confFile?: string;
   /** a fresh browser context (own storage) with one page */
   page(viewport?: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page }>;
   close(): Promise<void>;
 }
 
-export async function startE2E(opts: { config?: (c: Config) => void } = {}): Promise<E2E> {
+export interface E2EOptions {
+  /** changes to the test config (a config built in code: there is no file to reload) */
+  config?: (c: Config) => void;
+  /**
+   * start from an emqx.conf instead: these lines after loopback listeners on port 0 and a temp
+   * data dir; `confFile` is its path (edit it, then reload from Settings)
+   */
+  confLines?: string[];
+}
+
+/** the lines every e2e emqx.conf starts with: what testConfig() sets in code */
+function baseConfLines(dir: string): string[] {
+  return [
+    `node.data_dir = ${path.join(dir, 'data')}`,
+    'log.level = silent',
+    'listener.tcp.external = 127.0.0.1:0',
+    'listener.tcp.internal = 127.0.0.1:0',
+    'listener.ws.external = 127.0.0.1:0',
+    'dashboard.listener.http = 127.0.0.1:0',
+  ];
+}
+
+export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   await ensureDashboardBuilt({ quiet: true });
-  const tern = await startTern({
-    config: testConfig(opts.config),
-    logger: pino({ level: process.env.TERN_TEST_LOG ?? 'silent' }),
-    api: { monitorHistoryMs: 500, monitorStreamMs: 250, monitorSampleMs: 250 },
-  });
+  const logger = pino({ level: process.env.TERN_TEST_LOG ?? 'silent' });
+  const api = { monitorHistoryMs: 500, monitorStreamMs: 250, monitorSampleMs: 250 };
+  let confFile: string | undefined;
+  let tern: Tern;
+  if (opts.confLines) {
+    const dir = tempDir('tern-e2e-');
+    confFile = path.join(dir, 'emqx.conf');
+    fs.writeFileSync(confFile, [...baseConfLines(dir), ...opts.confLines].join('\n') + '\n');
+    const loaded = loadConfig({ file: confFile, env: {} });
+    tern = await startTern({ config: loaded.config, file: confFile, env: {}, pathOrigins: loaded.pathOrigins, logger, api });
+  } else {
+    tern = await startTern({ config: testConfig(opts.config), logger, api });
+  }
   let browser: Browser;
   try {
     // launch() gives Chromium a fresh temporary user-data-dir of its own, removed on close
@@ -56,6 +89,7 @@ export async function startE2E(opts: { config?: (c: Config) => void } = {}): Pro
     tern,
     browser,
     base,
+    confFile,
     async page(viewport = WIDE) {
       const context = await browser.newContext({ viewport });
       contexts.push(context);
@@ -79,11 +113,18 @@ export async function login(page: Page, base: string, password = 'public', hashP
   await page.waitForURL((u) => !u.hash.startsWith('#/login'));
 }
 
-/** one screenshot per page, theme and width: <name>-<theme>-<wide|narrow>.png */
+/**
+ * one screenshot per page, theme and width: <name>-<theme>-<wide|narrow>.png. At phone width it
+ * also checks that nothing widens the page past the screen (a sideways scroll of the whole page).
+ */
 export async function shoot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const theme = await page.evaluate(() => document.documentElement.dataset.theme ?? 'light');
   const width = page.viewportSize()?.width ?? 0;
+  if (width <= 500) {
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    if (overflow > 0) throw new Error(`${name} (${theme}) scrolls sideways by ${overflow}px at ${width}px`);
+  }
   // from the top, so the sticky bars sit where a user sees them
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${theme}-${width <= 500 ? 'narrow' : 'wide'}.png`), fullPage: true });

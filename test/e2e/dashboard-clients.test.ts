@@ -21,6 +21,8 @@ test('a new MQTT client shows on Overview (card and live chart) and in Clients w
 
     client = await connect(tcpUrl(e.tern), { clientId: 'e2e-live', username: 'someone' });
     await card.filter({ hasText: /^1$/ }).waitFor();
+    // read at once (before the next /stats load): the watermark is never below the count shown
+    assert.equal(await page.getByTestId('card-connections').locator('.sub').textContent(), 'max 1');
     await page.getByTestId('chart-connections-last').filter({ hasText: /^1$/ }).waitFor();
     await shoot(page, 'overview-with-client');
 

@@ -2,26 +2,37 @@
 // layout's menu, and an expired token coming back to the page it was on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, tcpUrl } from '../helpers/tern.ts';
+import { connect, endAll, tcpUrl } from '../helpers/tern.ts';
 import { NARROW, WIDE, login, setTheme, shoot, startE2E } from './browser.ts';
 
-const PAGES = [
-  ['overview', '/overview'],
-  ['clients', '/clients'],
-  ['subscriptions', '/subscriptions'],
-  ['retained', '/retained'],
-  ['authentication', '/access/authentication'],
-  ['authorization', '/access/authorization'],
-  ['banned', '/access/banned'],
-  ['hooks', '/integrations/hooks'],
-  ['broker-subscriptions', '/integrations/broker-subscriptions'],
-  ['settings', '/settings'],
-  ['audit', '/settings/audit'],
-  ['tools', '/tools'],
-] as const;
+/** [screenshot name, route name, hash, tab to open] */
+const PAGES: [string, string, string, string?][] = [
+  ['overview', 'overview', '/overview'],
+  ['clients', 'clients', '/clients'],
+  ['client-detail', 'client', '/clients/pages-client'],
+  ['subscriptions', 'subscriptions', '/subscriptions'],
+  ['subscriptions-shared', 'subscriptions', '/subscriptions', 'Shared groups'],
+  ['retained', 'retained', '/retained'],
+  ['authentication', 'authentication', '/access/authentication'],
+  ['authentication-clientids', 'authentication', '/access/authentication', 'Client-ID allow-list'],
+  ['authentication-anonymous', 'authentication', '/access/authentication', 'Anonymous access'],
+  ['authorization', 'authorization', '/access/authorization'],
+  ['banned', 'banned', '/access/banned'],
+  ['hooks', 'hooks', '/integrations/hooks'],
+  ['broker-subscriptions', 'broker-subscriptions', '/integrations/broker-subscriptions'],
+  ['settings', 'settings', '/settings'],
+  ['settings-listeners', 'settings', '/settings', 'Listeners'],
+  ['settings-admins', 'settings', '/settings', 'Administrators & API keys'],
+  ['audit', 'audit', '/settings/audit'],
+  ['tools', 'tools', '/tools'],
+];
 
 test('the dashboard is served at /, logs in, and every page renders in both themes at 1280 and 390 px', async () => {
   const e = await startE2E();
+  // something to show on the pages that list things: a client with a subscription, a retained message
+  const client = await connect(tcpUrl(e.tern), { clientId: 'pages-client', username: 'pages-user' });
+  await client.subscribeAsync('pages/#', { qos: 1 });
+  await client.publishAsync('pages/retained', 'kept', { qos: 1, retain: true });
   try {
     // a wrong password is answered in words next to the form
     const { page } = await e.page(WIDE);
@@ -43,10 +54,14 @@ test('the dashboard is served at /, logs in, and every page renders in both them
       await page.setViewportSize(viewport);
       for (const theme of ['light', 'dark'] as const) {
         await setTheme(page, theme);
-        for (const [name, hash] of PAGES) {
+        for (const [name, route, hash, tab] of PAGES) {
           await page.goto(`${e.base}/#${hash}`);
-          await page.locator('main.content').locator('table, .empty, .cards, [data-testid=unavailable]').first().waitFor();
+          // this page's content, not the one before it (a hash change keeps the document)
+          const main = page.locator(`main.content[data-page="${route}"]`);
+          if (tab) await main.getByRole('tab', { name: tab, exact: true }).click();
+          await main.locator('table, .empty, .cards, [data-testid=unavailable], dl.kv').first().waitFor();
           assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), theme, `${name} ${theme} ${width}`);
+          // shoot() also fails a page that scrolls sideways at 390 px (with rows in its tables)
           await shoot(page, name);
         }
       }
@@ -57,6 +72,7 @@ test('the dashboard is served at /, logs in, and every page renders in both them
     if (!e.tern.api.spec.find('get', '/hooks')) await page.getByTestId('unavailable').waitFor();
     assert.deepEqual(pageErrors, []);
   } finally {
+    await endAll(client);
     await e.close();
   }
 });
@@ -77,7 +93,17 @@ test('narrow layout: the menu folds away and opens from the menu button; no hori
     await clientsLink.click();
     await page.waitForURL((u) => u.hash === '#/clients');
     await page.waitForFunction(() => document.querySelector('.sidebar')!.getBoundingClientRect().right <= 0);
-    for (const hash of ['/overview', '/clients', '/access/authentication', '/settings', '/tools']) {
+    // the Clients filter form: an even grid of two fields a row, each as wide as the other
+    await page.getByRole('form', { name: 'Filter clients' }).waitFor();
+    const boxes = await page
+      .getByRole('form', { name: 'Filter clients' })
+      .locator(':scope > .field:not(.inline)')
+      .evaluateAll((els) => els.map((el) => { const r = el.getBoundingClientRect(); return { left: Math.round(r.left), width: Math.round(r.width) }; }));
+    assert.equal(boxes.length, 6);
+    const lefts = [...new Set(boxes.map((b) => b.left))];
+    assert.equal(lefts.length, 2, `two columns, got lefts ${lefts.join(', ')}`);
+    assert.ok(boxes.every((b) => Math.abs(b.width - boxes[0]!.width) <= 1), `even widths, got ${boxes.map((b) => b.width).join(', ')}`);
+    for (const hash of ['/overview', '/clients', '/access/authentication', '/access/authorization', '/integrations/hooks', '/integrations/broker-subscriptions', '/settings', '/tools']) {
       await page.goto(`${e.base}/#${hash}`);
       await page.locator('main.content section').first().waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

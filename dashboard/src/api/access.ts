@@ -1,5 +1,5 @@
 // Authentication (built-in users, client ids, anonymous), authorization (ACL), banned clients.
-import { http, enc, type Page, type Query } from './http.ts';
+import { ApiError, http, enc, type Page, type Query } from './http.ts';
 import type { Schemas } from './spec.ts';
 
 const USERS = '/authentication/password_based:built_in_database/users';
@@ -19,62 +19,37 @@ export const deleteClientId = (clientid: string) => http.del(`/authentication/cl
 export const getAnonymous = () => http.get<AnonymousSettings>('/authentication/anonymous');
 export const setAnonymous = (zones: Record<string, boolean>) => http.put<AnonymousSettings>('/authentication/anonymous', { zones });
 
-// ---- ACL (issue 12; EMQX 5 shapes) ----
-export type AclAction = 'publish' | 'subscribe' | 'all';
-export interface AclRule {
-  action: AclAction;
-  permission: 'allow' | 'deny';
-  topic: string;
-}
-export type AclKind = 'clients' | 'users' | 'all';
-export interface AclEntry {
-  clientid?: string;
-  username?: string;
-  rules: AclRule[];
-}
+// ---- ACL (EMQX 5 shapes) ----
+export type AclRule = Schemas['AclRule'];
+export type AclAction = AclRule['action'];
+export type AclEntry = { clientid?: string; username?: string; rules: AclRule[] };
 const RULES = '/authorization/sources/built_in_database/rules';
+const one = (kind: 'clients' | 'users') => (kind === 'clients' ? 'clientid' : 'username');
 export const listAclRules = (kind: 'clients' | 'users', q: Query) => http.get<Page<AclEntry>>(`${RULES}/${kind}`, q);
-export const getAclAll = () => http.get<{ rules: AclRule[] }>(`${RULES}/all`);
-export const setAclAll = (rules: AclRule[]) => http.post(`${RULES}/all`, { rules });
-export const addAclRules = (kind: 'clients' | 'users', entries: AclEntry[]) => http.post(`${RULES}/${kind}`, entries);
+export const getAclAll = () => http.get<Schemas['AllRules']>(`${RULES}/all`);
+export const setAclAll = (rules: AclRule[]) => http.post<void>(`${RULES}/all`, { rules });
+/** the rules of one client id or username; none (404) is an empty list */
+export async function getAclRules(kind: 'clients' | 'users', who: string): Promise<AclRule[]> {
+  try {
+    return (await http.get<AclEntry>(`${RULES}/${kind}/${enc(who)}`)).rules;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404 && !err.unavailable) return [];
+    throw err;
+  }
+}
+/** POST replaces the rules of each principal it names: the page appends to what is there */
+export const setAclRules = (kind: 'clients' | 'users', who: string, rules: AclRule[]) =>
+  http.put<void>(`${RULES}/${kind}/${enc(who)}`, { [one(kind)]: who, rules });
 export const deleteAclRules = (kind: 'clients' | 'users', who: string) => http.del(`${RULES}/${kind}/${enc(who)}`);
-export interface AclFileRule {
-  line?: number;
-  text?: string;
-  permission?: string;
-  who?: unknown;
-  action?: string;
-  topics?: unknown;
-}
-export const getAclFile = () => http.get<{ file?: string | null; rules: AclFileRule[] }>('/authorization/sources/file/rules');
-export interface AclCheck {
-  clientid: string;
-  username?: string;
-  peerhost?: string;
-  action: 'publish' | 'subscribe';
-  topic: string;
-}
-export interface AclDecision {
-  result?: string;
-  decision?: string;
-  permission?: string;
-  source?: string;
-  rule?: unknown;
-  line?: number;
-  index?: number;
-  [k: string]: unknown;
-}
+export type FileRules = Schemas['FileRules'];
+export const getAclFile = () => http.get<FileRules>('/authorization/sources/file/rules');
+export type AclCheck = Schemas['AuthorizationCheck'];
+export type AclDecision = Schemas['AuthorizationDecision'];
 export const checkAcl = (c: AclCheck) => http.post<AclDecision>('/authorization/check', c);
 
-// ---- banned (issue 12) ----
-export interface Ban {
-  as: 'clientid' | 'username' | 'peerhost';
-  who: string;
-  reason?: string;
-  by?: string;
-  at?: string;
-  until?: string | null;
-}
+// ---- banned ----
+export type Ban = Schemas['Ban'];
+export type BanCreate = Schemas['BanCreate'];
 export const listBanned = (q: Query) => http.get<Page<Ban>>('/banned', q);
-export const addBan = (b: Ban) => http.post<Ban>('/banned', b);
+export const addBan = (b: BanCreate) => http.post<Ban>('/banned', b);
 export const deleteBan = (as: string, who: string) => http.del(`/banned/${enc(as)}/${enc(who)}`);

@@ -3,8 +3,7 @@ import { http, enc, type Page, type Query } from './http.ts';
 import type { Schemas } from './spec.ts';
 
 export type Client = Schemas['Client'];
-/** share_group and source come with shared/broker subscriptions once the node has them */
-export type Subscription = Schemas['Subscription'] & { share_group?: string; source?: string };
+export type Subscription = Schemas['Subscription'];
 export type QueuedMessage = Schemas['QueuedMessage'];
 export type RetainedMessage = Schemas['RetainedMessage'];
 

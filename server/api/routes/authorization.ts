@@ -72,6 +72,18 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
     noContent(ctx);
   });
 
+  // acl_file's rules in force, read-only: the file is edited on disk and put in force by a reload
+  r.get('/authorization/sources/file/rules', (ctx) => {
+    const f = acl.fileRules();
+    ctx.body = {
+      file: f?.file ?? null,
+      rules: (f?.rules ?? []).map((rule) => {
+        const o = rule.origin as { line: number; text: string };
+        return { line: o.line, text: o.text, permission: rule.permission };
+      }),
+    };
+  });
+
   r.post('/authorization/check', async (ctx) => {
     const b = input.body<{ clientid: string; username?: string | null; peerhost?: string | null; action: 'publish' | 'subscribe'; topic: string }>(ctx);
     const username = b.username ?? null;

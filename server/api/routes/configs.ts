@@ -1,6 +1,7 @@
 // The effective configuration (secrets masked: config/mask.ts), and reloading emqx.conf.
 import { input, type ApiRoutes, type RouteServices } from '../router.ts';
 import { maskSecrets } from '../../config/mask.ts';
+import { valueSources } from '../../config/value-sources.ts';
 import { ConfigError } from '../../config/errors.ts';
 import { TernError } from '../../errors.ts';
 import type { Principal } from '../services/admin.ts';
@@ -17,7 +18,8 @@ export function register(r: ApiRoutes, { deps }: RouteServices) {
       overrides[`zones.${zone}.allow_anonymous`] = s.allow;
       if (masked.zones[zone]) masked.zones[zone]!.allow_anonymous = s.allow;
     }
-    ctx.body = { ...masked, overrides };
+    const sources = valueSources(deps.config.get(), deps.configOrigins?.() ?? {}, Object.keys(overrides));
+    ctx.body = { ...masked, overrides, sources };
   });
 
   r.post('/configs/reload', async (ctx) => {
