@@ -43,6 +43,7 @@ test('each kind of change is recorded with who, what, when and where, secrets ma
       ['post', '/clients/dev-7/subscribe', { topic: 'cmd/dev-7', qos: 1 }],
       ['post', '/publish', { topic: 'cmd/dev-7', payload: 'reboot', qos: 1 }],
       ['delete', '/clients/dev-7', undefined],
+      ['post', '/configs/reload?dry_run=true', undefined],
     ];
     let keySecret = '';
     for (const [method, path, body] of calls) {
@@ -64,7 +65,7 @@ test('each kind of change is recorded with who, what, when and where, secrets ma
     const operations = [
       'createAuthUser', 'updateAuthUser', 'deleteAuthUser', 'addAuthClientId', 'deleteAuthClientId', 'setAnonymous',
       'setUserRules', 'setAllRules', 'createBan', 'deleteBan', 'createAdminUser', 'changeAdminPassword', 'createApiKey',
-      'subscribeClient', 'publish', 'kickClient',
+      'subscribeClient', 'publish', 'kickClient', 'reloadConfigs',
     ];
     assert.deepEqual(
       rows.map((r) => `${r.http_method} ${r.target} ${r.operation}`),

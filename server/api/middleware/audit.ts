@@ -28,7 +28,8 @@ export function auditTrail(spec: ApiSpec, audit: AuditLog, logger: Logger): Koa.
         who: principal.kind === 'token' ? principal.username : principal.name,
         operation: op.operationId,
         http_method: ctx.method,
-        target: ctx.path.slice(spec.basePath.length),
+        // with the query: a dry run (POST /configs/reload?dry_run=true) must read as one
+        target: ctx.path.slice(spec.basePath.length) + (ctx.querystring ? `?${ctx.querystring}` : ''),
         body: state.input?.body,
         status: ctx.status,
         source_ip: ctx.ip || null,
