@@ -429,6 +429,8 @@ export const BROKERS: BrokerVariant[] = [
     { EMQX_BROKER__SYS_INTERVAL: '0', EMQX_BROKER__SYS_HEARTBEAT: '0', EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' },
     'Tern, no periodic $SYS topics, $SYS open to all',
   ),
+  // sys-tick-cost: $SYS open to all (a restart key); the timers are left to emqx.conf, which it reloads
+  ternVariant('tern-sys-reload', { EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' }, 'Tern, $SYS open to all, $SYS timers from emqx.conf'),
   ternVariant(
     'tern-bus-counter',
     {},

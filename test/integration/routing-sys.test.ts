@@ -292,3 +292,21 @@ test('$SYS/# is refused to an anonymous external client (SUBACK 0x80, logged and
     await tern.close();
   }
 });
+
+test('a shared subscription to $SYS gets the ticks; so does a reader that comes after the last one left', async () => {
+  const tern = await startTestTern(short((c) => (c.broker.sys_topics_allow = ['all'])));
+  try {
+    const b = `$SYS/brokers/${node(tern)}/`;
+    const member = await connect(tcpUrl(tern), { clientId: 'sys-share-member' });
+    const w = sysWatch(member);
+    await member.subscribeAsync('$share/g/$SYS/brokers/+/uptime', { qos: 0 });
+    await w.next((m) => m.topic === b + 'uptime', 'uptime through the share');
+    // once nobody reads $SYS the ticks publish nothing; a new reader starts them again
+    await member.endAsync();
+    const { c, w: w2 } = await sysReader(tern, '$SYS/brokers/+/stats/connections.count');
+    await w2.next((m) => m.topic === `${b}stats/connections.count`, 'connections.count for the new reader');
+    await endAll(c);
+  } finally {
+    await tern.close();
+  }
+});
