@@ -1207,11 +1207,12 @@ function sysTickCost(): Scenario {
     description:
       `broker CPU per $SYS tick (stats + metrics + version/sysdescr/brokers, and uptime + datetime) with 1 subscriber of $SYS/#, no other load: ` +
       `${WINDOW_MS / 1000} s windows in ABBA order, timers off vs every ${FAST_MS} ms (emqx.conf + reload), ticks counted by the subscriber. ` +
-      'µs per tick, $SYS messages per tick, and the share of one core at sys_interval = sys_heartbeat = 1 s (target < 2%). On tern-sys-reload only',
+      'µs per tick, $SYS messages per tick, and the share of one core at sys_interval = sys_heartbeat = 1 s (target < 2%); then the same windows with no reader. On tern-sys-reload only',
     metrics: [
       { name: 'sys-tick-cpu-us', unit: 'µs', better: 'lower' },
       { name: 'sys-msgs-per-tick', unit: 'msg', better: 'lower' },
       { name: 'sys-1s-core-pct', unit: '%', better: 'lower', target: 2 },
+      { name: 'sys-tick-no-reader-cpu-us', unit: 'µs', better: 'lower' },
     ],
     extraBrokers: ['tern-sys-reload'],
     skip: (v) => (v.name === 'tern-sys-reload' ? undefined : 'runs on tern-sys-reload only ($SYS open to all; the timers from its emqx.conf)'),
@@ -1228,6 +1229,7 @@ function sysTickCost(): Scenario {
       let heartbeats = 0;
       let intervals = 0;
       let messages = 0;
+      let readerGone = false;
       const uptimeSuffix = '/uptime';
       const countSuffix = '/stats/connections.count';
       let subscribed: () => void = () => {};
@@ -1238,7 +1240,9 @@ function sysTickCost(): Scenario {
         clientId: 'bench-sys-reader',
         keepalive: 60,
         clean: true,
-        onLost: (why) => notes.push(`subscriber lost: ${why}`),
+        onLost: (why) => {
+          if (!readerGone) notes.push(`subscriber lost: ${why}`);
+        },
         onPacket: (b0, buf, start) => {
           const type = b0 >> 4;
           if (type === 9) {
@@ -1253,7 +1257,7 @@ function sysTickCost(): Scenario {
           else if (topic.endsWith(countSuffix)) intervals++;
         },
       });
-      const windows: { fast: boolean; cpuMs: number; ms: number; heartbeats: number; intervals: number; messages: number }[] = [];
+      const windows: { fast: boolean; reader: boolean; cpuMs: number; ms: number; heartbeats: number; intervals: number; messages: number }[] = [];
       const machine0 = machineBusyMs();
       const cpu0 = broker.cpuMs();
       const t0 = performance.now();
@@ -1265,34 +1269,46 @@ function sysTickCost(): Scenario {
         await reload(FAST_MS);
         await sleep(p.quick ? 500 : 2000);
         const order = p.quick ? [false, true, true, false] : [false, true, true, false, false, true, true, false];
-        for (const fast of order) {
-          await reload(fast ? FAST_MS : 0);
-          const c = broker.cpuMs();
-          const h = heartbeats;
-          const i = intervals;
-          const m = messages;
-          const start = performance.now();
-          await sleep(p.quick ? 1000 : WINDOW_MS);
-          windows.push({ fast, cpuMs: broker.cpuMs() - c, ms: performance.now() - start, heartbeats: heartbeats - h, intervals: intervals - i, messages: messages - m });
-        }
+        const measure = async (reader: boolean) => {
+          for (const fast of order) {
+            await reload(fast ? FAST_MS : 0);
+            const c = broker.cpuMs();
+            const h = heartbeats;
+            const i = intervals;
+            const m = messages;
+            const start = performance.now();
+            await sleep(p.quick ? 1000 : WINDOW_MS);
+            windows.push({ fast, reader, cpuMs: broker.cpuMs() - c, ms: performance.now() - start, heartbeats: heartbeats - h, intervals: intervals - i, messages: messages - m });
+          }
+        };
+        await measure(true);
+        // then nobody reads $SYS: what the ticks cost on a broker where no client subscribes there
+        readerGone = true;
+        sock.destroy();
+        await measure(false);
         await reload(0);
       } finally {
+        readerGone = true;
         sock.destroy();
         api.close();
       }
       const elapsed = performance.now() - t0;
-      const sum = (fast: boolean, f: (w: (typeof windows)[number]) => number) => windows.filter((w) => w.fast === fast).reduce((a, w) => a + f(w), 0);
-      const offCpuPerS = sum(false, (w) => w.cpuMs) / (sum(false, (w) => w.ms) / 1000);
-      const fastCpuPerS = sum(true, (w) => w.cpuMs) / (sum(true, (w) => w.ms) / 1000);
+      const sumOf = (reader: boolean) => (fast: boolean, f: (w: (typeof windows)[number]) => number) =>
+        windows.filter((w) => w.fast === fast && w.reader === reader).reduce((a, w) => a + f(w), 0);
+      const sum = sumOf(true);
+      const cpuDeltaPerS = (s: ReturnType<typeof sumOf>) =>
+        s(true, (w) => w.cpuMs) / (s(true, (w) => w.ms) / 1000) - s(false, (w) => w.cpuMs) / (s(false, (w) => w.ms) / 1000);
       const fastSeconds = sum(true, (w) => w.ms) / 1000;
       // a tick = one interval publish and one heartbeat publish (what 1 s of each costs at 1 s)
       const ticksPerS = Math.min(sum(true, (w) => w.heartbeats), sum(true, (w) => w.intervals)) / fastSeconds;
-      const tickUs = ((fastCpuPerS - offCpuPerS) * 1000) / ticksPerS;
+      const tickUs = (cpuDeltaPerS(sum) * 1000) / ticksPerS;
+      // without a reader nothing counts the ticks: the rate the reader's windows saw stands in
+      const idleTickUs = (cpuDeltaPerS(sumOf(false)) * 1000) / ticksPerS;
       const offMsgs = sum(false, (w) => w.messages);
       if (offMsgs > 0) notes.push(`${offMsgs} $SYS messages arrived in off windows (clients/... topics, or a timer not yet stopped)`);
       for (const w of windows) {
         notes.push(
-          `${w.fast ? 'every 10 ms' : 'off        '}: broker ${(w.cpuMs / (w.ms / 1000)).toFixed(1)} ms CPU/s, ${w.heartbeats} heartbeats, ${w.intervals} interval ticks, ${w.messages} $SYS messages in ${Math.round(w.ms)} ms`,
+          `${w.reader ? '1 reader' : 'no reader'}, ${w.fast ? 'every 10 ms' : 'off'}: broker ${(w.cpuMs / (w.ms / 1000)).toFixed(1)} ms CPU/s, ${w.heartbeats} heartbeats, ${w.intervals} interval ticks, ${w.messages} $SYS messages in ${Math.round(w.ms)} ms`,
         );
       }
       const brokerMs = broker.cpuMs() - cpu0;
@@ -1304,6 +1320,7 @@ function sysTickCost(): Scenario {
           'sys-tick-cpu-us': tickUs,
           'sys-msgs-per-tick': sum(true, (w) => w.messages) / (ticksPerS * fastSeconds),
           'sys-1s-core-pct': tickUs / 1e4,
+          'sys-tick-no-reader-cpu-us': idleTickUs,
         },
         cpu: { brokerPct, brokerMs, generatorPct: 0, otherPct: Math.max(0, Math.min(ncpu * 100, machinePct) - brokerPct) },
         notes,
