@@ -131,6 +131,24 @@ test('a persistent member kicked while its queue holds shares: they go to the re
   }
 });
 
+test('a persistent member that comes back (its subscription restored, no SUBSCRIBE) takes the shares held for an offline one', async () => {
+  const tern = await startTestTern(testConfig((c) => (c.broker.shared_subscription_strategy = 'sticky')));
+  try {
+    await offlineMember(tern, 'holder', '$share/g/rq');
+    await offlineMember(tern, 'returner', '$share/g/rq');
+    await publishN(tcpUrl(tern), 'rq', 5);
+    assert.equal(tern.sessions.get('holder')!.mqueue_len, 5);
+    const back = await connect(tcpUrl(tern), { clientId: 'returner', clean: false });
+    assert.deepEqual((await nextMessages(back, 5)).map((m) => m.payload), range(5));
+    assert.equal(tern.sessions.get('holder')!.mqueue_len, 0);
+    const holder = await connect(tcpUrl(tern), { clientId: 'holder', clean: false });
+    await getsNothingEarlier(tcpUrl(tern), holder, back, 'rq', '$share/g/rq');
+    await endAll(back, holder);
+  } finally {
+    await tern.close();
+  }
+});
+
 test('a persistent session discarded by a clean CONNECT: its queued shares go to the remaining member, none to the new connection', async () => {
   const tern = await startTestTern(testConfig((c) => (c.broker.shared_subscription_strategy = 'sticky')));
   try {

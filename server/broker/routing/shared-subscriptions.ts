@@ -523,12 +523,15 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       });
       // a persistent member is back: aedes resends its store to it; and the shares held for the
       // offline members of its groups come to it (its subscriptions were restored before it was
-      // registered, so joinedLive could not tell it was connected)
+      // registered, so joinedLive could not tell it was connected) once that resend is over:
+      // a share put in its store before aedes reads it would be sent twice
       broker.on('client', (client: Client) => {
-        if (client.clean) return; // a clean CONNECT discards the session: session.terminated below
-        held.delete(client.id);
+        if (!client.clean) held.delete(client.id); // a clean CONNECT discards: session.terminated below
+      });
+      broker.on('clientReady', (client: Client) => {
+        if (client.clean || held.size === 0) return;
         const set = byClient.get(client.id);
-        if (set && held.size > 0) for (const g of set) setImmediate(() => handOver(g));
+        if (set) for (const g of set) handOver(g);
       });
       // a persistent session ended (expired, kicked, or discarded by a clean CONNECT, whose new
       // connection holds no subscription yet): its literal subscriptions are gone with it
