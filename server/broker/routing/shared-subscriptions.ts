@@ -517,7 +517,8 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
           redispatchInflight(client.id);
           return;
         }
-        // a persistent member: its acknowledgements are read from its store from now on
+        // a persistent member: its unacknowledged shares stay in its store, where holdStored
+        // finds them (with those resent from an earlier connection, which this map never saw)
         inflight.delete(client.id);
         if (byClient.has(client.id)) holdStored(client.id);
       });
