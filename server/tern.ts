@@ -189,6 +189,7 @@ export async function startTern(opts: StartOptions): Promise<Tern> {
     });
     sessions.attach(aedes, persistence);
     shared.attach(aedes, persistence);
+    sessions.onEnding(shared.sessionEnding);
     const brokerSubscriptions = await createBrokerSubscriptions({ db: store.db, config: configSource, sessions, events, logger });
     sessions.setSubscriptionSource(brokerSubscriptions.isBrokerMade);
     brokerSubscriptions.attach(aedes);

@@ -431,6 +431,8 @@ export const BROKERS: BrokerVariant[] = [
   ),
   // the A/A check: the same Tern again, so a ratio between two identical processes shows the noise
   ternVariant('tern-again', {}, 'Tern again, identical to tern (an A/A check of the noise between two processes)'),
+  // sys-tick-cost: $SYS open to all (a restart key); the timers are left to emqx.conf, which it reloads
+  ternVariant('tern-sys-reload', { EMQX_BROKER__SYS_TOPICS__ALLOW: 'all' }, 'Tern, $SYS open to all, $SYS timers from emqx.conf'),
   ternVariant(
     'tern-bus-counter',
     {},

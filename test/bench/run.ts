@@ -104,6 +104,7 @@ function log(msg: string): void {
 function fmt(v: number, unit: string): string {
   if (!Number.isFinite(v)) return 'n/a';
   if (unit === '×') return v.toFixed(2);
+  if (unit === '%') return v < 1 ? v.toFixed(3) : v.toFixed(2);
   if (unit === 'ms' || unit === 'KB') return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   return Math.round(v).toLocaleString('en-US');
 }

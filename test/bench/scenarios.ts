@@ -12,7 +12,7 @@ import { benchDir, cleanEnv, freePort, listenOverflows, machineBusyMs, repoRoot,
 import { apiLogin, getOk, listCount, timeGets, type ApiClient } from './api.ts';
 import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpec, TrafficResult, TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
-import { PUBACK, openClient, publishPacket } from './wire.ts';
+import { PUBACK, openClient, publishPacket, subscribePacket } from './wire.ts';
 import { webhookScenarios } from './webhooks.ts';
 
 export interface Metric {
@@ -471,6 +471,7 @@ export const SCENARIOS: Scenario[] = [
   sharedFanout(),
   connectAutoSubscribe(),
   sysOverhead(),
+  sysTickCost(),
 ];
 
 // ---- sessions and API scenarios (issues 4 and 5) -------------------------------------------------
@@ -1183,4 +1184,147 @@ function sysOverhead(): Scenario {
     },
     values: (r, s) => ({ 'sys-overhead': perSecond(r.received, s) }),
   });
+}
+
+/**
+ * The broker CPU one $SYS tick costs, measured instead of inferred from throughput (sys-overhead's
+ * 2% target is below that scenario's run-to-run noise). One broker, one subscriber of $SYS/#, no
+ * other load; back-to-back windows in ABBA order with the $SYS timers off (A) or firing every
+ * 10 ms (B), switched by rewriting emqx.conf and POST /api/v5/configs/reload. The subscriber
+ * counts the ticks that really happened (one `uptime` per heartbeat, one `stats/connections.count`
+ * per interval tick), so a late timer does not inflate the per-tick figure. Cost per tick = (B's
+ * broker CPU − A's, per second) / B's ticks per second; at sys_interval = sys_heartbeat = 1 s that
+ * is the fraction of one core the tree takes, which is the fraction of a CPU-bound broker's QoS 0
+ * throughput it can cost. Runs on `tern-sys-reload` ($SYS open to all, a key a reload does not
+ * apply; the timers left to emqx.conf, where the other sys variants pin them in env).
+ */
+function sysTickCost(): Scenario {
+  const WINDOW_MS = 3000;
+  const FAST_MS = 10;
+  const conf = (ms: number) => `broker.sys_interval = ${ms}\nbroker.sys_heartbeat = ${ms}\n`;
+  return {
+    name: 'sys-tick-cost',
+    description:
+      `broker CPU per $SYS tick (stats + metrics + version/sysdescr/brokers, and uptime + datetime) with 1 subscriber of $SYS/#, no other load: ` +
+      `${WINDOW_MS / 1000} s windows in ABBA order, timers off vs every ${FAST_MS} ms (emqx.conf + reload), ticks counted by the subscriber. ` +
+      'µs per tick, $SYS messages per tick, and the share of one core at sys_interval = sys_heartbeat = 1 s (target < 2%); then the same windows with no reader. On tern-sys-reload only',
+    metrics: [
+      { name: 'sys-tick-cpu-us', unit: 'µs', better: 'lower' },
+      { name: 'sys-msgs-per-tick', unit: 'msg', better: 'lower' },
+      { name: 'sys-1s-core-pct', unit: '%', better: 'lower', target: 2 },
+      { name: 'sys-tick-no-reader-cpu-us', unit: 'µs', better: 'lower' },
+    ],
+    extraBrokers: ['tern-sys-reload'],
+    skip: (v) => (v.name === 'tern-sys-reload' ? undefined : 'runs on tern-sys-reload only ($SYS open to all; the timers from its emqx.conf)'),
+    async run(broker, p) {
+      const notes: string[] = [];
+      const api = await apiLogin(broker.host, broker.httpPort!);
+      const file = broker.configFile!;
+      const reload = async (ms: number) => {
+        writeFileSync(file, conf(ms));
+        // the HTTP server closes an idle keep-alive connection after 5 s: retry once on a fresh one
+        const r = await api.post('/api/v5/configs/reload').catch(() => api.post('/api/v5/configs/reload'));
+        if (r.status !== 200) throw new Error(`POST /api/v5/configs/reload answered ${r.status}: ${JSON.stringify(r.body)?.slice(0, 300)}`);
+      };
+      let heartbeats = 0;
+      let intervals = 0;
+      let messages = 0;
+      let readerGone = false;
+      const uptimeSuffix = '/uptime';
+      const countSuffix = '/stats/connections.count';
+      let subscribed: () => void = () => {};
+      const suback = new Promise<void>((resolve) => (subscribed = resolve));
+      const sock = await openClient({
+        host: broker.host,
+        port: broker.port,
+        clientId: 'bench-sys-reader',
+        keepalive: 60,
+        clean: true,
+        onLost: (why) => {
+          if (!readerGone) notes.push(`subscriber lost: ${why}`);
+        },
+        onPacket: (b0, buf, start) => {
+          const type = b0 >> 4;
+          if (type === 9) {
+            if (buf[start + 2] === 0x80) notes.push('SUBACK refused $SYS/#');
+            return subscribed();
+          }
+          if (type !== 3) return;
+          messages++;
+          const len = buf.readUInt16BE(start);
+          const topic = buf.toString('latin1', start + 2, start + 2 + len);
+          if (topic.endsWith(uptimeSuffix)) heartbeats++;
+          else if (topic.endsWith(countSuffix)) intervals++;
+        },
+      });
+      const windows: { fast: boolean; reader: boolean; cpuMs: number; ms: number; heartbeats: number; intervals: number; messages: number }[] = [];
+      const machine0 = machineBusyMs();
+      const cpu0 = broker.cpuMs();
+      const t0 = performance.now();
+      try {
+        await reload(0);
+        sock.write(subscribePacket('$SYS/#', 0));
+        await suback;
+        // warm-up: the tick's code paths compiled before anything is measured
+        await reload(FAST_MS);
+        await sleep(p.quick ? 500 : 2000);
+        const order = p.quick ? [false, true, true, false] : [false, true, true, false, false, true, true, false];
+        const measure = async (reader: boolean) => {
+          for (const fast of order) {
+            await reload(fast ? FAST_MS : 0);
+            const c = broker.cpuMs();
+            const h = heartbeats;
+            const i = intervals;
+            const m = messages;
+            const start = performance.now();
+            await sleep(p.quick ? 1000 : WINDOW_MS);
+            windows.push({ fast, reader, cpuMs: broker.cpuMs() - c, ms: performance.now() - start, heartbeats: heartbeats - h, intervals: intervals - i, messages: messages - m });
+          }
+        };
+        await measure(true);
+        // then nobody reads $SYS: what the ticks cost on a broker where no client subscribes there
+        readerGone = true;
+        sock.destroy();
+        await measure(false);
+        await reload(0);
+      } finally {
+        readerGone = true;
+        sock.destroy();
+        api.close();
+      }
+      const elapsed = performance.now() - t0;
+      const sumOf = (reader: boolean) => (fast: boolean, f: (w: (typeof windows)[number]) => number) =>
+        windows.filter((w) => w.fast === fast && w.reader === reader).reduce((a, w) => a + f(w), 0);
+      const sum = sumOf(true);
+      const cpuDeltaPerS = (s: ReturnType<typeof sumOf>) =>
+        s(true, (w) => w.cpuMs) / (s(true, (w) => w.ms) / 1000) - s(false, (w) => w.cpuMs) / (s(false, (w) => w.ms) / 1000);
+      const fastSeconds = sum(true, (w) => w.ms) / 1000;
+      // a tick = one interval publish and one heartbeat publish (what 1 s of each costs at 1 s)
+      const ticksPerS = Math.min(sum(true, (w) => w.heartbeats), sum(true, (w) => w.intervals)) / fastSeconds;
+      const tickUs = (cpuDeltaPerS(sum) * 1000) / ticksPerS;
+      // without a reader nothing counts the ticks: the rate the reader's windows saw stands in
+      const idleTickUs = (cpuDeltaPerS(sumOf(false)) * 1000) / ticksPerS;
+      const offMsgs = sum(false, (w) => w.messages);
+      if (offMsgs > 0) notes.push(`${offMsgs} $SYS messages arrived in off windows (clients/... topics, or a timer not yet stopped)`);
+      for (const w of windows) {
+        notes.push(
+          `${w.reader ? '1 reader' : 'no reader'}, ${w.fast ? 'every 10 ms' : 'off'}: broker ${(w.cpuMs / (w.ms / 1000)).toFixed(1)} ms CPU/s, ${w.heartbeats} heartbeats, ${w.intervals} interval ticks, ${w.messages} $SYS messages in ${Math.round(w.ms)} ms`,
+        );
+      }
+      const brokerMs = broker.cpuMs() - cpu0;
+      const ncpu = (await import('node:os')).availableParallelism();
+      const machinePct = ((machineBusyMs() - machine0) / elapsed) * 100;
+      const brokerPct = (brokerMs / elapsed) * 100;
+      return {
+        values: {
+          'sys-tick-cpu-us': tickUs,
+          'sys-msgs-per-tick': sum(true, (w) => w.messages) / (ticksPerS * fastSeconds),
+          'sys-1s-core-pct': tickUs / 1e4,
+          'sys-tick-no-reader-cpu-us': idleTickUs,
+        },
+        cpu: { brokerPct, brokerMs, generatorPct: 0, otherPct: Math.max(0, Math.min(ncpu * 100, machinePct) - brokerPct) },
+        notes,
+      };
+    },
+  };
 }

@@ -258,7 +258,10 @@ test('Settings: each value shows its source (file line, default), secrets masked
     const audit = page.locator('main.content[data-page="audit"]').getByRole('row').filter({ hasText: 'reloadConfigs' });
     await audit.first().waitFor();
     assert.equal(await audit.count(), 2);
-    assert.match((await audit.first().innerText()).replace(/\s+/g, ' '), /admin \(admin\) reloadConfigs POST \/configs\/reload 200 127\.0\.0\.1/);
+    // newest first: the apply, then the dry run, told apart by their query
+    const texts = (await audit.allInnerTexts()).map((t) => t.replace(/\s+/g, ' '));
+    assert.match(texts[0]!, /admin \(admin\) reloadConfigs POST \/configs\/reload\?dry_run=false 200 127\.0\.0\.1/);
+    assert.match(texts[1]!, /admin \(admin\) reloadConfigs POST \/configs\/reload\?dry_run=true 200 127\.0\.0\.1/);
     await shoot(page, 'audit-rows');
   } finally {
     await e.close();

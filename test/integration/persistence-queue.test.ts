@@ -105,6 +105,26 @@ for (const mode of ['memory', 'sqlite'] as const) {
       await p.destroy();
     });
 
+    test('outgoingPublishes: the stored PUBLISHes at once, in flight first, with their ids; no PUBREL', async () => {
+      const { p, pkt } = await make(mode);
+      const sub = { clientId: 'c1', topic: 'a/b', qos: 2 };
+      const ps = [pkt('q2', 2), pkt('q1'), pkt('queued')];
+      for (const x of ps) await p.outgoingEnqueue(sub, x);
+      await p.outgoingUpdate({ id: 'c1' }, { ...ps[1]!, messageId: 11 });
+      await p.outgoingUpdate({ id: 'c1' }, { ...ps[0]!, messageId: 10 });
+      // the QoS 2 one's PUBREC arrived: a PUBREL stands in its place
+      await p.outgoingUpdate({ id: 'c1' }, { cmd: 'pubrel', messageId: 10 });
+      assert.deepEqual(
+        p.outgoingPublishes('c1').map((x) => [x.payload.toString(), x.messageId, x.brokerId, x.brokerCounter]),
+        [
+          ['q1', 11, 'broker-1', ps[1]!.brokerCounter],
+          ['queued', undefined, 'broker-1', ps[2]!.brokerCounter],
+        ],
+      );
+      assert.deepEqual(p.outgoingPublishes('nobody'), []);
+      await p.destroy();
+    });
+
     test('cap: online clients are not capped (their queue only holds what aedes is sending)', async () => {
       const { p, policy, pkt } = await make(mode);
       policy.max = 2;

@@ -130,9 +130,15 @@ test('a per-client broker subscription added while online delivers at once; remo
     const applied = busEvents(t.tern.events, 'session.subscribed', (e) => e.clientid === 'dev-2' && e.topic === 'cmd/dev-2');
     const dev2 = await connect(t.mqttUrl(), { clientId: 'dev-2' });
     await applied.wait(1, 'applied at connect');
+    // and it delivers
+    const pub = await connect(t.mqttUrl(), { clientId: 'cmd-pub-2' });
+    const got = nextMessages(dev2, 1);
+    await pub.publishAsync('cmd/dev-2', 'after-restart', { qos: 1 });
+    assert.deepEqual((await got).map((m) => [m.topic, m.payload]), [['cmd/dev-2', 'after-restart']]);
+    assert.deepEqual((await subs(t, 'dev-2')).map((s) => [s.topic, s.source]), [['cmd/dev-2', 'broker']]);
     const dev1 = await connect(t.mqttUrl(), { clientId: 'dev-1', clean: false });
     assert.deepEqual(await subs(t, 'dev-1'), []);
-    await endAll(dev1, dev2);
+    await endAll(dev1, dev2, pub);
   } finally {
     await t.close();
   }

@@ -228,24 +228,45 @@ test('stats and metrics move as clients connect and leave; uptime and datetime e
   }
 });
 
-test('intervals are honoured: sys_interval 0 publishes no stats, sys_heartbeat keeps its pace', async () => {
+test('intervals are honoured: sys_interval 0 publishes no stats, sys_heartbeat keeps its pace (mocked interval timers)', async (t) => {
+  // the broker's interval timers run on mocked time: each heartbeat is due after exactly 100 ms
+  // of it, and what a tick publishes is routed before tick() returns
+  t.mock.timers.enable({ apis: ['setInterval'] });
   const tern = await startTestTern(short((c) => (c.broker.sys_interval = 0)));
   try {
     const { c, w } = await sysReader(tern);
     const b = `$SYS/brokers/${node(tern)}/`;
-    const times: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      await w.next((m) => m.topic === b + 'uptime', 'uptime');
-      times.push(performance.now());
+    // a fence: a message the reader gets behind everything the broker routed to it before
+    await c.subscribeAsync('sys-fence', { qos: 0 });
+    const pub = await connect(tcpUrl(tern), { clientId: 'sys-fence-pub' });
+    const fence = async () => {
+      const got = nextMessages(c, 1);
+      await pub.publishAsync('sys-fence', 'f', { qos: 0 });
+      await got;
+    };
+    const uptimes = () => w.seen.filter((m) => m.topic === b + 'uptime').length;
+    for (let i = 1; i <= 3; i++) {
+      t.mock.timers.tick(99);
+      await fence();
+      assert.equal(uptimes(), i - 1, `no heartbeat ${i} before 100 ms`);
+      const beat = w.next((m) => m.topic === b + 'uptime', `heartbeat ${i}`);
+      t.mock.timers.tick(1);
+      await beat;
     }
-    // never faster than the interval (a timer may be late, never early)
-    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 80, `heartbeat gap ${times[i]! - times[i - 1]!} ms`);
     assert.deepEqual(w.seen.filter((m) => m.topic.includes('/stats/') || m.topic.includes('/metrics/')), []);
 
-    // a reload of the interval re-arms the timer
+    // a reload of the interval re-arms the timer (and publishes once at once)
     tern.configSource.replace({ ...tern.config, broker: { ...tern.config.broker, sys_interval: 100 } });
     await w.next((m) => m.topic === `${b}stats/connections.count`, 'stats after the reload');
-    await endAll(c);
+    const counts = () => w.seen.filter((m) => m.topic === `${b}stats/connections.count`).length;
+    const before = counts();
+    t.mock.timers.tick(99);
+    await fence();
+    assert.equal(counts(), before);
+    const next = w.next((m) => m.topic === `${b}stats/connections.count`, 'stats after 100 ms');
+    t.mock.timers.tick(1);
+    await next;
+    await endAll(pub, c);
   } finally {
     await tern.close();
   }
@@ -288,6 +309,24 @@ test('$SYS/# is refused to an anonymous external client (SUBACK 0x80, logged and
     tern.configSource.replace({ ...tern.config, broker: { ...tern.config.broker, sys_topics_allow: ['all'] } });
     assert.equal(await grant(anon, '$SYS/brokers'), 0);
     await endAll(anon, plain, fake, root, dash, internal);
+  } finally {
+    await tern.close();
+  }
+});
+
+test('a shared subscription to $SYS gets the ticks; so does a reader that comes after the last one left', async () => {
+  const tern = await startTestTern(short((c) => (c.broker.sys_topics_allow = ['all'])));
+  try {
+    const b = `$SYS/brokers/${node(tern)}/`;
+    const member = await connect(tcpUrl(tern), { clientId: 'sys-share-member' });
+    const w = sysWatch(member);
+    await member.subscribeAsync('$share/g/$SYS/brokers/+/uptime', { qos: 0 });
+    await w.next((m) => m.topic === b + 'uptime', 'uptime through the share');
+    // once nobody reads $SYS the ticks publish nothing; a new reader starts them again
+    await member.endAsync();
+    const { c, w: w2 } = await sysReader(tern, '$SYS/brokers/+/stats/connections.count');
+    await w2.next((m) => m.topic === `${b}stats/connections.count`, 'connections.count for the new reader');
+    await endAll(c);
   } finally {
     await tern.close();
   }

@@ -558,6 +558,15 @@ export class Persistence implements TernPersistence {
     return this.#clients.keys();
   }
 
+  outgoingPublishes(clientId: string): PersistPacket[] {
+    const out: PersistPacket[] = [];
+    const state = this.#clients.get(clientId);
+    if (!state) return out;
+    for (let e = state.inflight.head; e; e = e.next) if (e.cmd === CMD_PUBLISH) out.push(toOutPacket(e) as OutPacket);
+    for (let e = state.queue.head; e; e = e.next) out.push(toOutPacket(e) as OutPacket);
+    return out;
+  }
+
   deleteClient(clientId: string): Promise<void> {
     try {
       this.#live();

@@ -188,6 +188,12 @@ export interface TernPersistence {
   subscriptions(clientId: string): Array<{ topic: string; qos: number }>;
   allSubscriptions(): Iterable<SubscriptionView>;
   persistentClientIds(): Iterable<string>;
+  /**
+   * The client's stored PUBLISH deliveries as outgoingStream would send them (in flight first,
+   * then the queue), read at once: shared subscriptions pick their shares out of it and must
+   * take them before anything else can (a session's end, a discard's drain).
+   */
+  outgoingPublishes(clientId: string): PersistPacket[];
   /** everything stored for the client: subscriptions, outgoing, incoming, will, counters */
   deleteClient(clientId: string): Promise<void>;
   /** commit the pending batch now (sqlite); resolves when it is durable */

@@ -9,15 +9,22 @@
 // - each group holds one listener on the real filter in aedes' message router; it picks one
 //   member per message (strategies.ts) and hands the message to that member alone.
 // - connected members are preferred; an offline persistent member gets a share (into its queue)
-//   only when no member is connected, and those queued shares move to the next member that
-//   connects (still queued ones only: taken from the store by their broker counter).
-// - QoS 1/2 shares are tracked until their PUBACK/PUBREC; when a member's connection ends, its
-//   unacknowledged shares go to the remaining connected members (a clean member's also to an
-//   offline persistent one). A message is lost only when no member is left at all.
+//   only when no member is connected.
+// - QoS 1/2 shares to a clean member are tracked until their PUBACK/PUBREC; when its connection
+//   ends, the unacknowledged ones go to the remaining members at once.
+// - a persistent member's shares live in its store (queued, or in flight and unacknowledged). While
+//   it is offline they are "held": the store is read when its connection ends and at start-up
+//   (shares from before a restart, kill -9 included, are in the SQLite file), and the next member
+//   that connects takes them (each one taken out of the store first, so it is sent once). When
+//   the member itself comes back first, aedes resends them to it. When its session ends (expiry,
+//   kick, a clean CONNECT) they go to the remaining members, or count as dropped no_subscribers
+//   when no member is left. A message is lost only when no member is left at all.
 //
 // Every share is a fresh packet stamped with this module's own broker id and counter: aedes'
 // per-client duplicate filter (brokerId, brokerCounter) would otherwise drop a share that travels
-// beside a plain subscription's copy of the same message, or a redispatched one.
+// beside a plain subscription's copy of the same message, or a redispatched one. The id carries
+// the start time: stored shares keep their (id, counter), and a counter that restarts at 0 after
+// a restart must not meet them in a member's store; the common prefix tells shares of any run.
 import type { AedesPublishPacket } from 'aedes';
 import type { ConfigSource } from '../../config/source.ts';
 import type { SharedStrategy } from '../../config/types.ts';
@@ -74,15 +81,19 @@ interface Group {
   strategyFrom: object | undefined;
 }
 
-/** A share queued for an offline persistent member because nobody was connected. */
-interface Queued {
+/** A share in an offline persistent member's store (queued, or in flight from an ended connection). */
+interface Held {
   group: Group;
+  /** the share as stored: what a redispatch sends on */
   message: AedesPublishPacket;
+  brokerId: string;
   brokerCounter: number;
+  /** set when it was in flight: the store finds in-flight entries by packet identifier */
+  messageId: number | undefined;
 }
 
-/** queued shares remembered per offline member, beyond which the oldest are left where they are */
-const MAX_TRACKED_QUEUED = 10_000;
+/** shares held per offline member, beyond which the oldest are left where they are */
+const MAX_HELD = 10_000;
 
 /** A QoS 1/2 share sent and not acknowledged yet. */
 interface InFlight {
@@ -111,6 +122,11 @@ export interface SharedSubscriptions {
   groups(): SharedGroupInfo[];
   /** whether a group with an offline-capable (persistent) member matches: its QoS 1 PUBACK must wait for the store */
   hasDurableMember(topic: string): boolean;
+  /**
+   * A persistent session is about to end (expiry, kick): called before its store is deleted, so
+   * its held shares go to the remaining members (sessions.onEnding).
+   */
+  sessionEnding(clientId: string): void;
 }
 
 export interface SharedSubscriptionDeps {
@@ -129,14 +145,15 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
   const groups = new Map<string, Group>();
   const byClient = new Map<string, Set<Group>>();
   const inflight = new Map<string, Map<number, InFlight>>();
-  /** shares waiting in an offline member's queue, to hand them over when a member connects */
-  const queuedShares = new Map<string, Queued[]>();
+  /** shares in offline members' stores, to hand them over when a member connects */
+  const held = new Map<string, Held[]>();
   /** members with durable = true, to answer hasDurableMember without a walk when there are none */
   let durableMembers = 0;
   let aedes: AedesBroker | undefined;
   let persistence: TernPersistence | undefined;
   /** the broker id of shares, and their counter (see the file comment) */
   let shareBrokerId = 'tern-share';
+  let sharePrefix = 'tern-share';
   let shareCounter = 0;
   const scratch: Member[] = [];
 
@@ -208,37 +225,98 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
   }
 
   /**
-   * A connected member (a SUBSCRIBE, or a persistent session's restore at CONNECT): its own queue
-   * is about to be flushed to it by aedes, and the shares waiting for offline members of the
+   * A connected member (a SUBSCRIBE, or a persistent session's restore at CONNECT): its own held
+   * shares are about to be flushed to it by aedes, and the shares held for offline members of the
    * group come to the connected ones, after the SUBACK.
    */
   function joinedLive(clientId: string, g: Group): void {
     if (!liveClient(clientId)) return;
-    queuedShares.delete(clientId);
-    if (queuedShares.size > 0) setImmediate(() => handOver(g));
+    held.delete(clientId);
+    if (held.size > 0) setImmediate(() => handOver(g));
   }
 
   function handOver(g: Group): void {
     if (g.removed || !persistence) return;
-    for (const [offlineId, list] of queuedShares) {
+    for (const [offlineId, list] of held) {
       if (liveClient(offlineId)) continue;
-      const mine = list.filter((q) => q.group === g);
+      const mine = list.filter((h) => h.group === g);
       if (mine.length === 0) continue;
-      const rest = list.filter((q) => q.group !== g);
-      if (rest.length > 0) queuedShares.set(offlineId, rest);
-      else queuedShares.delete(offlineId);
-      for (const q of mine) {
-        // only what is still queued (not delivered since, nor dropped by the queue's cap) moves
-        persistence.outgoingClearMessageId({ id: offlineId }, { brokerId: shareBrokerId, brokerCounter: q.brokerCounter }).then(
-          (taken) => {
-            if (!taken) return;
-            g.redispatched++;
-            if (!dispatch(g, q.message, offlineId, noop)) drop(g, q.message);
-          },
-          noop,
-        );
-      }
+      const rest = list.filter((h) => h.group !== g);
+      if (rest.length > 0) held.set(offlineId, rest);
+      else held.delete(offlineId);
+      for (const h of mine) redispatchHeld(offlineId, h);
     }
+  }
+
+  /**
+   * Takes a held share out of its member's store and sends it to another member. Only what is
+   * still there moves (not delivered since, nor dropped by the queue's cap): the store's removal
+   * is what makes it sent once.
+   */
+  function redispatchHeld(fromId: string, h: Held): Promise<void> {
+    const store = persistence!;
+    const key = h.messageId !== undefined ? { messageId: h.messageId } : { brokerId: h.brokerId, brokerCounter: h.brokerCounter };
+    return store.outgoingClearMessageId({ id: fromId }, key).then((taken) => {
+      if (!taken || taken.cmd !== 'publish') return;
+      const p = taken as { brokerId?: string; brokerCounter?: number };
+      if (p.brokerId !== h.brokerId || p.brokerCounter !== h.brokerCounter) {
+        // another in-flight entry with the same packet identifier (aedes restarts them per
+        // connection): it goes back to the member's queue, resent when it returns
+        const member = h.group.members.get(fromId);
+        void store.outgoingEnqueue({ clientId: fromId, topic: member?.topic, qos: taken.qos }, taken as AedesPublishPacket).catch(noop);
+        return;
+      }
+      h.group.redispatched++;
+      if (h.group.removed || !dispatch(h.group, h.message, fromId, noop)) drop(h.group, h.message);
+    }, noop);
+  }
+
+  /** The member's group whose filter matches the topic (the first, if several do). */
+  function groupOf(clientId: string, topic: string): Group | undefined {
+    const set = byClient.get(clientId);
+    if (!set) return undefined;
+    for (const g of set) if (topicMatches(g.filter, topic)) return g;
+    return undefined;
+  }
+
+  /** The shares in a member's store (of this run or an earlier one), with their groups. */
+  function sharesInStore(clientId: string): Held[] {
+    const list: Held[] = [];
+    if (!persistence) return list;
+    for (const p of persistence.outgoingPublishes(clientId)) {
+      if (typeof p.brokerId !== 'string' || !p.brokerId.startsWith(sharePrefix)) continue;
+      const g = groupOf(clientId, p.topic);
+      if (!g) continue; // it left that group: the share stays with it
+      list.push({ group: g, message: p as AedesPublishPacket, brokerId: p.brokerId, brokerCounter: p.brokerCounter ?? 0, messageId: p.messageId });
+      if (list.length > MAX_HELD) list.shift();
+    }
+    return list;
+  }
+
+  /** An offline persistent member's shares are held; those of groups with a connected member go to it. */
+  function holdStored(clientId: string): void {
+    if (liveClient(clientId)) return;
+    const list = sharesInStore(clientId);
+    if (list.length === 0) return void held.delete(clientId);
+    held.set(clientId, list);
+    for (const g of new Set(list.map((h) => h.group))) if (hasLiveMember(g, clientId)) handOver(g);
+  }
+
+  function hasLiveMember(g: Group, except: string): boolean {
+    for (const m of g.members.values()) if (m.clientId !== except && memberClient(m)) return true;
+    return false;
+  }
+
+  /**
+   * A persistent session ends (expiry, kick, a clean CONNECT): its shares go to the members that
+   * remain, taken out of its store before the store forgets them (synchronously: a discard's new
+   * connection drains the old queue right after).
+   */
+  function sessionEnding(clientId: string): void {
+    const list = sharesInStore(clientId);
+    held.delete(clientId);
+    leaveAll(clientId);
+    for (const h of list) void redispatchHeld(clientId, h);
   }
 
   function leave(clientId: string, g: Group): void {
@@ -250,12 +328,12 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     const set = byClient.get(clientId);
     set?.delete(g);
     if (set && set.size === 0) byClient.delete(clientId);
-    // what waits in its queue stays there (it left the group, its session did not end)
-    const queued = queuedShares.get(clientId);
-    if (queued) {
-      const rest = queued.filter((q) => q.group !== g);
-      if (rest.length > 0) queuedShares.set(clientId, rest);
-      else queuedShares.delete(clientId);
+    // what waits in its store stays there (it left the group, its session did not end)
+    const mine = held.get(clientId);
+    if (mine) {
+      const rest = mine.filter((h) => h.group !== g);
+      if (rest.length > 0) held.set(clientId, rest);
+      else held.delete(clientId);
     }
     if (g.members.size === 0) {
       g.removed = true;
@@ -301,10 +379,10 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       m.dispatched++;
       g.dispatched++;
       const p = share(packet, Math.min(packet.qos, m.qos) as QoS);
-      let list = queuedShares.get(m.clientId);
-      if (!list) queuedShares.set(m.clientId, (list = []));
-      list.push({ group: g, message: packet, brokerCounter: p.brokerCounter });
-      if (list.length > MAX_TRACKED_QUEUED) list.shift();
+      let list = held.get(m.clientId);
+      if (!list) held.set(m.clientId, (list = []));
+      list.push({ group: g, message: packet, brokerId: shareBrokerId, brokerCounter: p.brokerCounter, messageId: undefined });
+      if (list.length > MAX_HELD) list.shift();
       persistence.outgoingEnqueue({ clientId: m.clientId, topic: m.topic, qos: m.qos }, p).then(
         () => done(),
         (err: unknown) => {
@@ -342,10 +420,10 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     watchAcknowledgements(client, onAck);
     if (client.clean) return deliverToClient(client, p, done);
     // a persistent member keeps the share in its store until acknowledged, as aedes' own path does
-    persistence!.outgoingEnqueue({ clientId: client.id, topic: m.topic, qos: m.qos }, p).then(
-      () => deliverToClient(client, p, done),
-      () => deliverToClient(client, p, done),
-    );
+    // (a connection that ended meanwhile: the share stays queued in the store, where the read at
+    // its end finds it)
+    const deliver = () => (client.closed ? done() : deliverToClient(client, p, done));
+    persistence!.outgoingEnqueue({ clientId: client.id, topic: m.topic, qos: m.qos }, p).then(deliver, deliver);
   }
 
   function onAck(client: Client, cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number): void {
@@ -359,19 +437,12 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     e.group.acked++;
   }
 
-  /** A connection ended: its unacknowledged shares go to the members that remain. */
-  function redispatchInflight(clientId: string, clean: boolean): void {
+  /** A clean member's connection ended: its unacknowledged shares go to the members that remain. */
+  function redispatchInflight(clientId: string): void {
     const mine = inflight.get(clientId);
     if (!mine) return;
     inflight.delete(clientId);
-    for (const [messageId, e] of mine) {
-      if (!clean) {
-        // a persistent member keeps the share (resent when it returns) unless someone connected takes it
-        let other = false;
-        for (const m of e.group.members.values()) if (m.clientId !== clientId && liveClient(m.clientId)) other = true;
-        if (!other || e.group.removed) continue;
-        void persistence?.outgoingClearMessageId({ id: clientId }, { messageId });
-      }
+    for (const e of mine.values()) {
       e.group.redispatched++;
       if (!e.group.removed && dispatch(e.group, e.message, clientId, noop)) continue;
       drop(e.group, e.message);
@@ -420,13 +491,16 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
     attach(broker, store) {
       aedes = broker;
       persistence = store;
-      shareBrokerId = `${broker.id}/share`;
+      sharePrefix = `${broker.id}/share/`;
+      shareBrokerId = sharePrefix + Date.now().toString(36);
       for (const g of groups.values()) broker.subscribe(g.filter, g.listener, noop);
       // offline persistent members from before a restart: their subscriptions are in the store
       for (const s of store.allSubscriptions()) {
         const shared = parseShared(s.topic);
         if (shared) join(s.clientId, false, s.topic, shared.group, shared.filter, Math.min(s.qos, 2) as QoS);
       }
+      // and the shares in their stores (queued, or in flight when the broker stopped or died)
+      for (const clientId of byClient.keys()) holdStored(clientId);
       broker.on('unsubscribe', (topics: string[], client: Client) => {
         for (const t of topics) {
           const shared = parseShared(t);
@@ -438,13 +512,34 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       broker.on('clientDisconnect', (client: Client) => {
         // a takeover's new connection may already hold the id: it is the member now
         if (broker.clients[client.id] && broker.clients[client.id] !== client) return;
-        if (client.clean) leaveAll(client.id);
-        redispatchInflight(client.id, client.clean);
+        if (client.clean) {
+          leaveAll(client.id);
+          redispatchInflight(client.id);
+          return;
+        }
+        // a persistent member: its unacknowledged shares stay in its store, where holdStored
+        // finds them (with those resent from an earlier connection, which this map never saw)
+        inflight.delete(client.id);
+        if (byClient.has(client.id)) holdStored(client.id);
+      });
+      // a persistent member is back: aedes resends its store to it; and the shares held for the
+      // offline members of its groups come to it (its subscriptions were restored before it was
+      // registered, so joinedLive could not tell it was connected) once that resend is over:
+      // a share put in its store before aedes reads it would be sent twice
+      broker.on('client', (client: Client) => {
+        if (!client.clean) held.delete(client.id); // a clean CONNECT discards: session.terminated below
+      });
+      broker.on('clientReady', (client: Client) => {
+        if (client.clean || held.size === 0) return;
+        const set = byClient.get(client.id);
+        if (set) for (const g of set) handOver(g);
       });
       // a persistent session ended (expired, kicked, or discarded by a clean CONNECT, whose new
       // connection holds no subscription yet): its literal subscriptions are gone with it
       events.on('session.terminated', ({ clientid, reason }) => {
-        if (reason === 'discarded' || !liveClient(clientid)) leaveAll(clientid);
+        // a discard is told while aedes still holds the old queue (it drains it after the CONNACK)
+        if (reason === 'discarded') sessionEnding(clientid);
+        else if (!liveClient(clientid)) leaveAll(clientid);
       });
     },
 
@@ -471,6 +566,8 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
       }
       return out.sort((a, b) => (a.group === b.group ? (a.topic < b.topic ? -1 : 1) : a.group < b.group ? -1 : 1));
     },
+
+    sessionEnding,
 
     hasDurableMember(topic) {
       if (durableMembers === 0) return false;

@@ -28,6 +28,11 @@ export interface Sessions extends SessionRegistry {
   registerSteps(chain: HookChain): void;
   /** tells the registry which subscriptions the broker made (routing/broker-subscriptions.ts) */
   setSubscriptionSource(isBrokerMade: (clientId: string, topic: string) => boolean): void;
+  /**
+   * Called when a persistent session is about to end (expiry, kick), before its store is deleted
+   * and its queue counted as dropped: shared subscriptions take their shares out first.
+   */
+  onEnding(fn: (clientId: string) => void): void;
   attach(aedes: AedesBroker, persistence: TernPersistence): void;
   /** sessions known, online and offline */
   count(): number;
@@ -58,6 +63,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   let persistence: TernPersistence | undefined;
   let chain: HookChain | undefined;
   let isBrokerMade: (clientId: string, topic: string) => boolean = () => false;
+  const ending: ((clientId: string) => void)[] = [];
 
   const zoneOf = (zone: string): ZoneConfig => {
     const zones = deps.config.get().zones;
@@ -134,6 +140,15 @@ export function createSessions(deps: SessionsDeps): Sessions {
     records.delete(r.clientid);
     if (!r.client) offline--;
     if (!r.clean) remove(r.clientid);
+    if (!r.clean) {
+      for (const fn of ending) {
+        try {
+          fn(r.clientid);
+        } catch (err) {
+          log.error({ err, clientid: r.clientid }, 'a session-end step failed');
+        }
+      }
+    }
     if (reason === 'expired' && persistence) {
       // the queued messages die with the session
       const { data, count } = persistence.queued(r.clientid, 0, events.has('message.dropped') ? Number.MAX_SAFE_INTEGER : 0);
@@ -546,6 +561,9 @@ export function createSessions(deps: SessionsDeps): Sessions {
 
     setSubscriptionSource(fn) {
       isBrokerMade = fn;
+    },
+    onEnding(fn) {
+      ending.push(fn);
     },
 
     count: () => records.size,

@@ -14,13 +14,16 @@
 //
 // The retained topics are kept here, not in the retained store: a SUBSCRIBE that matches them gets
 // them at once (as retained), and they neither count as retained messages nor touch the disk. A
-// topic nobody subscribes to is not published at all (one trie match instead of a routing).
+// topic nobody subscribes to is not published at all (one trie match instead of a routing), and
+// while no connected client holds a subscription starting with `$SYS` (the only filters that can
+// match a `$` topic [MQTT-4.7.2-1]) a tick does nothing at all: not even reading the counters.
 import type { ConfigSource } from '../../config/source.ts';
 import type { Logger } from '../../logger.ts';
 import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
 import { deliverToClient, hasLiveSubscriber, makePacket, suppressAedesSysTopics } from '../core/internals/aedes.ts';
 import type { EventBus, TernEvents } from '../events.ts';
 import { topicMatches } from '../protocol/topic.ts';
+import { parseShared } from '../routing/shared-subscriptions.ts';
 import type { BrokerControl } from '../types.ts';
 
 export interface SysPublisherDeps {
@@ -75,6 +78,13 @@ interface Connected {
 }
 
 const noop = () => {};
+
+/** a filter that can match a $SYS topic: `$SYS...`, or a shared subscription of one */
+function readsSys(filter: string): boolean {
+  if (filter.charCodeAt(0) !== 36) return false;
+  if (filter.startsWith('$SYS')) return true;
+  return parseShared(filter)?.filter.startsWith('$SYS') === true;
+}
 /** characters a topic name may not hold: such a client id gets no clients/<id>/... topics */
 const UNPUBLISHABLE = /[+#\u0000]/;
 
@@ -88,6 +98,19 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
   const retained = new Map<string, string>();
   const connected = new Map<string, Connected>();
   let closed = false;
+  /** clients that subscribed to a `$SYS...` filter; checked (and pruned) at each tick */
+  const sysReaders = new Set<AedesClient>();
+  /** `stats/<name>` and `metrics/<a>/<b>` topics by counter name, for the current base */
+  const topicOf = new Map<string, string>();
+  let topicsFor = '';
+
+  function anySysReader(): boolean {
+    for (const c of sysReaders) {
+      if (!c.closed && Object.keys(c.subscriptions ?? {}).some(readsSys)) return true;
+      sysReaders.delete(c);
+    }
+    return false;
+  }
 
   /** a payload function is called only when someone subscribes to the topic */
   function publish(topic: string, payload: string | (() => string)): void {
@@ -103,16 +126,35 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
 
   function publishInterval(): void {
     const b = base();
-    // a node rename (reload) moves the tree: the old retained topics go
-    for (const t of retained.keys()) if (t !== '$SYS/brokers' && !t.startsWith(b)) retained.delete(t);
-    publishRetained('$SYS/brokers', node());
-    publishRetained(b + 'version', deps.version);
-    publishRetained(b + 'sysdescr', SYSDESCR);
-    for (const [name, value] of Object.entries(deps.control.stats())) publish(b + 'stats/' + name, String(value));
-    for (const [name, value] of Object.entries(deps.control.metrics())) publish(b + 'metrics/' + name.replaceAll('.', '/'), String(value));
+    if (b !== topicsFor) {
+      // a node rename (reload) moves the tree: the old retained topics go
+      for (const t of retained.keys()) if (t !== '$SYS/brokers' && !t.startsWith(b)) retained.delete(t);
+      retained.set('$SYS/brokers', node());
+      retained.set(b + 'version', deps.version);
+      retained.set(b + 'sysdescr', SYSDESCR);
+      topicOf.clear();
+      topicsFor = b;
+    }
+    if (!anySysReader()) return;
+    // EMQX republishes the retained three every interval too
+    publish('$SYS/brokers', node());
+    publish(b + 'version', deps.version);
+    publish(b + 'sysdescr', SYSDESCR);
+    const stats = deps.control.stats() as Record<string, number>;
+    for (const name in stats) publish(counterTopic('stats/', name, b), String(stats[name]));
+    const metrics = deps.control.metrics() as Record<string, number>;
+    for (const name in metrics) publish(counterTopic('metrics/', name, b), String(metrics[name]));
+  }
+
+  function counterTopic(kind: 'stats/' | 'metrics/', name: string, b: string): string {
+    const key = kind + name;
+    let t = topicOf.get(key);
+    if (t === undefined) topicOf.set(key, (t = b + (kind === 'stats/' ? key : 'metrics/' + name.replaceAll('.', '/'))));
+    return t;
   }
 
   function publishHeartbeat(): void {
+    if (!anySysReader()) return;
     const b = base();
     publish(b + 'uptime', uptimeText(Date.now() - deps.startedAt));
     publish(b + 'datetime', datetimeText(new Date()));
@@ -141,12 +183,15 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
   retained.set('$SYS/brokers', node());
   retained.set(base() + 'version', deps.version);
   retained.set(base() + 'sysdescr', SYSDESCR);
+  topicsFor = base();
 
   // ---- retained copies for a new subscription -----------------------------------------------------
   const onSubscribe = (subs: { topic: string; qos: number }[], client: Client) => {
     for (const s of subs) {
       // refused entries (0x80) and shared subscriptions get no retained messages
-      if (s.qos > 2 || s.topic.charCodeAt(0) !== 36 || s.topic.startsWith('$share/') || s.topic.startsWith('$queue/')) continue;
+      if (s.qos > 2 || s.topic.charCodeAt(0) !== 36) continue;
+      if (readsSys(s.topic)) sysReaders.add(client as AedesClient);
+      if (s.topic.startsWith('$share/') || s.topic.startsWith('$queue/')) continue;
       for (const [topic, payload] of retained) {
         if (!topicMatches(s.topic, topic)) continue;
         const packet = makePacket({ topic, payload: Buffer.from(payload), qos: 0, retain: true, brokerId: null, brokerCounter: 0 }, aedes);
