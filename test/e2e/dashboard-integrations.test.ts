@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { connect, endAll, nextMessages, tcpUrl } from '../helpers/tern.ts';
 import { granted, writeTemp } from '../helpers/access.ts';
 import { startReceiver } from '../helpers/receiver.ts';
+import { busEvents } from '../helpers/events.ts';
 import { NARROW, WIDE, login, setTheme, shoot, startE2E } from './browser.ts';
 
 test('Access control: a database rule added in the page refuses the SUBSCRIBE (SUBACK 0x80); a second rule is added to the first; the checker names the rule; acl_file\'s rules are listed with their lines', async () => {
@@ -201,6 +202,45 @@ test('Broker subscriptions: one added in the page subscribes the connected clien
     assert.ok(!e.tern.sessions.subscriptions('bs-dev').some((s) => s.topic === 'cmd/bs-dev/#'));
   } finally {
     await endAll(dev, pub);
+    await e.close();
+  }
+});
+
+test('Auto-subscribe: a template added in the page subscribes each client that connects, with its own client id; removed in the page, the node has none', async () => {
+  const e = await startE2E();
+  const { page } = await e.page(WIDE);
+  const pub = await connect(tcpUrl(e.tern), { clientId: 'tpl-pub' });
+  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  try {
+    await login(page, e.base, 'public', '/integrations/broker-subscriptions');
+    await page.getByText('No templates').waitFor();
+    const form = page.getByRole('form', { name: 'Add a template' });
+    await form.getByLabel('Topic filter').fill('inbox/${clientid}');
+    await form.getByLabel('QoS').selectOption('1');
+    await form.getByRole('button', { name: 'Add template' }).click();
+    await page.getByRole('cell', { name: 'inbox/${clientid}' }).waitFor();
+    await shoot(page, 'auto-subscribe-template');
+
+    // a client connecting now is subscribed to its own inbox right after its CONNACK
+    const applied = busEvents(e.tern.events, 'session.subscribed', (ev) => ev.clientid === 'tpl-dev' && ev.source === 'broker');
+    const dev = await connect(tcpUrl(e.tern), { clientId: 'tpl-dev' });
+    clients.push(dev);
+    const [sub] = await applied.wait(1, 'the template applied to tpl-dev');
+    assert.equal(sub!.topic, 'inbox/tpl-dev');
+    const got = nextMessages(dev, 1);
+    await pub.publishAsync('inbox/tpl-dev', 'hello', { qos: 1 });
+    const [m] = await got;
+    assert.deepEqual([m!.topic, m!.payload, m!.qos], ['inbox/tpl-dev', 'hello', 1]);
+
+    // removed (confirmed): the page's list and the node's are empty (what connects later is the
+    // integration tests' business: routing-broker-subscriptions.test.ts)
+    assert.equal(e.tern.brokerSubscriptions.templates().length, 1);
+    await page.getByRole('row', { name: /inbox\/\$\{clientid\}/ }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByTestId('confirm').click();
+    await page.getByText('No templates').waitFor();
+    assert.deepEqual(e.tern.brokerSubscriptions.templates(), []);
+  } finally {
+    await endAll(pub, ...clients);
     await e.close();
   }
 });
