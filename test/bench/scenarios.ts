@@ -303,7 +303,8 @@ export function trafficScenario(def: {
   description: string;
   metrics: Metric[];
   shape: (p: ScenarioParams) => TrafficShape;
-  values: (r: TrafficResult, spec: TrafficSpec) => Record<string, number>;
+  /** `brokerCpuMs`: the broker's CPU time over the measure window */
+  values: (r: TrafficResult, spec: TrafficSpec, brokerCpuMs: number) => Record<string, number>;
   skip?: Scenario['skip'];
   extraBrokers?: string[];
   ratios?: BrokerRatio[];
@@ -317,12 +318,18 @@ export function trafficScenario(def: {
     ratios: def.ratios,
     async run(broker, p) {
       const { result, spec, cpu, notes } = await runTrafficShape(broker, p, def.shape(p));
-      return { values: def.values(result, spec), cpu, notes };
+      return { values: def.values(result, spec, cpu.brokerMs), cpu, notes };
     },
   };
 }
 
 const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs / 1000);
+/**
+ * The broker's CPU time per message received, in µs. On a machine that other work loads, msg/s
+ * swings with the broker's share of the cores; the CPU each message costs barely does, so the two
+ * together say whether a ratio is the broker's or the machine's.
+ */
+const cpuPerMessage = (brokerCpuMs: number, received: number): number => (received > 0 ? (brokerCpuMs * 1000) / received : NaN);
 
 // ---- the scenarios -------------------------------------------------------------------------------
 
@@ -351,21 +358,27 @@ export const SCENARIOS: Scenario[] = [
   trafficScenario({
     name: 'qos0-fanin',
     description: '10 publishers (topics bench/fanin/<i>) flood QoS 0, 64 B payloads, to 1 subscriber on bench/fanin/+; messages/s received by the subscriber',
-    metrics: [{ name: 'qos0-fanin', unit: 'msg/s', better: 'higher' }],
+    metrics: [
+      { name: 'qos0-fanin', unit: 'msg/s', better: 'higher' },
+      { name: 'qos0-fanin-cpu-per-msg', unit: 'µs', better: 'lower' },
+    ],
     // the event bus with a counting listener (issue 9: >= 0.95 of plain tern)
     extraBrokers: ['tern-bus-counter'],
     shape: () => fanInShape(),
-    values: (r, s) => ({ 'qos0-fanin': perSecond(r.received, s) }),
+    values: (r, s, cpuMs) => ({ 'qos0-fanin': perSecond(r.received, s), 'qos0-fanin-cpu-per-msg': cpuPerMessage(cpuMs, r.received) }),
   }),
   trafficScenario({
     name: 'qos1-pairs',
     description: '50 publisher/subscriber pairs on distinct topics (bench/pair/<i>), QoS 1 both ways, each publisher keeps at most 100 unacknowledged; messages/s received in total',
-    metrics: [{ name: 'qos1-pairs', unit: 'msg/s', better: 'higher' }],
+    metrics: [
+      { name: 'qos1-pairs', unit: 'msg/s', better: 'higher' },
+      { name: 'qos1-pairs-cpu-per-msg', unit: 'µs', better: 'lower' },
+    ],
     shape: () => ({
       subscribers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, clientIdPrefix: 'pair-sub' }],
       publishers: [{ count: 50, topic: 'bench/pair/{i}', qos: 1, payloadBytes: PAYLOAD, window: 100, clientIdPrefix: 'pair-pub' }],
     }),
-    values: (r, s) => ({ 'qos1-pairs': perSecond(r.received, s) }),
+    values: (r, s, cpuMs) => ({ 'qos1-pairs': perSecond(r.received, s), 'qos1-pairs-cpu-per-msg': cpuPerMessage(cpuMs, r.received) }),
   }),
   trafficScenario({
     name: 'fanout',
