@@ -5,6 +5,7 @@
 // follow the same conventions (clientid, username, then the event's own fields). Times are ms.
 import type { TernEvent, TernEventName } from '../broker/events.ts';
 import type { PayloadEncoding } from './types.ts';
+import { unpackEvent, type StoredEvent } from './pack.ts';
 
 type Body = Record<string, unknown>;
 
@@ -138,4 +139,9 @@ export function sampleEvent(name: TernEventName): AnyEvent {
 /** The topic of a message.* event (the only ones topic filters apply to), else undefined. */
 export function messageTopic(name: TernEventName, event: AnyEvent): string | undefined {
   return name.startsWith('message.') ? (event as TernEvent<'message.publish'>).topic : undefined;
+}
+
+/** The body of a stored outbox row: rows of the first layout (0010) kept their formatted body. */
+export function formatRow(row: StoredEvent & { body: string | null }, node: string, enc: PayloadEncoding): string {
+  return row.body ?? formatEvent(row.event as TernEventName, unpackEvent(row), node, enc);
 }
