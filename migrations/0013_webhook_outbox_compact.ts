@@ -4,8 +4,9 @@ import { sql, type Kysely } from 'kysely';
 // event and nothing per delivery.
 // - webhook_outbox is clustered on (hook_id, id) (WITHOUT ROWID, no secondary index): an insert
 //   appends to one b-tree, a hook's rows are read and deleted in id ranges.
-// - An event is stored as its raw fields (topic, payload, the rest as a short JSON `meta`), not as
-//   its webhook body: the body is formatted at delivery time, off the broker's thread.
+// - An event is stored as its raw fields (the payload as is, the rest as a short JSON array
+//   `meta`), not as its webhook body: the body is formatted at delivery time, off the broker's
+//   thread. Two values bound per row: the insert is the cheapest SQLite offers.
 // - Delivery does not rewrite rows: webhook_hook_state.cursor says every row of the hook up to it
 //   is done (delivered, or a dead letter with status 1). Rows at or below the cursor with status 0
 //   are the recent deliveries (a bounded number is kept). The state row also keeps the counters,
@@ -15,12 +16,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE TABLE webhook_outbox_compact (
     hook_id integer NOT NULL,
     id integer NOT NULL,
-    event_id text NOT NULL,
-    event text NOT NULL,
-    ts integer NOT NULL,
-    topic text,
+    /** JSON array: [event name, event id, ts, ...the event's fields] (server/hooks/pack.ts) */
+    meta text NOT NULL,
+    /** message events: the payload as received */
     payload blob,
-    meta text,
+    /** rows of the first layout (0010): their formatted body, delivered as is */
     body text,
     status integer NOT NULL DEFAULT 0,
     attempts integer NOT NULL DEFAULT 0,
@@ -29,8 +29,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     PRIMARY KEY (hook_id, id)
   ) WITHOUT ROWID`.execute(db);
   // undelivered rows of the first layout (delivered ones are history only): formatted body kept
-  await sql`INSERT INTO webhook_outbox_compact (hook_id, id, event_id, event, ts, body, status, attempts, last_error, updated_at)
-    SELECT hook_id, id, event_id, event, created_at, body, status, attempts, last_error, updated_at FROM webhook_outbox WHERE status IN (0, 1)`.execute(db);
+  await sql`INSERT INTO webhook_outbox_compact (hook_id, id, meta, body, status, attempts, last_error, updated_at)
+    SELECT hook_id, id, json_array(event, event_id, created_at), body, status, attempts, last_error, updated_at
+    FROM webhook_outbox WHERE status IN (0, 1)`.execute(db);
   await sql`DROP TABLE webhook_outbox`.execute(db);
   await sql`ALTER TABLE webhook_outbox_compact RENAME TO webhook_outbox`.execute(db);
 

@@ -22,7 +22,7 @@ import { HookStats } from './stats.ts';
 import { send, type SendResult } from './delivery.ts';
 import { DeliveryHost } from './delivery-host.ts';
 import { formatEvent, formatRow, messageTopic, sampleEvent } from './format.ts';
-import { packEvent } from './pack.ts';
+import { packMeta, packPayload } from './pack.ts';
 import { seedHooks } from './seed.ts';
 import type { DeliveryStatus, DeliveryView, Hook, HookInput, HookStatsView } from './types.ts';
 
@@ -170,12 +170,12 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
       if (!hooks) return;
       const topic = messageTopic(name, event);
       if (topic !== undefined && isSys(topic)) return;
-      let packed: ReturnType<typeof packEvent> | undefined;
+      let meta: string | undefined;
       for (const h of hooks) {
         if (topic !== undefined && !matchesTopic(h, topic)) continue;
-        packed ??= packEvent(name, event);
+        meta ??= packMeta(name, event);
         // the batch's promise already has a rejection handler (outbox.ts): no promise per event
-        void outbox.add(h.id, event.id, name, event.ts, packed);
+        void outbox.add(h.id, meta, packPayload(name, event));
       }
     };
   }

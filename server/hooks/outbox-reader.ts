@@ -11,7 +11,7 @@ export class OutboxReader {
   constructor(file: string) {
     this.#db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
     this.#next = this.#db.prepare(
-      'SELECT id, event_id, event, ts, topic, payload, meta, body, attempts FROM webhook_outbox WHERE hook_id = ? AND status = 0 AND id > ? ORDER BY id LIMIT ?',
+      'SELECT id, meta, payload, body, attempts FROM webhook_outbox WHERE hook_id = ? AND status = 0 AND id > ? ORDER BY id LIMIT ?',
     );
   }
 

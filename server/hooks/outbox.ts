@@ -15,16 +15,8 @@
 // and never misses a committed row, and an outcome covers the id range of the request.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BatchWriter } from '../store/group-commit.ts';
-import type { PackedEvent } from './pack.ts';
 import type { StoredEvent } from './pack.ts';
 import { STATUS_NAME, type DeliveryStatus, type DeliveryView } from './types.ts';
-
-interface Buffered {
-  eventId: string;
-  event: string;
-  ts: number;
-  packed: PackedEvent;
-}
 
 interface Counts {
   pending: number;
@@ -46,9 +38,12 @@ export interface HookState extends PersistedCounters {
   cursor: number;
 }
 
-/** the rows of one batch, per hook; rows before `head` were dropped before being written */
+/**
+ * The rows of one batch, per hook, flat: meta, payload, meta, payload... (no object per event);
+ * rows before `head` (a row index) were dropped before being written.
+ */
 interface BatchRows {
-  byHook: Map<number, { rows: Buffered[]; head: number }>;
+  byHook: Map<number, { vals: (string | Buffer | null)[]; head: number }>;
 }
 
 export interface OutboxDeps {
@@ -75,8 +70,8 @@ const PENDING = 0;
 const FAILED = 1;
 const RESOLVED: Promise<void> = Promise.resolve();
 const noop = (): void => {};
-const COLUMNS = 'hook_id, id, event_id, event, ts, topic, payload, meta';
-const ROW = '(?, ?, ?, ?, ?, ?, ?, ?)';
+const COLUMNS = 'hook_id, id, meta, payload';
+const ROW = '(?, ?, ?, ?)';
 
 export class Outbox {
   readonly #d: OutboxDeps;
@@ -119,8 +114,8 @@ export class Outbox {
       ),
       failedRows: p(`SELECT id FROM webhook_outbox WHERE hook_id = ? AND status = ${FAILED} ORDER BY id`),
       moveRow: p(
-        `INSERT INTO webhook_outbox (hook_id, id, event_id, event, ts, topic, payload, meta, body, status, attempts, updated_at)
-         SELECT hook_id, ?, event_id, event, ts, topic, payload, meta, body, 0, 0, ? FROM webhook_outbox WHERE hook_id = ? AND id = ?`,
+        `INSERT INTO webhook_outbox (hook_id, id, meta, payload, body, status, attempts, updated_at)
+         SELECT hook_id, ?, meta, payload, body, 0, 0, ? FROM webhook_outbox WHERE hook_id = ? AND id = ?`,
       ),
       deleteRow: p('DELETE FROM webhook_outbox WHERE hook_id = ? AND id = ?'),
       deleteHook: p('DELETE FROM webhook_outbox WHERE hook_id = ?'),
@@ -174,8 +169,8 @@ export class Outbox {
     return this.#counts.get(hookId)?.failed ?? 0;
   }
 
-  /** Records one event for one hook; resolves once its row is committed. */
-  add(hookId: number, eventId: string, event: string, ts: number, packed: PackedEvent): Promise<void> {
+  /** Records one event for one hook (pack.ts: its meta and payload); resolves once its row is committed. */
+  add(hookId: number, meta: string, payload: Buffer | null): Promise<void> {
     let batch = this.#current;
     if (!batch) {
       const b: BatchRows = (batch = this.#current = { byHook: new Map() });
@@ -183,14 +178,15 @@ export class Outbox {
       this.#currentPromise.then(() => this.#committed(b), noop);
     }
     let mine = batch.byHook.get(hookId);
-    if (!mine) batch.byHook.set(hookId, (mine = { rows: [], head: 0 }));
-    mine.rows.push({ eventId, event, ts, packed });
+    if (!mine) batch.byHook.set(hookId, (mine = { vals: [], head: 0 }));
+    mine.vals.push(meta, payload);
     const c = this.#countsOf(hookId);
     c.pending++;
     // a flood faster than the commit: the batch alone holds max() rows of this hook, so every
     // older one goes anyway; drop the oldest now instead of writing and deleting it
-    if (mine.rows.length - mine.head > this.#d.max()) {
-      mine.rows[mine.head++] = undefined as unknown as Buffered;
+    if (mine.vals.length / 2 - mine.head > this.#d.max()) {
+      mine.vals[2 * mine.head] = mine.vals[2 * mine.head + 1] = null;
+      mine.head++;
       c.pending--;
       this.#dropped(hookId, 1);
     }
@@ -295,18 +291,21 @@ export class Outbox {
     }
     return {
       count: n,
-      data: rows.map((r) => ({
-        id: r.id,
-        event_id: r.event_id,
-        event: r.event,
-        status: status === 'delivered' ? 'delivered' : STATUS_NAME[r.status]!,
-        // a delivered row is not rewritten: its recorded attempts are the failed ones before it
-        attempts: status === 'delivered' ? r.attempts + 1 : r.attempts,
-        last_error: status === 'delivered' ? null : r.last_error,
-        created_at: r.ts,
-        updated_at: r.updated_at ?? r.ts,
-        body: JSON.parse(format(r)) as unknown,
-      })),
+      data: rows.map((r) => {
+        const [event, eventId, ts] = JSON.parse(r.meta) as [string, string, number];
+        return {
+          id: r.id,
+          event_id: eventId,
+          event,
+          status: status === 'delivered' ? 'delivered' : STATUS_NAME[r.status]!,
+          // a delivered row is not rewritten: its recorded attempts are the failed ones before it
+          attempts: status === 'delivered' ? r.attempts + 1 : r.attempts,
+          last_error: status === 'delivered' ? null : r.last_error,
+          created_at: ts,
+          updated_at: r.updated_at ?? ts,
+          body: JSON.parse(format(r)) as unknown,
+        };
+      }),
     };
   }
 
@@ -327,20 +326,15 @@ export class Outbox {
     if (this.#current === batch) this.#current = null;
     const s = this.#s;
     const params = this.#params;
-    for (const [hookId, { rows, head }] of batch.byHook) {
+    for (const [hookId, { vals, head }] of batch.byHook) {
+      const rows = vals.length / 2;
       let i = head;
-      for (; i + INSERT_CHUNK <= rows.length; i += INSERT_CHUNK) {
+      for (; i + INSERT_CHUNK <= rows; i += INSERT_CHUNK) {
         params.length = 0;
-        for (let k = i; k < i + INSERT_CHUNK; k++) {
-          const r = rows[k]!;
-          params.push(hookId, ++this.#seq, r.eventId, r.event, r.ts, r.packed.topic, r.packed.payload, r.packed.meta);
-        }
+        for (let k = 2 * i; k < 2 * (i + INSERT_CHUNK); k += 2) params.push(hookId, ++this.#seq, vals[k], vals[k + 1]);
         s.insertChunk.run(params);
       }
-      for (; i < rows.length; i++) {
-        const r = rows[i]!;
-        s.insert.run(hookId, ++this.#seq, r.eventId, r.event, r.ts, r.packed.topic, r.packed.payload, r.packed.meta);
-      }
+      for (; i < rows; i++) s.insert.run(hookId, ++this.#seq, vals[2 * i], vals[2 * i + 1]);
     }
     params.length = 0;
     const max = this.#d.max();
