@@ -22,16 +22,27 @@ const ENTRY = new URL('./delivery-thread.mjs', import.meta.url);
 const STOP_WAIT_MS = 2000;
 const RESTART_DELAY_MS = 1000;
 
+/** `--cpu-prof` and its options (`--cpu-prof-dir DIR` or `--cpu-prof-dir=DIR`, ...) */
+export function profilerFlags(execArgv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (!a.startsWith('--cpu-prof')) continue;
+    out.push(a);
+    if (a !== '--cpu-prof' && !a.includes('=') && i + 1 < execArgv.length) out.push(execArgv[++i]!);
+  }
+  return out;
+}
+
 export class DeliveryHost {
   readonly #d: DeliveryHostDeps;
   #worker: Worker | null = null;
   #closed = false;
-  /** kicks since the last message, sent once per turn of the event loop */
-  readonly #kicks = new Set<number>();
-  #kickScheduled = false;
+  readonly #commits: Int32Array;
 
-  constructor(deps: DeliveryHostDeps) {
-    this.#d = deps;
+  constructor(deps: Omit<DeliveryHostDeps, 'init'> & { init: Omit<ThreadInit, 'commits'> }) {
+    this.#commits = new Int32Array(new SharedArrayBuffer(4));
+    this.#d = { ...deps, init: { ...deps.init, commits: this.#commits } };
   }
 
   /** the hooks changed: (start the thread and) send the enabled ones */
@@ -42,18 +53,15 @@ export class DeliveryHost {
     this.#post({ t: 'hooks', hooks, node: this.#d.node() });
   }
 
-  kick(ids: Iterable<number>): void {
-    if (!this.#worker || this.#closed) return;
-    for (const id of ids) this.#kicks.add(id);
-    if (this.#kickScheduled) return;
-    this.#kickScheduled = true;
-    setImmediate(() => {
-      this.#kickScheduled = false;
-      if (this.#kicks.size === 0) return;
-      const ids = [...this.#kicks];
-      this.#kicks.clear();
-      this.#post({ t: 'kick', ids });
-    });
+  /** `n` rows were committed (wakes the thread only if a loop waits for rows) */
+  committed(n: number): void {
+    Atomics.add(this.#commits, 0, n);
+    Atomics.notify(this.#commits, 0);
+  }
+
+  /** rows went back to the hook's queue outside a commit of new events (the retry API) */
+  kick(hookId: number): void {
+    if (this.#worker && !this.#closed) this.#post({ t: 'kick', ids: [hookId] });
   }
 
   async close(): Promise<void> {
@@ -84,8 +92,9 @@ export class DeliveryHost {
   }
 
   #start(): Worker {
-    // execArgv []: not the main thread's flags (a bench probe, --cpu-prof); the entry loads tsx
-    const w = new Worker(ENTRY, { workerData: this.#d.init, execArgv: [] });
+    // not the main thread's flags (a bench probe's --import, say: the entry loads tsx itself),
+    // except --cpu-prof, so a profiled broker profiles its delivery thread too
+    const w = new Worker(ENTRY, { workerData: this.#d.init, execArgv: profilerFlags(process.execArgv) });
     this.#worker = w;
     w.on('message', (m: FromThread) => {
       if (w !== this.#worker) return;

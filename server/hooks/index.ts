@@ -112,7 +112,8 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     onDropped: (id, n) => {
       statsOf(id).dropped += n;
     },
-    onCommitted: (ids) => host.kick(ids),
+    onCommitted: (n) => host.committed(n),
+    onRequeued: (id) => host.kick(id),
     counters: (id) => statsOf(id).counters(),
     logger,
   });

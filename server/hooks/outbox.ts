@@ -55,8 +55,10 @@ export interface OutboxDeps {
   inflightMax: (hookId: number) => number;
   /** events dropped for space */
   onDropped: (hookId: number, n: number) => void;
-  /** rows for these hooks were committed */
-  onCommitted: (hookIds: number[]) => void;
+  /** `n` new rows were committed (all hooks) */
+  onCommitted: (n: number) => void;
+  /** dead letters of the hook went back to its queue */
+  onRequeued: (hookId: number) => void;
   /** the hook's counters now, written with its state row */
   counters: (hookId: number) => PersistedCounters;
   logger: { error(obj: object, msg: string): void };
@@ -255,7 +257,7 @@ export class Outbox {
       c.failed = Math.max(0, c.failed - moved);
       c.pending += moved;
     });
-    if (moved > 0) this.#d.onCommitted([hookId]);
+    if (moved > 0) this.#d.onRequeued(hookId);
     return moved;
   }
 
@@ -352,7 +354,9 @@ export class Outbox {
   }
 
   #committed(batch: BatchRows): void {
-    this.#d.onCommitted([...batch.byHook.keys()]);
+    let n = 0;
+    for (const { vals, head } of batch.byHook.values()) n += vals.length / 2 - head;
+    this.#d.onCommitted(n);
   }
 
   #dropped(hookId: number, n: number): void {

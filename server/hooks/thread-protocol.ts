@@ -7,12 +7,18 @@ export interface ThreadInit {
   /** the store's SQLite file, opened read-only by the thread */
   file: string;
   userAgent: string;
+  /**
+   * Int32Array over a SharedArrayBuffer: [0] counts the rows committed (all hooks, wrapping).
+   * The broker's thread adds and notifies; the delivery thread waits on it only while a loop
+   * waits for rows, so a commit costs the broker an atomic add, not a message.
+   */
+  commits: Int32Array;
 }
 
 export type ToThread =
   /** the enabled hooks (any other loop stops), each with the cursor the broker's thread knows */
   | { t: 'hooks'; hooks: { hook: Hook; cursor: number }[]; node: string }
-  /** rows of these hooks were committed */
+  /** dead letters were moved back to the queue (the retry API): look again */
   | { t: 'kick'; ids: number[] }
   /** stop every loop, close the reader, then answer 'stopped' */
   | { t: 'stop' };

@@ -33,6 +33,8 @@ export interface WorkerDeps {
   /** a request for rows up to `last` is about to leave (the outbox must not drop them) */
   sending: (hookId: number, last: number) => void;
   outcome: (o: Outcome) => void;
+  /** the loop waits for rows (idle, or filling a batch): kick() it on commits; or it no longer does */
+  hungry: (w: HookWorker, yes: boolean) => void;
 }
 
 /** ms to wait before try `attempts + 1`: full exponential, then "equal jitter" (half fixed, half random) */
@@ -51,6 +53,9 @@ export class HookWorker {
   #stopped = false;
   #abort = new AbortController();
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | null = null;
+  /** rows committed since the last read (from the kicks), and how many would fill the batch */
+  #fresh = 0;
+  #fill = Infinity;
 
   constructor(hook: Hook, cursor: number, deps: WorkerDeps) {
     this.#hook = hook;
@@ -62,10 +67,14 @@ export class HookWorker {
     return this.#cursor;
   }
 
-  /** new rows are committed */
-  kick(): void {
+  /** `n` new rows are committed */
+  kick(n = 1): void {
+    this.#fresh += n;
+    // a partial batch waiting to fill is sent as soon as it would be full
+    if (this.#fresh >= this.#fill) this.#sleep?.wake();
     if (this.#stopped || this.#running) return;
     this.#running = true;
+    this.#d.hungry(this, false);
     void this.#loop();
   }
 
@@ -87,13 +96,22 @@ export class HookWorker {
     try {
       while (!this.#stopped) {
         let hook = this.#hook;
+        if (!this.#inflight) this.#fresh = 0;
         let rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
         if (rows.length === 0) break;
         if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
-          // a partial batch: give the next commits a moment to fill it
-          await this.#wait(hook.batch_time);
+          // a partial batch: give the next commits up to batch_time to fill it (a flood fills
+          // it at once: the wait ends when the commits since the read would complete it)
+          this.#fill = hook.batch_size - rows.length;
+          if (this.#fresh < this.#fill) {
+            d.hungry(this, true);
+            await this.#wait(hook.batch_time);
+            d.hungry(this, false);
+          }
+          this.#fill = Infinity;
           if (this.#stopped) break;
           hook = this.#hook;
+          this.#fresh = 0;
           rows = d.next(hook.id, this.#cursor, hook.batch_size);
           if (rows.length === 0) continue;
         }
@@ -120,6 +138,7 @@ export class HookWorker {
       }
     } finally {
       this.#running = false;
+      if (!this.#stopped) this.#d.hungry(this, true);
     }
   }
 

@@ -13,7 +13,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obm-'));
 const logger = { info() {}, warn() {}, error(o: object, m: string) { console.error(m, o); }, debug() {}, child() { return logger; } } as never;
 const store = await openStore({ dataDir: dir, logger });
 const writer = createGroupCommit(store.sqlite);
-const outbox = new Outbox({ sqlite: store.sqlite, writer, max: () => 100_000, inflightMax: () => 0, onDropped() {}, onCommitted() {}, counters: () => ({ delivered: 0, failed: 0, dropped: 0, retried: 0, last_error: null, last_error_at: null, last_success_at: null }), logger });
+const outbox = new Outbox({ sqlite: store.sqlite, writer, max: () => 100_000, inflightMax: () => 0, onDropped() {}, onCommitted() {}, onRequeued() {}, counters: () => ({ delivered: 0, failed: 0, dropped: 0, retried: 0, last_error: null, last_error_at: null, last_success_at: null }), logger });
 outbox.load([1]);
 const payload = Buffer.alloc(64, 97);
 let seq = 0;
@@ -30,6 +30,8 @@ for (let i = 0; i < N; i += 600) {
 }
 const c = process.cpuUsage(c0);
 console.log(`${N} events: ${((c.user + c.system) / N).toFixed(2)} µs CPU/event (includes 1 ms timer waits), wall ${((performance.now() - t0) * 1000 / N).toFixed(2)} µs`);
+const inTable = (store.sqlite.prepare('SELECT count(*) AS n FROM webhook_outbox WHERE hook_id = 1 AND status = 0').get() as { n: number }).n;
+console.log(`pending counted ${outbox.pending(1)}, in the table ${inTable}`);
 await writer.close();
 await store.close();
 fs.rmSync(dir, { recursive: true, force: true });
