@@ -66,6 +66,12 @@ export interface OutboxDeps {
 
 /** rows per multi-row INSERT: one statement per 64 events instead of 64 */
 const INSERT_CHUNK = 64;
+/**
+ * A batch this large is committed at once instead of at the group commit's timer: under a QoS 0
+ * flood the broker's event loop can go seconds without running timers, and a batch waiting for
+ * one would hold every event of those seconds in memory.
+ */
+const FLUSH_ROWS = 2048;
 /** delivered rows kept per hook for GET .../deliveries?status=delivered */
 export const KEEP_DELIVERED = 1000;
 const PENDING = 0;
@@ -80,6 +86,7 @@ export class Outbox {
   readonly #s;
   #seq: number;
   #current: BatchRows | null = null;
+  #currentRows = 0;
   #currentPromise: Promise<void> = RESOLVED;
   readonly #counts = new Map<number, Counts>();
   /** every row up to the cursor is delivered or a dead letter (as far as this thread knows) */
@@ -176,12 +183,15 @@ export class Outbox {
     let batch = this.#current;
     if (!batch) {
       const b: BatchRows = (batch = this.#current = { byHook: new Map() });
+      this.#currentRows = 0;
       this.#currentPromise = this.#d.writer.run(() => this.#write(b));
       this.#currentPromise.then(() => this.#committed(b), noop);
     }
     let mine = batch.byHook.get(hookId);
     if (!mine) batch.byHook.set(hookId, (mine = { vals: [], head: 0 }));
     mine.vals.push(meta, payload);
+    // after the event's own processing (a microtask), not in the middle of the broker's
+    if (++this.#currentRows === FLUSH_ROWS) queueMicrotask(this.#flush);
     const c = this.#countsOf(hookId);
     c.pending++;
     // a flood faster than the commit: the batch alone holds max() rows of this hook, so every
@@ -321,6 +331,10 @@ export class Outbox {
     });
     this.#stateWrite.catch(noop);
   }
+
+  readonly #flush = (): void => {
+    this.#d.writer.flush().catch(noop);
+  };
 
   // ---- inside the batch transaction -------------------------------------------------------------
 
