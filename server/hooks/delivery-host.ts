@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 import type { Hook } from './types.ts';
 import type { Outcome } from './worker.ts';
+import { COMMIT_SLOTS, signalCommitted } from './commit-gate.ts';
 
 export interface DeliveryHostDeps {
   init: ThreadInit;
@@ -41,7 +42,7 @@ export class DeliveryHost {
   readonly #commits: Int32Array;
 
   constructor(deps: Omit<DeliveryHostDeps, 'init'> & { init: Omit<ThreadInit, 'commits'> }) {
-    this.#commits = new Int32Array(new SharedArrayBuffer(4));
+    this.#commits = new Int32Array(new SharedArrayBuffer(COMMIT_SLOTS * 4));
     this.#d = { ...deps, init: { ...deps.init, commits: this.#commits } };
   }
 
@@ -55,8 +56,7 @@ export class DeliveryHost {
 
   /** `n` rows were committed (wakes the thread only if a loop waits for rows) */
   committed(n: number): void {
-    Atomics.add(this.#commits, 0, n);
-    Atomics.notify(this.#commits, 0);
+    signalCommitted(this.#commits, n);
   }
 
   /** rows went back to the hook's queue outside a commit of new events (the retry API) */

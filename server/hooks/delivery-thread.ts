@@ -9,6 +9,7 @@ import { formatRow } from './format.ts';
 import { OutboxReader } from './outbox-reader.ts';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 import { HookWorker } from './worker.ts';
+import { CommitGate } from './commit-gate.ts';
 
 const port = parentPort!;
 const init = workerData as ThreadInit;
@@ -19,31 +20,8 @@ const cursors = new Map<number, number>();
 let node = '';
 const post = (m: FromThread) => port.postMessage(m);
 
-// Commits arrive as an atomic counter (thread-protocol.ts): while some loop waits for rows, one
-// waiter here turns each change into kicks; while none waits, nothing wakes this thread.
-const commits = init.commits;
-// Node 20 has it; TypeScript's lib for this project's target does not declare it yet
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> | string } }).waitAsync;
-let seen = Atomics.load(commits, 0);
-let waiting = false;
-async function waitForCommits(): Promise<void> {
-  if (waiting) return;
-  waiting = true;
-  try {
-    while (hungry.size > 0) {
-      const r = waitAsync(commits, 0, seen);
-      if (r.async) await r.value;
-      const now = Atomics.load(commits, 0);
-      const n = (now - seen) | 0;
-      seen = now;
-      if (n !== 0) for (const w of [...hungry]) w.kick(n);
-    }
-  } finally {
-    waiting = false;
-  }
-}
-/** loops waiting for rows (idle, or filling a partial batch) */
-const hungry = new Set<HookWorker>();
+// commits arrive through shared memory, not messages (commit-gate.ts)
+const gate = new CommitGate(init.commits);
 
 const deps = {
   next: (hookId: number, afterId: number, limit: number) => reader.next(hookId, afterId, limit),
@@ -51,18 +29,15 @@ const deps = {
   send: (hook: Parameters<typeof send>[0], body: string, stop: AbortSignal) => send(hook, body, init.userAgent, stop),
   sending: (hookId: number, last: number) => post({ t: 'sending', hookId, last }),
   outcome: (o: Parameters<ConstructorParameters<typeof HookWorker>[2]['outcome']>[0]) => post({ t: 'outcome', ...o }),
-  hungry: (w: HookWorker, yes: boolean) => {
-    if (!yes) return void hungry.delete(w);
-    hungry.add(w);
-    void waitForCommits();
-  },
+  commits: () => gate.now(),
+  waitCommits: (hookId: number, from: number, need: number, timeoutMs: number) => gate.wait(hookId, from, need, timeoutMs),
+  wake: (hookId: number) => gate.wake(hookId),
 };
 
 function stopLoop(id: number): void {
   const w = workers.get(id);
   if (!w) return;
   w.stop();
-  hungry.delete(w);
   cursors.set(id, w.cursor);
   workers.delete(id);
 }
@@ -81,10 +56,10 @@ port.on('message', (m: ToThread) => {
         }
         const nw = new HookWorker(hook, Math.max(cursor, cursors.get(hook.id) ?? 0), deps);
         workers.set(hook.id, nw);
-        nw.kick();
+        nw.start();
       }
     } else if (m.t === 'kick') {
-      for (const id of m.ids) workers.get(id)?.kick(0);
+      for (const id of m.ids) workers.get(id)?.kick();
     } else if (m.t === 'stop') {
       for (const id of [...workers.keys()]) stopLoop(id);
       reader.close();

@@ -7,11 +7,7 @@ export interface ThreadInit {
   /** the store's SQLite file, opened read-only by the thread */
   file: string;
   userAgent: string;
-  /**
-   * Int32Array over a SharedArrayBuffer: [0] counts the rows committed (all hooks, wrapping).
-   * The broker's thread adds and notifies; the delivery thread waits on it only while a loop
-   * waits for rows, so a commit costs the broker an atomic add, not a message.
-   */
+  /** the commit counter and wake-up slots over a SharedArrayBuffer (commit-gate.ts) */
   commits: Int32Array;
 }
 

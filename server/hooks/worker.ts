@@ -33,8 +33,11 @@ export interface WorkerDeps {
   /** a request for rows up to `last` is about to leave (the outbox must not drop them) */
   sending: (hookId: number, last: number) => void;
   outcome: (o: Outcome) => void;
-  /** the loop waits for rows (idle, or filling a batch): kick() it on commits; or it no longer does */
-  hungry: (w: HookWorker, yes: boolean) => void;
+  /** the commit counter now */
+  commits: () => number;
+  /** resolves once `need` rows were committed after `from` (any hook), after timeoutMs, or on wake(hookId) */
+  waitCommits: (hookId: number, from: number, need: number, timeoutMs: number) => Promise<void>;
+  wake: (hookId: number) => void;
 }
 
 /** ms to wait before try `attempts + 1`: full exponential, then "equal jitter" (half fixed, half random) */
@@ -53,9 +56,6 @@ export class HookWorker {
   #stopped = false;
   #abort = new AbortController();
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | null = null;
-  /** rows committed since the last read (from the kicks), and how many would fill the batch */
-  #fresh = 0;
-  #fill = Infinity;
 
   constructor(hook: Hook, cursor: number, deps: WorkerDeps) {
     this.#hook = hook;
@@ -67,21 +67,23 @@ export class HookWorker {
     return this.#cursor;
   }
 
-  /** `n` new rows are committed */
-  kick(n = 1): void {
-    this.#fresh += n;
-    // a partial batch waiting to fill is sent as soon as it would be full
-    if (this.#fresh >= this.#fill) this.#sleep?.wake();
+  /** starts the loop; it then runs until stop(), sleeping on the commit counter when there is nothing to send */
+  start(): void {
     if (this.#stopped || this.#running) return;
     this.#running = true;
-    this.#d.hungry(this, false);
     void this.#loop();
+  }
+
+  /** rows went back to the queue outside a commit of new events (the retry API) */
+  kick(): void {
+    this.#d.wake(this.#hook.id);
   }
 
   /** a new definition: used from the next request on; a backoff wait ends now */
   update(hook: Hook): void {
     this.#hook = hook;
     this.#sleep?.wake();
+    this.#d.wake(hook.id);
   }
 
   /** ends the loop; a request in flight is abandoned (its rows stay pending) */
@@ -89,6 +91,7 @@ export class HookWorker {
     this.#stopped = true;
     this.#abort.abort();
     this.#sleep?.wake();
+    this.#d.wake(this.#hook.id);
   }
 
   async #loop(): Promise<void> {
@@ -96,22 +99,20 @@ export class HookWorker {
     try {
       while (!this.#stopped) {
         let hook = this.#hook;
-        if (!this.#inflight) this.#fresh = 0;
+        // the counter before the read: a commit after it is not in what the read returns
+        let mark = d.commits();
         let rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
-        if (rows.length === 0) break;
+        if (rows.length === 0) {
+          await d.waitCommits(hook.id, mark, 1, Infinity);
+          continue;
+        }
         if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
           // a partial batch: give the next commits up to batch_time to fill it (a flood fills
           // it at once: the wait ends when the commits since the read would complete it)
-          this.#fill = hook.batch_size - rows.length;
-          if (this.#fresh < this.#fill) {
-            d.hungry(this, true);
-            await this.#wait(hook.batch_time);
-            d.hungry(this, false);
-          }
-          this.#fill = Infinity;
+          await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
           if (this.#stopped) break;
           hook = this.#hook;
-          this.#fresh = 0;
+          mark = d.commits();
           rows = d.next(hook.id, this.#cursor, hook.batch_size);
           if (rows.length === 0) continue;
         }
@@ -138,7 +139,6 @@ export class HookWorker {
       }
     } finally {
       this.#running = false;
-      if (!this.#stopped) this.#d.hungry(this, true);
     }
   }
 
