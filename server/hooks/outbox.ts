@@ -212,7 +212,12 @@ export class Outbox {
     return this.#current ? this.#currentPromise : undefined;
   }
 
-  /** The request for rows first..last (n of them) succeeded; resolves once that is committed. */
+  /**
+   * The request for rows up to `last` (n of them) succeeded; resolves once that is committed.
+   * (If the outbox dropped some of them for space between the thread's read and its 'sending'
+   * report, they were delivered anyway and the pending count is low by as many until a restart
+   * recounts it: the receiver got more, never less.)
+   */
   delivered(hookId: number, last: number, n: number): Promise<void> {
     const c = this.#countsOf(hookId);
     c.pending = Math.max(0, c.pending - n);

@@ -100,7 +100,7 @@ export class HookWorker {
       while (!this.#stopped) {
         let hook = this.#hook;
         // the counter before the read: a commit after it is not in what the read returns
-        let mark = d.commits();
+        const mark = d.commits();
         let rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
         if (rows.length === 0) {
           await d.waitCommits(hook.id, mark, 1, Infinity);
@@ -112,7 +112,6 @@ export class HookWorker {
           await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
           if (this.#stopped) break;
           hook = this.#hook;
-          mark = d.commits();
           rows = d.next(hook.id, this.#cursor, hook.batch_size);
           if (rows.length === 0) continue;
         }
