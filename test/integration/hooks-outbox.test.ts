@@ -1,6 +1,7 @@
 // The outbox's second layout (migrations/0013): per-hook counters kept across restarts, delivered
 // rows pruned in ranges to the newest KEEP_DELIVERED, a large batch committed without waiting
-// for the group commit's timer, and rows of the first layout (0010) delivered after the upgrade.
+// for the group commit's timer, a partial batch sent once the commits after it fill it, and rows
+// of the first layout (0010) delivered after the upgrade.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -155,6 +156,29 @@ test('pending events and dead letters of the first outbox layout are delivered a
     await t.http.post(`/api/v5/hooks/${hook.id}/deliveries/retry`).set(t.auth).send({}).expect(200);
     const second = await rx.until(() => rx.delivered()[1], 'the retried dead letter');
     assert.equal(second.clientid, 'dead-before');
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test('a partial batch is sent as soon as the events committed after it would fill it, not after batch_time', async () => {
+  const rx = await startReceiver();
+  const t = await startTernApi(testConfig());
+  try {
+    const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'fill', url: rx.url, events: ['message.publish'] }).expect(201)).body;
+    const pub = await connect(t.mqttUrl(), { clientId: 'fill-pub' });
+    // one event delivered: the delivery thread is up and its loop waits for rows
+    await pub.publishAsync('fill/t', 'first', { qos: 1 });
+    await rx.until(() => rx.delivered().length === 1 || undefined, 'the first event');
+    // batch_time of a minute, longer than the receiver waits: only the fill can send these in time
+    await t.http.put(`/api/v5/hooks/${hook.id}`).set(t.auth).send({ batch_size: 10, batch_time: 60_000 }).expect(200);
+    for (let i = 0; i < 10; i++) await pub.publishAsync('fill/t', String(i), { qos: 1 });
+    await endAll(pub);
+    const got = await rx.until(() => rx.delivered().length >= 11 && rx.delivered(), '10 more events');
+    assert.deepEqual(got.slice(1).map((e) => e.payload), Array.from({ length: 10 }, (_, i) => String(i)));
+    assert.equal(rx.requests.length, 2, 'the first event, then one request with the whole batch');
+    assert.equal(rx.requests[1]!.events.length, 10);
   } finally {
     await t.close();
     await rx.close();
