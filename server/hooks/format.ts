@@ -5,6 +5,7 @@
 // follow the same conventions (clientid, username, then the event's own fields). Times are ms.
 import type { TernEvent, TernEventName } from '../broker/events.ts';
 import type { PayloadEncoding } from './types.ts';
+import { asBuffer, jsonString as q, unpackEvent, type StoredEvent } from './pack.ts';
 
 type Body = Record<string, unknown>;
 
@@ -138,4 +139,25 @@ export function sampleEvent(name: TernEventName): AnyEvent {
 /** The topic of a message.* event (the only ones topic filters apply to), else undefined. */
 export function messageTopic(name: TernEventName, event: AnyEvent): string | undefined {
   return name.startsWith('message.') ? (event as TernEvent<'message.publish'>).topic : undefined;
+}
+
+const J = JSON.stringify;
+let publishHead = { node: '', text: '' };
+
+/**
+ * The body of a stored outbox row. message.publish, the event of high-rate hooks, is written
+ * straight from the stored array: the same text formatEvent gives (a unit test compares them)
+ * without building the event and its body as objects first. Rows of the first layout (0010)
+ * kept their formatted body.
+ */
+export function formatRow(row: StoredEvent & { body?: string | null }, node: string, enc: PayloadEncoding): string {
+  if (row.body) return row.body;
+  if (row.meta.startsWith('["message.publish",')) {
+    const m = JSON.parse(row.meta) as [string, string, number, string, number, boolean, string | null, string | null];
+    if (publishHead.node !== node) publishHead = { node, text: `{"action":"message_publish","node":${J(node)},"id":` };
+    const payload = row.payload ? payloadOf(asBuffer(row.payload), enc) : '';
+    return `${publishHead.text}${q(m[1])},"from_client_id":${q(m[6])},"from_username":${q(m[7])},"topic":${q(m[3])},"qos":${m[4]},"retain":${m[5]},"payload":${q(payload)},"ts":${m[2]}}`;
+  }
+  const [name, event] = unpackEvent(row);
+  return formatEvent(name, event, node, enc);
 }

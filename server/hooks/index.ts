@@ -1,9 +1,11 @@
 // Webhooks: persisted hook definitions (registry.ts), each enabled hook's events written to the
-// durable outbox (outbox.ts) by listeners on the event bus, and one delivery worker per hook
-// (worker.ts) that POSTs them (delivery.ts). Nothing here runs on the broker's path but the
-// listeners (format + buffer a row) and one `published` step: a QoS 1/2 message that matches a
-// message.publish hook is routed — and so acknowledged (PUBACK, PUBREC) — only after its outbox
-// row is committed. Listeners exist only for events some enabled hook wants.
+// durable outbox (outbox.ts) by listeners on the event bus, and one delivery loop per hook
+// (worker.ts) that POSTs them (delivery.ts), all loops on a delivery thread (delivery-thread.ts,
+// started by delivery-host.ts with the first enabled hook). Nothing here runs on the broker's
+// path but the listeners (pack + buffer a row: pack.ts) and one `published` step: a QoS 1/2
+// message that matches a message.publish hook is routed — and so acknowledged (PUBACK, PUBREC) —
+// only after its outbox row is committed. Listeners exist only for events some enabled hook wants.
+// Outcomes come back from the thread and are written here (the store has one writer).
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { ConfigSource } from '../config/source.ts';
@@ -15,12 +17,14 @@ import { topicMatches } from '../broker/protocol/topic.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { createHookRegistry } from './registry.ts';
 import { Outbox } from './outbox.ts';
-import { HookWorker } from './worker.ts';
+import type { Outcome } from './worker.ts';
 import { HookStats } from './stats.ts';
 import { send, type SendResult } from './delivery.ts';
-import { formatEvent, messageTopic, sampleEvent } from './format.ts';
+import { DeliveryHost } from './delivery-host.ts';
+import { formatEvent, formatRow, messageTopic, sampleEvent } from './format.ts';
+import { packMeta, packPayload } from './pack.ts';
 import { seedHooks } from './seed.ts';
-import type { DeliveryStatus, DeliveryView, Hook, HookInput, HookStatsView, PayloadEncoding } from './types.ts';
+import type { DeliveryStatus, DeliveryView, Hook, HookInput, HookStatsView } from './types.ts';
 
 export type * from './types.ts';
 
@@ -75,8 +79,8 @@ export interface Webhooks extends HookService {
   routeBeforePuback(topic: string): boolean;
   /** emqx.conf's web.hook.* (seed.ts) */
   seedFromConfig(): Promise<void>;
-  /** stops the workers and the listeners; pending rows stay for the next start */
-  close(): void;
+  /** stops the delivery thread and the listeners; pending rows stay for the next start */
+  close(): Promise<void>;
 }
 
 const isSys = (topic: string) => topic.startsWith('$SYS/');
@@ -84,8 +88,9 @@ const isSys = (topic: string) => topic.startsWith('$SYS/');
 export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
   const { events, logger } = deps;
   const registry = await createHookRegistry(deps.db);
-  const workers = new Map<number, HookWorker>();
   const stats = new Map<number, HookStats>();
+  /** per hook, the last row id of the request the delivery thread has in flight */
+  const inflight = new Map<number, number>();
   const userAgent = `Tern/${deps.version}`;
   let closed = false;
   const attemptListeners = new Set<(hookId: number) => void>();
@@ -99,22 +104,57 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     return s;
   };
 
-  const outbox = new Outbox({
+  const outbox: Outbox = new Outbox({
     sqlite: deps.sqlite,
     writer: deps.writer,
     max: () => deps.config.get().web_hook.outbox_max,
-    inflightMax: (id) => workers.get(id)?.inflightMax() ?? 0,
+    inflightMax: (id) => inflight.get(id) ?? 0,
     onDropped: (id, n) => {
       statsOf(id).dropped += n;
     },
-    onCommitted: (ids) => {
-      for (const id of ids) workers.get(id)?.kick();
-    },
+    onCommitted: (n) => host.committed(n),
+    onRequeued: (id) => host.kick(id),
+    counters: (id) => statsOf(id).counters(),
     logger,
   });
-  outbox.load(registry.list().map((h) => h.id));
+  for (const [id, state] of outbox.load(registry.list().map((h) => h.id))) stats.set(id, new HookStats(state));
 
   const sendFor = (hook: Hook, body: string, stop?: AbortSignal): Promise<SendResult> => send(hook, body, userAgent, stop);
+
+  /** an outcome reported by the delivery thread: recorded, counted, then announced once committed */
+  function onOutcome(o: Outcome): void {
+    if (closed || !registry.get(o.hookId)) return; // the hook was deleted meanwhile
+    const s = statsOf(o.hookId);
+    if (inflight.get(o.hookId) === o.last) inflight.delete(o.hookId);
+    s.request(o.ms);
+    if (o.retry) s.retried += o.n;
+    let committed: Promise<void>;
+    if (o.ok) {
+      s.success(o.n);
+      committed = outbox.delivered(o.hookId, o.last, o.n);
+    } else {
+      s.error(o.error ?? 'failed');
+      if (o.dead) {
+        s.failed += o.n;
+        const hook = registry.get(o.hookId);
+        logger.warn({ hook: hook?.name, events: o.n, attempts: o.attempts, error: o.error }, 'webhook delivery failed: dead letter');
+        committed = outbox.failed(o.hookId, o.first, o.last, o.n, o.attempts, o.error ?? 'failed');
+      } else {
+        committed = outbox.attempted(o.hookId, o.first, o.last, o.attempts, o.error ?? 'failed');
+      }
+    }
+    // who waits on deliveries hears once the outcome is committed (the API reads the database)
+    if (attemptListeners.size > 0) void committed.then(() => attempted(o.hookId));
+  }
+
+  const host = new DeliveryHost({
+    init: { file: deps.sqlite.name, userAgent },
+    hooks: () => registry.list().filter((h) => h.enabled).map((hook) => ({ hook, cursor: outbox.cursor(hook.id) })),
+    node: () => deps.config.get().node.name,
+    sending: (hookId, last) => inflight.set(hookId, last),
+    outcome: onOutcome,
+    logger,
+  });
 
   // ---- listeners: only for events an enabled hook wants ------------------------------------------
 
@@ -131,15 +171,12 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
       if (!hooks) return;
       const topic = messageTopic(name, event);
       if (topic !== undefined && isSys(topic)) return;
-      const node = deps.config.get().node.name;
-      let plain: string | undefined;
-      let base64: string | undefined;
+      let meta: string | undefined;
       for (const h of hooks) {
         if (topic !== undefined && !matchesTopic(h, topic)) continue;
-        const enc: PayloadEncoding = h.payload_encoding;
-        const body = enc === 'base64' ? (base64 ??= formatEvent(name, event, node, enc)) : (plain ??= formatEvent(name, event, node, enc));
+        meta ??= packMeta(name, event);
         // the batch's promise already has a rejection handler (outbox.ts): no promise per event
-        void outbox.add(h.id, event.id, name, body);
+        void outbox.add(h.id, meta, packPayload(name, event));
       }
     };
   }
@@ -168,37 +205,17 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     }
   }
 
-  function syncWorker(hook: Hook): void {
-    const w = workers.get(hook.id);
-    if (!hook.enabled || closed) {
-      if (w) {
-        w.stop();
-        workers.delete(hook.id);
-      }
-      return;
-    }
-    if (w) {
-      w.update(hook);
-      return;
-    }
-    const worker = new HookWorker(hook, statsOf(hook.id), { outbox, send: sendFor, logger, attempted });
-    workers.set(hook.id, worker);
-    worker.kick();
-  }
-
   registry.onChange((hook, change) => {
     if (change === 'removed') {
-      workers.get(hook.id)?.stop();
-      workers.delete(hook.id);
       stats.delete(hook.id);
+      inflight.delete(hook.id);
       outbox.removeHook(hook.id).catch((err: unknown) => logger.error({ err, hook: hook.name }, 'webhooks: deleting the outbox rows failed'));
-    } else {
-      syncWorker(hook);
     }
+    host.sync();
     rebuild();
   });
   rebuild();
-  for (const h of registry.list()) syncWorker(h);
+  host.sync();
 
   const routeBeforePuback = (topic: string): boolean => {
     if (publishHooks.length === 0 || isSys(topic)) return false;
@@ -246,7 +263,9 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
 
     deliveries(id, status, page, limit) {
       must(id);
-      return outbox.list(id, status, (page - 1) * limit, limit);
+      const node = deps.config.get().node.name;
+      const enc = must(id).payload_encoding;
+      return outbox.list(id, status, (page - 1) * limit, limit, (row) => formatRow(row, node, enc));
     },
 
     async retry(id, ids) {
@@ -277,14 +296,13 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     routeBeforePuback,
     seedFromConfig: () => seedHooks(deps.db, registry, deps.config.get(), logger),
 
-    close() {
+    async close() {
       if (closed) return;
       closed = true;
       offConfig();
       for (const off of unsubscribe.values()) off();
       unsubscribe.clear();
-      for (const w of workers.values()) w.stop();
-      workers.clear();
+      await host.close();
     },
   };
 }

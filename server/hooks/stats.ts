@@ -1,5 +1,8 @@
-// Per-hook delivery counters (since start) and request latency percentiles over the last
-// LATENCY_SAMPLES requests. pending and dead_letters are the outbox's counts, not counters.
+// Per-hook delivery counters and request latency percentiles over the last LATENCY_SAMPLES
+// requests. The counters and last error/success are kept in the hook's state row (outbox.ts), so
+// they survive a restart; the latency samples are since start. pending and dead_letters are the
+// outbox's counts, not counters.
+import type { PersistedCounters } from './outbox.ts';
 import type { HookStatsView } from './types.ts';
 
 const LATENCY_SAMPLES = 1024;
@@ -14,6 +17,29 @@ export class HookStats {
   lastSuccessAt: number | null = null;
   readonly #latency = new Float64Array(LATENCY_SAMPLES);
   #samples = 0;
+
+  constructor(from?: PersistedCounters) {
+    if (!from) return;
+    this.delivered = from.delivered;
+    this.failed = from.failed;
+    this.dropped = from.dropped;
+    this.retried = from.retried;
+    this.lastError = from.last_error;
+    this.lastErrorAt = from.last_error_at;
+    this.lastSuccessAt = from.last_success_at;
+  }
+
+  counters(): PersistedCounters {
+    return {
+      delivered: this.delivered,
+      failed: this.failed,
+      dropped: this.dropped,
+      retried: this.retried,
+      last_error: this.lastError,
+      last_error_at: this.lastErrorAt,
+      last_success_at: this.lastSuccessAt,
+    };
+  }
 
   request(ms: number): void {
     this.#latency[this.#samples++ % LATENCY_SAMPLES] = ms;

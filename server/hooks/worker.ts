@@ -1,20 +1,43 @@
-// One hook's delivery loop, off the broker's path: it reads committed outbox rows in id order,
-// batch_size at a time, and has one request in flight. A failure is retried after an exponential
-// backoff with jitter (retry_interval doubling up to max_retry_interval) until max_attempts,
-// then the rows become dead letters and the loop goes on with the next ones. Events of one hook
-// are therefore delivered in order, except dead letters resent through the retry API (they go to
-// the end of the queue).
-import type { Outbox, OutboxRow } from './outbox.ts';
+// One hook's delivery loop, on the delivery thread (delivery-thread.ts): it reads committed outbox
+// rows in id order, batch_size at a time, formats their bodies and has one request in flight. A
+// failure is retried after an exponential backoff with jitter (retry_interval doubling up to
+// max_retry_interval) until max_attempts, then the rows become dead letters and the loop goes on
+// with the next ones. Events of one hook are therefore delivered in order, except dead letters
+// resent through the retry API (they go to the end of the queue). Every outcome is reported to
+// the broker's thread, which records it (outbox.ts) and counts it (stats.ts).
+import type { OutboxRow } from './outbox.ts';
 import type { SendResult } from './delivery.ts';
-import type { HookStats } from './stats.ts';
 import type { Hook } from './types.ts';
 
+/** one request's outcome, for rows first..last (n of them) of the hook */
+export interface Outcome {
+  hookId: number;
+  first: number;
+  last: number;
+  n: number;
+  ok: boolean;
+  /** tries of these rows so far, this one included */
+  attempts: number;
+  /** the rows had been tried before (this was a retry) */
+  retry: boolean;
+  /** attempts reached max_attempts: the rows are dead letters now */
+  dead: boolean;
+  error: string | null;
+  ms: number;
+}
+
 export interface WorkerDeps {
-  outbox: Outbox;
+  next: (hookId: number, afterId: number, limit: number) => OutboxRow[];
+  format: (row: OutboxRow, hook: Hook) => string;
   send: (hook: Hook, body: string, stop: AbortSignal) => Promise<SendResult>;
-  logger: { warn(obj: object, msg: string): void };
-  /** after every delivery attempt, whatever its outcome, once the outbox has committed it */
-  attempted?: (hookId: number) => void;
+  /** a request for rows up to `last` is about to leave (the outbox must not drop them) */
+  sending: (hookId: number, last: number) => void;
+  outcome: (o: Outcome) => void;
+  /** the commit counter now */
+  commits: () => number;
+  /** resolves once `need` rows were committed after `from` (any hook), after timeoutMs, or on wake(hookId) */
+  waitCommits: (hookId: number, from: number, need: number, timeoutMs: number) => Promise<void>;
+  wake: (hookId: number) => void;
 }
 
 /** ms to wait before try `attempts + 1`: full exponential, then "equal jitter" (half fixed, half random) */
@@ -25,43 +48,42 @@ export function backoff(hook: Pick<Hook, 'retry_interval' | 'max_retry_interval'
 
 export class HookWorker {
   #hook: Hook;
-  readonly stats: HookStats;
   readonly #d: WorkerDeps;
   /** every row with an id up to this one is delivered or a dead letter */
-  #cursor = 0;
+  #cursor: number;
   #inflight: OutboxRow[] | null = null;
   #running = false;
   #stopped = false;
   #abort = new AbortController();
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | null = null;
 
-  constructor(hook: Hook, stats: HookStats, deps: WorkerDeps) {
+  constructor(hook: Hook, cursor: number, deps: WorkerDeps) {
     this.#hook = hook;
-    this.stats = stats;
+    this.#cursor = cursor;
     this.#d = deps;
   }
 
-  get hook(): Hook {
-    return this.#hook;
+  get cursor(): number {
+    return this.#cursor;
   }
 
-  /** the highest outbox id this worker holds in flight (the outbox never drops those) */
-  inflightMax(): number {
-    const rows = this.#inflight;
-    return rows ? rows[rows.length - 1]!.id : this.#cursor;
-  }
-
-  /** new rows are committed */
-  kick(): void {
+  /** starts the loop; it then runs until stop(), sleeping on the commit counter when there is nothing to send */
+  start(): void {
     if (this.#stopped || this.#running) return;
     this.#running = true;
     void this.#loop();
+  }
+
+  /** rows went back to the queue outside a commit of new events (the retry API) */
+  kick(): void {
+    this.#d.wake(this.#hook.id);
   }
 
   /** a new definition: used from the next request on; a backoff wait ends now */
   update(hook: Hook): void {
     this.#hook = hook;
     this.#sleep?.wake();
+    this.#d.wake(hook.id);
   }
 
   /** ends the loop; a request in flight is abandoned (its rows stay pending) */
@@ -69,65 +91,54 @@ export class HookWorker {
     this.#stopped = true;
     this.#abort.abort();
     this.#sleep?.wake();
+    this.#d.wake(this.#hook.id);
   }
 
   async #loop(): Promise<void> {
-    const { outbox } = this.#d;
+    const d = this.#d;
     try {
       while (!this.#stopped) {
         let hook = this.#hook;
-        let rows = this.#inflight ?? outbox.next(hook.id, this.#cursor, hook.batch_size);
-        if (rows.length === 0) break;
+        // the counter before the read: a commit after it is not in what the read returns
+        const mark = d.commits();
+        let rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
+        if (rows.length === 0) {
+          await d.waitCommits(hook.id, mark, 1, Infinity);
+          continue;
+        }
         if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
-          // a partial batch: give the next commits a moment to fill it
-          await this.#wait(hook.batch_time);
+          // a partial batch: give the next commits up to batch_time to fill it (a flood fills
+          // it at once: the wait ends when the commits since the read would complete it)
+          await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
           if (this.#stopped) break;
           hook = this.#hook;
-          rows = outbox.next(hook.id, this.#cursor, hook.batch_size);
+          rows = d.next(hook.id, this.#cursor, hook.batch_size);
           if (rows.length === 0) continue;
         }
         this.#inflight = rows;
-        const body = hook.batch_size > 1 ? `[${rows.map((r) => r.body).join(',')}]` : rows[0]!.body;
+        const body = hook.batch_size > 1 ? `[${rows.map((r) => d.format(r, hook)).join(',')}]` : d.format(rows[0]!, hook);
         let attempts = 0;
         for (const r of rows) attempts = Math.max(attempts, r.attempts);
-        if (attempts > 0) this.stats.retried += rows.length;
-        const res = await this.#d.send(hook, body, this.#abort.signal);
+        const retry = attempts > 0;
+        const first = rows[0]!.id;
+        const last = rows[rows.length - 1]!.id;
+        d.sending(hook.id, last);
+        const res = await d.send(hook, body, this.#abort.signal);
         if (this.#stopped) break;
         attempts++;
-        this.stats.request(res.ms);
-        const last = rows[rows.length - 1]!.id;
-        if (res.ok) {
-          const committed = outbox.delivered(hook.id, rows, attempts);
-          this.stats.success(rows.length);
+        const dead = !res.ok && attempts >= this.#hook.max_attempts;
+        d.outcome({ hookId: hook.id, first, last, n: rows.length, ok: res.ok, attempts, retry, dead, error: res.ok ? null : (res.error ?? 'failed'), ms: res.ms });
+        if (res.ok || dead) {
           this.#cursor = last;
           this.#inflight = null;
-          this.#notify(hook.id, committed);
           continue;
         }
-        const error = res.error ?? 'failed';
-        this.stats.error(error);
         for (const r of rows) r.attempts = attempts;
-        if (attempts >= this.#hook.max_attempts) {
-          const committed = outbox.failed(hook.id, rows, attempts, error);
-          this.stats.failed += rows.length;
-          this.#cursor = last;
-          this.#inflight = null;
-          this.#d.logger.warn({ hook: hook.name, events: rows.length, attempts, error }, 'webhook delivery failed: dead letter');
-          this.#notify(hook.id, committed);
-          continue;
-        }
-        this.#notify(hook.id, outbox.attempted(hook.id, rows, attempts, error));
         await this.#wait(backoff(this.#hook, attempts));
       }
     } finally {
       this.#running = false;
     }
-  }
-
-  /** tells who waits on deliveries, once the attempt's outcome is committed (the API reads it from the database) */
-  #notify(hookId: number, committed: Promise<void>): void {
-    const attempted = this.#d.attempted;
-    if (attempted) void committed.then(() => attempted(hookId));
   }
 
   #wait(ms: number): Promise<void> {

@@ -97,19 +97,38 @@ export interface WebhookTable {
   updated_at: number;
 }
 
-/** one event for one hook (server/hooks/outbox.ts writes it through prepared statements) */
+/** one event for one hook (migrations/0013; server/hooks/outbox.ts writes it through prepared statements) */
 export interface WebhookOutboxTable {
-  id: number;
   hook_id: number;
+  id: number;
   event_id: string;
   event: string;
-  body: string;
-  /** 0 pending, 1 failed (dead letter), 2 delivered */
+  /** ms, when the event happened */
+  ts: number;
+  /** message events: the topic and payload; the other fields in meta (server/hooks/pack.ts) */
+  topic: string | null;
+  payload: Buffer | null;
+  meta: string | null;
+  /** rows written by the first layout (0010): the formatted body */
+  body: string | null;
+  /** 0 pending (or, at or below the hook's cursor, delivered), 1 failed (dead letter) */
   status: number;
   attempts: number;
   last_error: string | null;
-  created_at: number;
-  updated_at: number;
+  updated_at: number | null;
+}
+
+/** a hook's delivery cursor and counters (0013) */
+export interface WebhookHookStateTable {
+  hook_id: number;
+  cursor: number;
+  delivered: number;
+  failed: number;
+  dropped: number;
+  retried: number;
+  last_error: string | null;
+  last_error_at: number | null;
+  last_success_at: number | null;
 }
 
 /** auto-subscribe templates in order (migrations/0011_routing.ts); placeholders kept verbatim */
@@ -164,6 +183,7 @@ export interface Database extends PersistenceTables {
   audit_log: AuditLogTable;
   webhook: WebhookTable;
   webhook_outbox: WebhookOutboxTable;
+  webhook_hook_state: WebhookHookStateTable;
   auto_subscribe: AutoSubscribeTable;
   broker_subscription: BrokerSubscriptionTable;
   monitor_sample: MonitorSampleTable;

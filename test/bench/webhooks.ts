@@ -1,7 +1,8 @@
 // Webhook scenarios (issue 10): the cost of a hook to the broker. Each scenario runs its phases on
 // one broker process, one after the other, so the ratios are paired within the run: no hook, a
 // hook whose local receiver answers at once, the same hook with the receiver hanging (every
-// request held until its 60 s timeout). The receiver is an HTTP server in this harness process.
+// request held until its 60 s timeout), no hook again. The receiver is an HTTP server in this
+// harness process.
 // Throughput hooks batch (batch_size 500, batch_time 20 ms: one JSON array per POST): the documented setting for a
 // hook on every message; one POST per message cannot keep up with a flood, and would only show
 // the outbox filling to web.hook.outbox_max and dropping (which the hanging phase shows anyway).
@@ -14,6 +15,9 @@ import type { Measurement, Scenario, ScenarioParams } from './scenarios.ts';
 import { runTrafficShape } from './scenarios.ts';
 import type { TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import type { LoadEvent } from './spec.ts';
 import { DISCONNECT_PACKET, openClient } from './wire.ts';
 
 const PAYLOAD = 64;
@@ -84,6 +88,34 @@ async function call(broker: RunningBroker, method: 'GET' | 'POST' | 'PUT' | 'DEL
 }
 
 const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs / 1000);
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** utime+stime of the broker's main thread (its event loop: tid = pid) in ms, from /proc */
+function mainThreadCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * One traffic phase, with the broker's main-thread CPU over its measure window as well as the
+ * whole process's: the main thread is what bounds the broker's throughput (the delivery thread
+ * runs on the other core), and its time is less sensitive to what else the machine runs.
+ */
+async function trafficPhase(broker: RunningBroker, p: ScenarioParams, shape: Parameters<typeof runTrafficShape>[2]) {
+  let start = NaN;
+  let end = NaN;
+  const onEvent = (e: LoadEvent) => {
+    if (e.event === 'measure-start') start = mainThreadCpuMs(broker.pid);
+    else if (e.event === 'measure-end') end = mainThreadCpuMs(broker.pid);
+  };
+  const r = await runTrafficShape(broker, p, shape, onEvent);
+  return { ...r, mainMs: end - start };
+}
 const needsApi = (v: { api?: unknown }): string | undefined => (v.api ? undefined : 'needs the REST management API (hooks), which only Tern has');
 const mb = (kb: number) => kb / 1024;
 
@@ -98,8 +130,9 @@ function throughputScenario(qos: 0 | 1): Scenario {
     name,
     description:
       `10 publishers flood QoS ${qos} (64 B${qos === 1 ? ', at most 100 unacknowledged each' : ''}) to 1 subscriber; msg/s received with no hook, ` +
-      'with a message.publish hook on every message (batch_size 500, batch_time 20 ms) to a local receiver, and with that receiver hanging; ' +
-      `ratios to no hook (target >= 0.7${qos === 1 ? '; QoS 1 PUBACKs wait for the outbox commit' : ''}), broker RSS growth and outbox size while hanging. Tern only`,
+      'with a message.publish hook on every message (batch_size 500, batch_time 20 ms) to a local receiver, with that receiver hanging, then with no hook again (no hook = the mean of both); ' +
+      `ratios to no hook (target >= 0.7${qos === 1 ? '; QoS 1 PUBACKs wait for the outbox commit' : ''}), broker RSS growth and outbox size while hanging, ` +
+      'broker CPU per message (whole process, and main thread only). Tern only',
     metrics: [
       { name: `${name}-nohook`, unit: 'msg/s', better: 'higher' },
       { name: `${name}-hook`, unit: 'msg/s', better: 'higher' },
@@ -111,6 +144,11 @@ function throughputScenario(qos: 0 | 1): Scenario {
       { name: `${name}-cpu-nohook`, unit: 'µs', better: 'lower' },
       { name: `${name}-cpu-hook`, unit: 'µs', better: 'lower' },
       { name: `${name}-cpu-hang`, unit: 'µs', better: 'lower' },
+      // the same for the broker's main thread only (the event loop: what bounds throughput)
+      { name: `${name}-main-nohook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-main-hook`, unit: 'µs', better: 'lower' },
+      { name: `${name}-main-hang`, unit: 'µs', better: 'lower' },
+      { name: `${name}-main-hook-ratio`, unit: '×', better: 'higher' },
     ],
     skip: needsApi,
     async run(broker: RunningBroker, p: ScenarioParams): Promise<Measurement> {
@@ -120,23 +158,31 @@ function throughputScenario(qos: 0 | 1): Scenario {
         const phase = (what: string) => (err: unknown): never => {
           throw new Error(`${what}: ${(err as Error).message}${broker.exited() ? `; broker: ${broker.exited()}` : ''}`);
         };
-        const base = await runTrafficShape(broker, p, shape('none')).catch(phase('no hook'));
-        const nohook = perSecond(base.result.received, base.spec);
+        const base = await trafficPhase(broker, p, shape('none')).catch(phase('no hook'));
         const hook = await call(broker, 'POST', '/api/v5/hooks', { name: 'bench', url: rx.url, events: ['message.publish'], batch_size: 500, batch_time: 20, timeout: 60_000 });
-        const withHook = await runTrafficShape(broker, p, shape('hook')).catch(phase('hook'));
+        const withHook = await trafficPhase(broker, p, shape('hook')).catch(phase('hook'));
         const hooked = perSecond(withHook.result.received, withHook.spec);
         const stats1 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
         notes.push(`receiving: ${rx.events} events delivered, ${stats1.stats.pending} pending, ${stats1.stats.dropped} dropped; latency p50 ${stats1.stats.latency_p50_ms} ms`);
 
         rx.hang = true;
         const rssBefore = broker.rssKB();
-        const hanging = await runTrafficShape(broker, p, shape('hang')).catch(phase('hanging'));
+        const hanging = await trafficPhase(broker, p, shape('hang')).catch(phase('hanging'));
         const hung = perSecond(hanging.result.received, hanging.spec);
         const rssAfter = broker.rssKB();
         const stats2 = (await call(broker, 'GET', `/api/v5/hooks/${hook.id}`)) as { stats: Record<string, number> };
         notes.push(`hanging: outbox ${stats2.stats.pending} pending (bound web.hook.outbox_max), ${stats2.stats.dropped} dropped in all; RSS ${Math.round(mb(rssBefore))} → ${Math.round(mb(rssAfter))} MB`);
         await call(broker, 'DELETE', `/api/v5/hooks/${hook.id}`);
-        notes.push(...base.notes, ...withHook.notes, ...hanging.notes);
+        // A B C A: the no-hook figure is the mean of a window before and one after the hook
+        // windows, so a change of the machine's load during the run shifts both sides alike
+        const after = await trafficPhase(broker, p, shape('after')).catch(phase('no hook, after'));
+        const nohook = (perSecond(base.result.received, base.spec) + perSecond(after.result.received, after.spec)) / 2;
+        const perMsg = (ms: number, n: number) => (ms * 1000) / n;
+        const cpuNohook = (perMsg(base.cpu.brokerMs, base.result.received) + perMsg(after.cpu.brokerMs, after.result.received)) / 2;
+        const mainNohook = (perMsg(base.mainMs, base.result.received) + perMsg(after.mainMs, after.result.received)) / 2;
+        const mainHook = perMsg(withHook.mainMs, withHook.result.received);
+        notes.push(`no hook: ${Math.round(perSecond(base.result.received, base.spec))} msg/s before, ${Math.round(perSecond(after.result.received, after.spec))} after`);
+        notes.push(...base.notes, ...withHook.notes, ...hanging.notes, ...after.notes);
         return {
           values: {
             [`${name}-nohook`]: nohook,
@@ -144,9 +190,14 @@ function throughputScenario(qos: 0 | 1): Scenario {
             [`${name}-hook-ratio`]: hooked / nohook,
             [`${name}-hang-ratio`]: hung / nohook,
             [`${name}-hang-rss-growth`]: mb(rssAfter - rssBefore),
-            [`${name}-cpu-nohook`]: (base.cpu.brokerMs * 1000) / base.result.received,
-            [`${name}-cpu-hook`]: (withHook.cpu.brokerMs * 1000) / withHook.result.received,
-            [`${name}-cpu-hang`]: (hanging.cpu.brokerMs * 1000) / hanging.result.received,
+            [`${name}-cpu-nohook`]: cpuNohook,
+            [`${name}-cpu-hook`]: perMsg(withHook.cpu.brokerMs, withHook.result.received),
+            [`${name}-cpu-hang`]: perMsg(hanging.cpu.brokerMs, hanging.result.received),
+            [`${name}-main-nohook`]: mainNohook,
+            [`${name}-main-hook`]: mainHook,
+            [`${name}-main-hang`]: perMsg(hanging.mainMs, hanging.result.received),
+            // what the throughput ratio would be with the main thread as the only bound
+            [`${name}-main-hook-ratio`]: mainNohook / mainHook,
           },
           cpu: withHook.cpu,
           notes,
@@ -213,6 +264,9 @@ function connectScenario(): Scenario {
         for (const [k, withHook] of [false, true, true, false].entries()) {
           if (withHook && hookId === undefined) {
             hookId = (await call(broker, 'POST', '/api/v5/hooks', { name: 'bench-connect', url: rx.url, events: ['client.connected'], timeout: 60_000 })).id;
+            // untimed, like the warm-up above: the first hook starts the delivery thread (it
+            // loads and compiles its modules once per process), which is not the cost per connect
+            await timedConnects(broker, `whc-warmhook-${k}-`, Math.min(200, n));
           }
           if (!withHook && hookId !== undefined) {
             await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);

@@ -1,11 +1,13 @@
-// The webhook module's pure parts: backoff, signature, bodies, topic filter checks.
+// The webhook module's pure parts: backoff, signature, bodies (formatted directly and from the
+// outbox's stored form), topic filter checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { EVENT_NAMES } from '../../server/broker/events.ts';
 import { backoff } from '../../server/hooks/worker.ts';
 import { signatureHeaders } from '../../server/hooks/delivery.ts';
-import { actionOf, formatEvent, sampleEvent } from '../../server/hooks/format.ts';
+import { actionOf, formatEvent, formatRow, sampleEvent } from '../../server/hooks/format.ts';
+import { packMeta, packPayload } from '../../server/hooks/pack.ts';
 import { topicFilterProblem } from '../../server/hooks/registry.ts';
 
 test('backoff doubles from retry_interval up to max_retry_interval, with half of it random', () => {
@@ -45,4 +47,22 @@ test('every event has a body with action, node and id; payloads plain or base64'
 test('topic filters: # only last and whole, + only whole', () => {
   for (const ok of ['#', 'a/#', '+/b', 'a/+/c', '$SYS/#', 'a']) assert.equal(topicFilterProblem(ok), undefined, ok);
   for (const bad of ['', 'a/#/b', 'a#', 'a+/b', 'a/b+']) assert.ok(topicFilterProblem(bad), bad);
+});
+
+test('an event packed for the outbox and formatted at delivery gives the body formatEvent gives', () => {
+  const odd = ['plain', 'quote " and \\ backslash', 'ctrl \u0001\n', 'line sep \u2028', 'lone \ud800 surrogate', 'é 😀'];
+  for (const name of EVENT_NAMES) {
+    for (const s of odd) {
+      const base = sampleEvent(name) as unknown as Record<string, unknown>;
+      const event = { ...base, id: `id-${s}`, ...(name.startsWith('message.') ? { topic: `t/${s}`, from_clientid: s, from_username: s === 'plain' ? null : s, payload: Buffer.from(s) } : { clientid: s }) };
+      const stored = { meta: packMeta(name, event as never), payload: packPayload(name, event as never) };
+      for (const enc of ['plain', 'base64'] as const) {
+        assert.equal(formatRow(stored, 'n@h', enc), formatEvent(name, event as never, 'n@h', enc), `${name} ${JSON.stringify(s)} ${enc}`);
+      }
+    }
+  }
+});
+
+test('a row of the first outbox layout is delivered with the body it was stored with', () => {
+  assert.equal(formatRow({ meta: '["client.connected","x",1]', payload: null, body: '{"kept":true}' }, 'n', 'plain'), '{"kept":true}');
 });

@@ -1,0 +1,191 @@
+// The outbox's second layout (migrations/0013): per-hook counters kept across restarts, delivered
+// rows pruned in ranges to the newest KEEP_DELIVERED, a large batch committed without waiting
+// for the group commit's timer, a partial batch sent once the commits after it fill it, and rows
+// of the first layout (0010) delivered after the upgrade.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { startTernApi } from '../helpers/api-helpers.ts';
+import { afterAttempts } from '../helpers/events.ts';
+import { connect, endAll, tempDir, testConfig } from '../helpers/tern.ts';
+import { startReceiver } from '../helpers/receiver.ts';
+import { openStore } from '../../server/store/open.ts';
+import { createGroupCommit } from '../../server/store/group-commit.ts';
+import { KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
+import { packMeta, packPayload } from '../../server/hooks/pack.ts';
+
+const silent = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent } as never;
+const zeroCounters = () => ({ delivered: 0, failed: 0, dropped: 0, retried: 0, last_error: null, last_error_at: null, last_success_at: null });
+
+test('per-hook counters and the last error / success survive a restart', async () => {
+  const rx = await startReceiver();
+  const config = testConfig();
+  let t = await startTernApi(config);
+  try {
+    const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'counted', url: rx.url, events: ['message.publish'], max_attempts: 1 }).expect(201)).body;
+    const pub = await connect(t.mqttUrl(), { clientId: 'counted-pub' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync('counted/t', `ok${i}`, { qos: 1 });
+    const before = await afterAttempts(t.tern.webhooks, async () => {
+      const s = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
+      return s.delivered === 3 && s;
+    }, '3 delivered');
+    rx.mode = { kind: 'status', status: 500, body: 'nope' };
+    await pub.publishAsync('counted/t', 'bad', { qos: 1 });
+    await endAll(pub);
+    const failed = await afterAttempts(t.tern.webhooks, async () => {
+      const s = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
+      return s.failed === 1 && s;
+    }, 'a dead letter');
+    assert.match(failed.last_error, /HTTP 500/);
+
+    await t.close();
+    config.dashboard.listener.port = 0;
+    t = await startTernApi(config);
+    const after = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
+    assert.equal(after.delivered, 3);
+    assert.equal(after.failed, 1);
+    assert.equal(after.dead_letters, 1);
+    assert.equal(after.pending, 0);
+    assert.equal(after.last_success_at, before.last_success_at);
+    assert.equal(after.last_error, failed.last_error);
+    const metrics = (await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth)).body;
+    assert.equal(metrics['webhooks.delivered'], 3);
+    // the delivered ones are listed with their bodies, newest first
+    const delivered = (await t.http.get(`/api/v5/hooks/${hook.id}/deliveries?status=delivered`).set(t.auth)).body;
+    assert.deepEqual(delivered.data.map((d: { body: { payload: string } }) => d.body.payload), ['ok2', 'ok1', 'ok0']);
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test(`delivered rows are pruned to the newest ${KEEP_DELIVERED}; pending ones are never pruned`, async () => {
+  const rx = await startReceiver();
+  const t = await startTernApi(testConfig());
+  try {
+    const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'pruned', url: rx.url, events: ['message.publish'], batch_size: 500, batch_time: 5 }).expect(201)).body;
+    const pub = await connect(t.mqttUrl(), { clientId: 'pruned-pub' });
+    const total = KEEP_DELIVERED * 2 + 500;
+    for (let i = 0; i < total; i++) void pub.publish('pruned/t', String(i), { qos: 0 });
+    await pub.publishAsync('pruned/t', 'last', { qos: 1 });
+    await endAll(pub);
+    const stats = await afterAttempts(t.tern.webhooks, async () => {
+      const s = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
+      return s.delivered === total + 1 && s;
+    }, 'every event delivered', 60_000);
+    assert.equal(stats.pending, 0);
+    const delivered = (await t.http.get(`/api/v5/hooks/${hook.id}/deliveries?status=delivered&limit=1`).set(t.auth)).body;
+    assert.ok(delivered.meta.count >= KEEP_DELIVERED, `keeps at least ${KEEP_DELIVERED} (${delivered.meta.count})`);
+    assert.ok(delivered.meta.count < total + 1, `older delivered rows were deleted (${delivered.meta.count} of ${total + 1} kept)`);
+    assert.equal(delivered.data[0].body.payload, 'last', 'newest first');
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test('a batch of 2048 events is committed at once, not at the group commit timer', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-outbox-'));
+  const store = await openStore({ dataDir: dir, logger: silent });
+  const writer = createGroupCommit(store.sqlite);
+  const outbox = new Outbox({
+    sqlite: store.sqlite,
+    writer,
+    max: () => 100_000,
+    inflightMax: () => 0,
+    onDropped() {},
+    onCommitted() {},
+    onRequeued() {},
+    counters: zeroCounters,
+    logger: silent,
+  });
+  outbox.load([1]);
+  const reader = new Database(store.file, { readonly: true });
+  try {
+    const count = reader.prepare('SELECT count(*) AS n FROM webhook_outbox WHERE hook_id = 1');
+    const event = (i: number) => ({ id: `e${i}`, ts: 1, topic: 't', qos: 0, retain: false, payload: Buffer.from(String(i)), from_clientid: 'c', from_username: null });
+    for (let i = 0; i < 2047; i++) void outbox.add(1, packMeta('message.publish', event(i) as never), packPayload('message.publish', event(i) as never));
+    await Promise.resolve();
+    assert.equal((count.get() as { n: number }).n, 0, 'below the size, the batch waits for the timer');
+    const committed = outbox.add(1, packMeta('message.publish', event(2047) as never), packPayload('message.publish', event(2047) as never));
+    // one microtask later (no timer can have run): committed and visible to another connection
+    await Promise.resolve();
+    assert.equal((count.get() as { n: number }).n, 2048);
+    await committed;
+  } finally {
+    reader.close();
+    await writer.close();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pending events and dead letters of the first outbox layout are delivered after the upgrade', async () => {
+  const dataDir = tempDir();
+  // a store migrated up to 0012 only (the first layout), with one pending row and one dead letter
+  const oldMigrations = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-migrations-'));
+  const root = path.resolve(import.meta.dirname, '../../migrations');
+  // symlinks: the migrations resolve their imports (kysely) from the repository
+  for (const f of fs.readdirSync(root)) if (f < '0013') fs.symlinkSync(path.join(root, f), path.join(oldMigrations, f));
+  const old = await openStore({ dataDir, logger: silent, migrationsDir: oldMigrations });
+  const now = Date.now();
+  old.sqlite.prepare("INSERT INTO webhook (id, name, definition, created_at, updated_at) VALUES (1, 'old', ?, ?, ?)").run(JSON.stringify({ url: 'http://127.0.0.1:1/x', events: ['client.connected'] }), now, now);
+  const insert = old.sqlite.prepare('INSERT INTO webhook_outbox (id, hook_id, event_id, event, body, status, attempts, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)');
+  insert.run(1, 'old-1', 'client.connected', '{"action":"client_connected","clientid":"before-upgrade"}', 0, 0, now, now);
+  insert.run(2, 'old-2', 'client.connected', '{"action":"client_connected","clientid":"dead-before"}', 1, 3, now, now);
+  await old.close();
+  fs.rmSync(oldMigrations, { recursive: true, force: true });
+
+  const rx = await startReceiver();
+  const t = await startTernApi(testConfig((c) => (c.node.data_dir = dataDir)));
+  try {
+    const registry = (await t.http.get('/api/v5/hooks').set(t.auth)).body;
+    const hook = registry.find((h: { name: string }) => h.name === 'old');
+    assert.ok(hook, 'the hook of the first layout is kept');
+    assert.equal(hook.stats.pending, 1);
+    assert.equal(hook.stats.dead_letters, 1);
+    await t.http.put(`/api/v5/hooks/${hook.id}`).set(t.auth).send({ url: rx.url }).expect(200);
+    const first = await rx.until(() => rx.delivered()[0], 'the pending row of the first layout');
+    assert.deepEqual(first, { action: 'client_connected', clientid: 'before-upgrade' }, 'delivered with the body it was stored with');
+    const dead = (await t.http.get(`/api/v5/hooks/${hook.id}/deliveries?status=failed`).set(t.auth)).body;
+    assert.equal(dead.data[0].event_id, 'old-2');
+    assert.equal(dead.data[0].attempts, 3);
+    await t.http.post(`/api/v5/hooks/${hook.id}/deliveries/retry`).set(t.auth).send({}).expect(200);
+    const second = await rx.until(() => rx.delivered()[1], 'the retried dead letter');
+    assert.equal(second.clientid, 'dead-before');
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test('a partial batch is sent as soon as the events committed after it would fill it, not after batch_time', async () => {
+  const rx = await startReceiver();
+  const t = await startTernApi(testConfig());
+  try {
+    // a first hook, delivered once: the delivery thread is up, so the second hook's loop reads
+    // its first rows while the publishes below are still arriving
+    await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'warm', url: `${rx.url}/warm`, events: ['message.publish'], topic_filters: ['warm/#'] }).expect(201);
+    const pub = await connect(t.mqttUrl(), { clientId: 'fill-pub' });
+    await pub.publishAsync('warm/t', 'first', { qos: 1 });
+    await rx.until(() => rx.delivered().length === 1 || undefined, 'the first event');
+    // batch_time of a minute, longer than the receiver waits: only the fill can send these in time
+    await t.http
+      .post('/api/v5/hooks')
+      .set(t.auth)
+      .send({ name: 'fill', url: `${rx.url}/fill`, events: ['message.publish'], topic_filters: ['fill/#'], batch_size: 10, batch_time: 60_000 })
+      .expect(201);
+    for (let i = 0; i < 10; i++) await pub.publishAsync('fill/t', String(i), { qos: 1 });
+    await endAll(pub);
+    const fill = () => rx.requests.filter((r) => r.path.endsWith('/fill') && r.status === 200);
+    const got = await rx.until(() => fill().flatMap((r) => r.events).length >= 10 && fill(), '10 events of the batch hook');
+    assert.equal(got.length, 1, 'one request with the whole batch');
+    assert.deepEqual(got[0]!.events.map((e) => e.payload), Array.from({ length: 10 }, (_, i) => String(i)));
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
