@@ -462,3 +462,30 @@ test('a group whose last member left: messages count as dropped with no_subscrib
     await tern.close();
   }
 });
+
+test('messages routed to a group whose only member has closed but not yet left are dropped, and the router keeps routing', async () => {
+  const tern = await startTestTern();
+  const member = await connect(tcpUrl(tern), { clientId: 'closing-member' });
+  const plain = await connect(tcpUrl(tern), { clientId: 'plain-sub' });
+  const pub = await connect(tcpUrl(tern), { clientId: 'plain-pub' });
+  try {
+    await member.subscribeAsync('$share/g/closing/t', { qos: 0 });
+    await plain.subscribeAsync('after/t', { qos: 1 });
+    const dropped = busEvents(tern.events, 'message.dropped', (e) => e.topic === 'closing/t');
+    // aedes marks a closing client closed at once and reports its departure (the member leaving
+    // the group) only later: messages routed in between find no one. More of them than the
+    // router's concurrency (100): each one that never released its slot would stall the router.
+    const router = (tern.aedes as unknown as { mq: { emit(p: object, cb: () => void): void } }).mq;
+    (tern.aedes.clients['closing-member'] as unknown as { close(): void }).close();
+    let released = 0;
+    for (let i = 0; i < 150; i++) router.emit({ cmd: 'publish', topic: 'closing/t', payload: Buffer.from(String(i)), qos: 0, retain: false }, () => void released++);
+    const [m] = await Promise.all([nextMessages(plain, 1), pub.publishAsync('after/t', 'still routing', { qos: 1 })]).then(([got]) => got);
+    assert.equal(m!.payload, 'still routing');
+    assert.equal(released, 150);
+    assert.equal((await dropped.wait(150, 'the 150 dropped')).every((e) => e.reason === 'no_subscribers'), true);
+    dropped.stop();
+  } finally {
+    await endAll(member, plain, pub);
+    await tern.close();
+  }
+});

@@ -352,7 +352,13 @@ export function registerSharedSubscriptions(chain: HookChain, deps: SharedSubscr
 
   function onMessage(g: Group, packet: AedesPublishPacket, done: () => void): void {
     if (g.removed || (g.wildcardFirst && packet.topic.charCodeAt(0) === 36)) return done();
-    dispatch(g, packet, null, done);
+    // Every member may have just closed without having left yet (its clientDisconnect is still to
+    // come): nobody takes it, and mqemitter must still be told, or the slot it holds for this
+    // message is never released and, once all are held, the broker routes nothing at all.
+    if (!dispatch(g, packet, null, done)) {
+      drop(g, packet);
+      done();
+    }
   }
 
   /**
