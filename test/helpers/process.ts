@@ -133,3 +133,13 @@ export function runTern(env: Record<string, string>, args: string[] = [], cwd = 
   }
   return { child, output: () => out, exit, ready: readyOrExit, logLine };
 }
+
+/**
+ * A child-process Tern on `dataDir` (as `npm start` runs it), on ports the kernel picks, once it
+ * is ready: the crash tests kill it and start another on the same data dir.
+ */
+export async function startChild(dataDir: string) {
+  const p = runTern(anyPortsEnv(dataDir), [], dataDir); // at info level: ready waits for the 'Tern is ready' line
+  const ports = await p.ready;
+  return { child: p.child, ports, port: ports.tcp, url: `mqtt://127.0.0.1:${ports.tcp}`, exited: p.exit };
+}

@@ -6,13 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, connect, endAll, nextMessages, startTestTern, tcpUrl } from '../helpers/tern.ts';
-import { anyPortsEnv, runTern } from '../helpers/process.ts';
-
-async function startChild(dataDir: string) {
-  const p = runTern(anyPortsEnv(dataDir), [], dataDir);
-  const ports = await p.ready;
-  return { child: p.child, url: `mqtt://127.0.0.1:${ports.tcp}`, exited: p.exit };
-}
+import { startChild } from '../helpers/process.ts';
 
 test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its publisher', async () => {
   const dataDir = tempDir();

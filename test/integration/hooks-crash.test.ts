@@ -4,15 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { tempDir, connect } from '../helpers/tern.ts';
-import { anyPortsEnv, runTern } from '../helpers/process.ts';
+import { startChild } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { bearer, login } from '../helpers/api-helpers.ts';
-
-async function startChild(dataDir: string) {
-  const p = runTern(anyPortsEnv(dataDir), [], dataDir); // at info level: ready waits for the 'Tern is ready' line
-  const ports = await p.ready;
-  return { child: p.child, url: `mqtt://127.0.0.1:${ports.tcp}`, http: request(`http://127.0.0.1:${ports.http}`), exited: p.exit };
-}
 
 test('SIGKILL with pending webhook events and acknowledged QoS 1 publishes: all delivered after the restart', async () => {
   const rx = await startReceiver();
@@ -20,8 +14,9 @@ test('SIGKILL with pending webhook events and acknowledged QoS 1 publishes: all 
   const dataDir = tempDir();
   let tern = await startChild(dataDir);
   try {
-    const auth = bearer(await login(tern.http));
-    await tern.http
+    const http = request(`http://127.0.0.1:${tern.ports.http}`);
+    const auth = bearer(await login(http));
+    await http
       .post('/api/v5/hooks')
       .set(auth)
       .send({ name: 'crash', url: rx.url, events: ['client.connected', 'message.publish'], timeout: 120_000, batch_size: 100 })

@@ -12,7 +12,7 @@ import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { startTestTern, testConfig, connect, tcpUrl, nextMessages, endAll, tempDir } from '../helpers/tern.ts';
 import { busEvents, disconnectOf } from '../helpers/events.ts';
-import { portsEnv, runTern } from '../helpers/process.ts';
+import { startChild } from '../helpers/process.ts';
 import type { Tern } from '../../server/tern.ts';
 import type { Config } from '../../server/config/types.ts';
 
@@ -260,13 +260,6 @@ test('after a clean stop, the shares in flight to a clean member are in the offl
     await tern.close();
   }
 });
-
-async function startChild(dataDir: string) {
-  const env = await portsEnv(dataDir);
-  const p = runTern(env, [], dataDir);
-  await p.ready;
-  return { child: p.child, port: Number(env.tcp), url: `mqtt://127.0.0.1:${env.tcp}`, exited: p.exit };
-}
 
 test('kill -9 with shares in flight to a persistent member: after the restart the first member that connects gets every one', async () => {
   const dataDir = tempDir();
