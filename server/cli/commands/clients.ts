@@ -3,32 +3,10 @@ import type { Command } from 'commander';
 import { listAll, pathOf } from '../client.ts';
 import { action } from '../context.ts';
 import { keyValue, table } from '../output.ts';
+import type { SessionInfo } from '../../broker/types.ts';
 
-export interface Client {
-  clientid: string;
-  username: string | null;
-  connected: boolean;
-  zone: string;
-  listener: string;
-  ip_address: string;
-  port: number;
-  keepalive: number;
-  clean_start: boolean;
-  expiry_interval: number;
-  proto_name: string;
-  proto_ver: number;
-  created_at: string;
-  connected_at: string | null;
-  disconnected_at: string | null;
-  subscriptions_cnt: number;
-  inflight_cnt: number;
-  inflight_max: number;
-  mqueue_len: number;
-  mqueue_max: number;
-  mqueue_dropped: number;
-  recv_msg: number;
-  send_msg: number;
-}
+/** a client or session as GET /clients answers it: the API serialises the registry's SessionInfo */
+export type Client = SessionInfo;
 
 interface Subscription { clientid: string; topic: string; qos: number }
 
