@@ -1,5 +1,6 @@
 // What `tern ctl` prints: aligned tables and key/value blocks for people, the API's JSON for
 // scripts (--json). Commands hand over data and columns; they never format by hand.
+import { durationParts } from '../duration-parts.ts';
 
 export interface Column<T> {
   header: string;
@@ -97,14 +98,8 @@ export function rowsOf(res: unknown): Record<string, unknown>[] {
 }
 
 export function duration(ms: number): string {
-  let s = Math.floor(ms / 1000);
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  return [d && `${d}d`, (d || h) && `${h}h`, (d || h || m) && `${m}m`, `${s}s`].filter(Boolean).join(' ');
+  const { days: d, hours: h, minutes: m, seconds } = durationParts(ms);
+  return [d && `${d}d`, (d || h) && `${h}h`, (d || h || m) && `${m}m`, `${seconds}s`].filter(Boolean).join(' ');
 }
 
 export function bytes(n: number): string {

@@ -25,6 +25,7 @@ import type { EventBus, TernEvents } from '../events.ts';
 import { topicMatches } from '../protocol/topic.ts';
 import { parseShared } from '../routing/shared-subscriptions.ts';
 import type { BrokerControl } from '../types.ts';
+import { durationParts } from '../../duration-parts.ts';
 
 export interface SysPublisherDeps {
   config: ConfigSource;
@@ -48,14 +49,8 @@ export const SYSDESCR = 'Tern MQTT broker';
 
 /** "N days, H hours, M minutes, S seconds" (EMQX 4) */
 export function uptimeText(ms: number): string {
-  let s = Math.floor(ms / 1000);
-  const days = Math.floor(s / 86400);
-  s -= days * 86400;
-  const hours = Math.floor(s / 3600);
-  s -= hours * 3600;
-  const minutes = Math.floor(s / 60);
-  s -= minutes * 60;
-  return `${days} days, ${hours} hours, ${minutes} minutes, ${s} seconds`;
+  const { days, hours, minutes, seconds } = durationParts(ms);
+  return `${days} days, ${hours} hours, ${minutes} minutes, ${seconds} seconds`;
 }
 
 /** "YYYY-MM-DD HH:MM:SS", local time (EMQX's calendar:local_time) */
