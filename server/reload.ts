@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { ConfigError } from './config/errors.ts';
-import { planReload, type KeyChange } from './config/reload.ts';
+import { planReload, type KeyChange, type ReloadCheck } from './config/reload.ts';
 import type { ConfigSource } from './config/source.ts';
 import type { Config, ListenerConfig, LoadedConfig } from './config/types.ts';
 import type { Logger } from './logger.ts';
@@ -44,17 +44,9 @@ export interface ReloadReport {
   warnings: string[];
 }
 
-/**
- * Validates a file the config names (the ACL file, ...) before anything changes: throws
- * ConfigError naming file:line. `where(key)` is the file:line that set an emqx.conf key. May
- * return the step that puts what it read in force (it runs only once the reload is committed),
- * and the files whose content changed under an unchanged key, for the answer
- * ({ apply, changedFiles: [{ key: 'acl_file', file }] }).
- */
-export type ReloadCheck = (
-  next: Config,
-  where: (key: string) => string,
-) => void | (() => void) | { apply?: () => void; changedFiles?: { key: string; file: string }[] };
+// ReloadCheck is declared with the reload plan (config/reload.ts), where the policies that
+// validate a file (the ACL's) find it without importing this module, which imports them.
+export type { ReloadCheck };
 
 export interface ReloaderDeps {
   config: ConfigSource;

@@ -264,3 +264,15 @@ export function planReload(current: Config, next: Config, opts: PlanOptions = {}
   changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return { changes, restart_required: restart.sort(), effective };
 }
+
+/**
+ * Validates a file the config names (the ACL file, ...) before anything changes: throws
+ * ConfigError naming file:line. `where(key)` is the file:line that set an emqx.conf key. May
+ * return the step that puts what it read in force (it runs only once the reload is committed),
+ * and the files whose content changed under an unchanged key, for the answer
+ * ({ apply, changedFiles: [{ key: 'acl_file', file }] }).
+ */
+export type ReloadCheck = (
+  next: Config,
+  where: (key: string) => string,
+) => void | (() => void) | { apply?: () => void; changedFiles?: { key: string; file: string }[] };

@@ -1,7 +1,7 @@
 // The ACL's part in a config reload: the file acl_file names is parsed before anything changes (a
 // malformed line refuses the whole reload with file:line), and an edited file under an unchanged
 // acl_file key is put in force when the reload commits and named in the answer.
-import type { ReloadCheck } from '../../reload.ts';
+import type { ReloadCheck } from '../../config/reload.ts';
 import type { Acl } from './acl.ts';
 import { loadAclFile } from './acl-file.ts';
 
