@@ -27,19 +27,12 @@ export interface MonitorHistory {
   close(): void;
 }
 
-export interface LivePoint {
-  time_stamp: number;
-  connections: number;
-  live_connections: number;
-  sessions: number;
-  subscriptions: number;
-  shared_subscriptions: number;
-  topics: number;
-  retained_msg_count: number;
+/** a sample as the live stream sends it: the stored gauges, the counters as rates per second */
+export type LivePoint = Omit<MonitorSampleTable, 'received' | 'sent' | 'dropped' | 'interval_ms'> & {
   received_msg_rate: number;
   sent_msg_rate: number;
   dropped_msg_rate: number;
-}
+};
 
 const COUNTERS = { received: 'messages.received', sent: 'messages.sent', dropped: 'messages.dropped' } as const;
 
