@@ -55,6 +55,12 @@ export interface TernEvents {
     connected_at: number | null;
     disconnected_at: number;
     ipaddress: string | null;
+    /**
+     * Tern's addition: what client.connected said of this connection, present only when it was
+     * announced (a refused or unfinished connection has none). $SYS's `disconnected` repeats it, so
+     * nobody keeps a copy per connected client to build it from.
+     */
+    connection?: ConnectionFacts;
   };
   'client.authenticate': ClientInfo & {
     ipaddress: string | null;
@@ -90,6 +96,19 @@ export interface TernEvents {
   /** a QoS 1/2 delivery acknowledged by its receiver */
   'message.acked': MessageInfo & ClientInfo;
   'message.dropped': MessageInfo & { reason: DropReason; clientid: string | null };
+}
+
+/** a connection as client.connected announced it (repeated in client.disconnected) */
+export interface ConnectionFacts {
+  ipaddress: string | null;
+  port: number | null;
+  keepalive: number;
+  proto_name: string;
+  proto_ver: number;
+  clean_start: boolean;
+  /** seconds */
+  expiry_interval: number;
+  listener: string;
 }
 
 export type TernEventName = keyof TernEvents;

@@ -105,7 +105,11 @@ test('clients/<id>/connected and /disconnected carry EMQX fields; one disconnect
     await normal.endAsync();
     const dis = await disconnected;
     assert.equal(dis.reason, 'normal');
-    assert.equal(dis.clientid, 'sys-normal');
+    // the common fields again, as the connection had them
+    assert.deepEqual(Object.keys(dis).sort(), [
+      'clean_start', 'clientid', 'connected_at', 'disconnected_at', 'expiry_interval', 'ipaddress', 'keepalive', 'proto_name', 'proto_ver', 'reason', 'sockport', 'ts', 'username',
+    ]);
+    for (const k of ['clientid', 'username', 'ipaddress', 'sockport', 'keepalive', 'proto_name', 'proto_ver', 'clean_start', 'expiry_interval']) assert.equal(dis[k], con[k], k);
     assert.equal(dis.connected_at, con.connected_at);
     assert.ok(dis.disconnected_at >= con.connected_at);
 

@@ -44,6 +44,8 @@ export class SessionRecord implements ClientContext {
   takenOver = false;
   /** aedes reported a keepalive timeout for this connection */
   keepaliveTimedOut = false;
+  /** client.connected was told for this connection (client.disconnected then repeats its facts) */
+  announced = false;
   /** the CONNECT was refused (CONNACK code), or null, and why */
   refusedWith: number | null = null;
   refusedBecause: string | null = null;

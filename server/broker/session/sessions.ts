@@ -234,6 +234,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     const r = records.get(client.id);
     if (!r || r.client !== client) return;
     deps.metrics['client.connected']++;
+    r.announced = true;
     if (events.has('client.connected')) {
       const { ip, port } = address(r);
       // one literal, no spread: this runs for every connection and has listeners by default ($SYS)
@@ -270,6 +271,18 @@ export function createSessions(deps: SessionsDeps): Sessions {
         connected_at: state?.connectedAt ?? null,
         disconnected_at: now,
         ipaddress: r ? address(r).ip : null,
+        connection: state?.announced
+          ? {
+              ipaddress: state.address().ip,
+              port: state.address().port,
+              keepalive: state.keepalive,
+              proto_name: state.protoName,
+              proto_ver: state.protoVer,
+              clean_start: state.clean,
+              expiry_interval: state.expiryInterval / 1000,
+              listener: state.listener,
+            }
+          : undefined,
       });
     }
     // The record may already belong to the connection that took this one over; or that

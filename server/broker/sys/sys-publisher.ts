@@ -21,7 +21,7 @@ import type { ConfigSource } from '../../config/source.ts';
 import type { Logger } from '../../logger.ts';
 import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
 import { deliverToClient, hasLiveSubscriber, makePacket, suppressAedesSysTopics } from '../core/internals/aedes.ts';
-import type { EventBus, TernEvents } from '../events.ts';
+import type { ConnectionFacts, EventBus, TernEvents } from '../events.ts';
 import { topicMatches } from '../protocol/topic.ts';
 import { parseShared } from '../routing/shared-subscriptions.ts';
 import type { BrokerControl } from '../types.ts';
@@ -59,18 +59,6 @@ export function datetimeText(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-interface Connected {
-  clientid: string;
-  username: string | null;
-  ipaddress: string | null;
-  sockport: number | null;
-  proto_name: string;
-  proto_ver: number;
-  keepalive: number;
-  clean_start: boolean;
-  expiry_interval: number;
-  connected_at: number;
-}
 
 const noop = () => {};
 
@@ -91,7 +79,6 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
   const node = () => deps.config.get().node.name;
   const base = () => `$SYS/brokers/${node()}/`;
   const retained = new Map<string, string>();
-  const connected = new Map<string, Connected>();
   let closed = false;
   /** clients that subscribed to a `$SYS...` filter; checked (and pruned) at each tick */
   const sysReaders = new Set<AedesClient>();
@@ -198,31 +185,47 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
 
   // ---- clients/<id>/... from the event bus --------------------------------------------------------
   const clientTopic = (clientid: string, what: string) => `${base()}clients/${clientid}/${what}`;
+  /** the fields `connected` and `disconnected` share (EMQX 4), built only when someone reads them */
+  const common = (
+    clientid: string,
+    username: string | null,
+    ipaddress: string | null,
+    connected_at: number,
+    c: Pick<ConnectionFacts, 'listener' | 'proto_name' | 'proto_ver' | 'keepalive' | 'clean_start' | 'expiry_interval'>,
+  ) => ({
+    clientid,
+    username,
+    ipaddress,
+    sockport: deps.listenerPort(c.listener) ?? null,
+    proto_name: c.proto_name,
+    proto_ver: c.proto_ver,
+    keepalive: c.keepalive,
+    clean_start: c.clean_start,
+    expiry_interval: c.expiry_interval,
+    connected_at,
+  });
   const offs = [
     events.on('client.connected', (e: TernEvents['client.connected']) => {
-      const info: Connected = {
-        clientid: e.clientid,
-        username: e.username,
-        ipaddress: e.ipaddress,
-        sockport: deps.listenerPort(e.listener) ?? null,
-        proto_name: e.proto_name,
-        proto_ver: e.proto_ver,
-        keepalive: e.keepalive,
-        clean_start: e.clean_start,
-        expiry_interval: e.expiry_interval,
-        connected_at: e.connected_at,
-      };
-      connected.set(e.clientid, info);
       if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'connected'), () => JSON.stringify({ ...info, connack: 0, ts: Date.now() }));
+      publish(clientTopic(e.clientid, 'connected'), () =>
+        JSON.stringify({
+          ...common(e.clientid, e.username, e.ipaddress, e.connected_at, e),
+          connack: 0,
+          ts: Date.now(),
+        }),
+      );
     }),
     events.on('client.disconnected', (e: TernEvents['client.disconnected']) => {
-      const info = connected.get(e.clientid);
-      if (!info) return; // never connected (refused, or closed before its CONNACK)
-      connected.delete(e.clientid);
-      if (UNPUBLISHABLE.test(e.clientid)) return;
+      // only a connection that was announced: every `connected` gets exactly one `disconnected`
+      const c = e.connection;
+      if (!c || UNPUBLISHABLE.test(e.clientid)) return;
       publish(clientTopic(e.clientid, 'disconnected'), () =>
-        JSON.stringify({ ...info, reason: e.reason, disconnected_at: e.disconnected_at, ts: Date.now() }),
+        JSON.stringify({
+          ...common(e.clientid, e.username, c.ipaddress, e.connected_at ?? 0, c),
+          reason: e.reason,
+          disconnected_at: e.disconnected_at,
+          ts: Date.now(),
+        }),
       );
     }),
     events.on('session.subscribed', (e: TernEvents['session.subscribed']) => {
