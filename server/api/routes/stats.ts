@@ -2,6 +2,7 @@
 import { notFound } from '../../errors.ts';
 import type { NodeInfo } from '../../broker/types.ts';
 import { input, type ApiRoutes, type RouteServices } from '../router.ts';
+import { monitorGauges } from '../services/monitor.ts';
 
 export function register(r: ApiRoutes, { deps, monitor }: RouteServices) {
   const { broker } = deps;
@@ -39,16 +40,8 @@ export function register(r: ApiRoutes, { deps, monitor }: RouteServices) {
   });
 
   r.get('/monitor_current', (ctx) => {
-    const s = broker.stats();
-    const n = (k: string) => s[k] ?? 0;
     ctx.body = {
-      connections: n('sessions.count'),
-      live_connections: n('connections.count'),
-      sessions: n('sessions.count'),
-      subscriptions: n('subscriptions.count'),
-      shared_subscriptions: n('subscriptions.shared.count'),
-      topics: n('topics.count'),
-      retained_msg_count: n('retained.count'),
+      ...monitorGauges(broker),
       ...monitor.rates(),
     };
   });

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { BrokerControl } from '../../broker/types.ts';
 import type { Database, MonitorSampleTable } from '../../store/database.ts';
-import type { Monitor } from './monitor.ts';
+import { monitorGauges, type Monitor } from './monitor.ts';
 
 export interface MonitorPoint extends MonitorSampleTable {
   received_msg_rate: number;
@@ -56,19 +56,7 @@ export function createMonitorHistory(deps: {
   keepMs?: number;
 }): MonitorHistory {
   const keepMs = deps.keepMs ?? 24 * 3600_000;
-  const counts = () => {
-    const s = deps.broker.stats();
-    const n = (k: string) => s[k] ?? 0;
-    return {
-      connections: n('sessions.count'),
-      live_connections: n('connections.count'),
-      sessions: n('sessions.count'),
-      subscriptions: n('subscriptions.count'),
-      shared_subscriptions: n('subscriptions.shared.count'),
-      topics: n('topics.count'),
-      retained_msg_count: n('retained.count'),
-    };
-  };
+  const counts = () => monitorGauges(deps.broker);
   const counters = () => {
     const m = deps.broker.metrics();
     return { received: m[COUNTERS.received] ?? 0, sent: m[COUNTERS.sent] ?? 0, dropped: m[COUNTERS.dropped] ?? 0 };

@@ -13,6 +13,21 @@ const RATE_COUNTERS = {
 
 export type RateName = keyof typeof RATE_COUNTERS;
 
+/** the gauges of /monitor_current, the stored samples and the live stream, in EMQX's names */
+export function monitorGauges(broker: BrokerControl) {
+  const s = broker.stats();
+  const n = (k: string) => s[k] ?? 0;
+  return {
+    connections: n('sessions.count'),
+    live_connections: n('connections.count'),
+    sessions: n('sessions.count'),
+    subscriptions: n('subscriptions.count'),
+    shared_subscriptions: n('subscriptions.shared.count'),
+    topics: n('topics.count'),
+    retained_msg_count: n('retained.count'),
+  };
+}
+
 interface Sample {
   at: number;
   values: Record<string, number>;
