@@ -1,21 +1,30 @@
-// The durable outbox, writer side (the broker's thread): one row per (event, hook), written
-// through a BatchWriter (the persistence's group commit in sqlite mode), so an event is on disk
-// within ~1 ms and a QoS 1/2 PUBLISH can wait for its row before it is acknowledged. Bounded per
-// hook: past `max()` undelivered events the oldest pending ones are dropped and counted (and dead
-// letters past the same bound likewise). Layout: migrations/0013_webhook_outbox_compact.ts.
+// The durable outbox, writer side (the broker's thread): each event a hook wants is appended to
+// that hook's block of the current batch (block.ts: one SQLite row per batch and hook, not one
+// per event), written through a BatchWriter (the persistence's group commit in sqlite mode).
+// Bounded per hook: past `max()` undelivered events the oldest pending ones are dropped, a block
+// at a time, and counted (and dead letters past the same bound likewise). Layouts: migrations/0013 (rows),
+// 0014 (blocks).
 //
-// What this costs the broker per event is the point of the layout: an event is packed (pack.ts)
-// into a buffered row, inserted 64 rows per statement into a table clustered on (hook_id, id).
-// Delivery rewrites no row: an outcome moves the hook's cursor (one state row, which also keeps
-// the counters) and only failures touch the rows they concern. Delivered rows are deleted in id
-// ranges, keeping the most recent KEEP_DELIVERED for GET .../deliveries?status=delivered.
+// When a batch commits: a batch is handed to the group commit when a QoS 1/2 PUBLISH waits for
+// it (uncommitted(): its PUBACK follows the commit, ~1 ms), when it reaches FLUSH_ROWS events,
+// or COMMIT_MS after its first event. Events no acknowledgement waits for (QoS 0 messages,
+// connects...) are thus on disk within COMMIT_MS, and a flood's batches are large: the cost of a
+// commit (~50 µs) is shared by hundreds of events instead of tens.
 //
-// Row ids are assigned when a batch is written (one increasing sequence for all hooks), so within
-// a hook, id order is commit order: the delivery thread reads `id > cursor` (outbox-reader.ts)
-// and never misses a committed row, and an outcome covers the id range of the request.
+// Delivery rewrites nothing on success: an outcome moves the hook's cursor (one state row, which
+// also keeps the counters). An event that fails a try leaves its block for a row of its own in
+// webhook_outbox (status 0 with its attempts and error; a dead letter is status 1), where the
+// retry API, GET .../deliveries and a restart find its attempts. Delivered events are deleted a
+// block at a time, keeping the most recent KEEP_DELIVERED for GET .../deliveries?status=delivered.
+//
+// Ids are assigned when a batch is written (one increasing sequence for all hooks and both
+// tables), so within a hook, id order is commit order: the delivery thread reads `id > cursor`
+// from both tables (outbox-reader.ts) and never misses a committed event, and an outcome covers
+// the id range of the request.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BatchWriter } from '../store/group-commit.ts';
 import type { StoredEvent } from './pack.ts';
+import { BLOCKS_FROM, BlockBuilder, offsets, readBlock } from './block.ts';
 import { STATUS_NAME, type DeliveryStatus, type DeliveryView } from './types.ts';
 
 interface Counts {
@@ -38,12 +47,16 @@ export interface HookState extends PersistedCounters {
   cursor: number;
 }
 
-/**
- * The rows of one batch, per hook, flat: meta, payload, meta, payload... (no object per event);
- * rows before `head` (a row index) were dropped before being written.
- */
-interface BatchRows {
-  byHook: Map<number, { vals: (string | Buffer | null)[]; head: number }>;
+/** the events of one batch, a block per hook; resolves once written and committed */
+interface Batch {
+  byHook: Map<number, BlockBuilder>;
+  rows: number;
+  /** handed to the group commit */
+  handed: boolean;
+  timer: NodeJS.Timeout | null;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 export interface OutboxDeps {
@@ -65,32 +78,31 @@ export interface OutboxDeps {
 }
 
 /**
- * rows per multi-row INSERT, largest first: a batch of n rows takes about n/64 + log4(n)
- * statements instead of n (a QoS 1 batch is often a few dozen rows)
- */
-const INSERT_CHUNKS = [64, 16, 4, 1];
-/**
  * A batch this large is committed at once instead of at the group commit's timer: under a QoS 0
  * flood the broker's event loop can go seconds without running timers, and a batch waiting for
  * one would hold every event of those seconds in memory.
  */
 const FLUSH_ROWS = 2048;
+/** the longest an event waits for its batch to be handed to the group commit (see the top) */
+export const COMMIT_MS = 10;
 /** delivered rows kept per hook for GET .../deliveries?status=delivered */
 export const KEEP_DELIVERED = 1000;
 const PENDING = 0;
 const FAILED = 1;
-const RESOLVED: Promise<void> = Promise.resolve();
 const noop = (): void => {};
-const COLUMNS = 'hook_id, id, meta, payload';
-const ROW = '(?, ?, ?, ?)';
+interface Bounds {
+  first_id: number;
+  last_id: number;
+}
+interface BlockRow extends Bounds {
+  data: Buffer;
+}
 
 export class Outbox {
   readonly #d: OutboxDeps;
   readonly #s;
   #seq: number;
-  #current: BatchRows | null = null;
-  #currentRows = 0;
-  #currentPromise: Promise<void> = RESOLVED;
+  #current: Batch | null = null;
   readonly #counts = new Map<number, Counts>();
   /** every row up to the cursor is delivered or a dead letter (as far as this thread knows) */
   readonly #cursors = new Map<number, number>();
@@ -100,14 +112,27 @@ export class Outbox {
   /** hooks whose state row must be written with the next batch */
   readonly #dirty = new Set<number>();
   #stateWrite: Promise<void> | null = null;
-  readonly #params: unknown[] = [];
 
   constructor(deps: OutboxDeps) {
     this.#d = deps;
     const db = deps.sqlite;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      inserts: INSERT_CHUNKS.map((n) => [n, p(`INSERT INTO webhook_outbox (${COLUMNS}) VALUES ${Array.from({ length: n }, () => ROW).join(', ')}`)] as const),
+      insertBlock: p('INSERT INTO webhook_outbox_block (hook_id, first_id, last_id, data) VALUES (?, ?, ?, ?)'),
+      deleteBlock: p('DELETE FROM webhook_outbox_block WHERE hook_id = ? AND first_id = ?'),
+      deleteBlocks: p('DELETE FROM webhook_outbox_block WHERE hook_id = ? AND first_id BETWEEN ? AND ?'),
+      blocksFrom: p(`SELECT first_id, last_id, data ${BLOCKS_FROM} ORDER BY first_id`),
+      /** bounds only (no blob read) of the blocks from the one holding @after up to @hi */
+      boundsFrom: p(`SELECT first_id, last_id ${BLOCKS_FROM} AND first_id <= @hi ORDER BY first_id`),
+      blockData: p('SELECT data FROM webhook_outbox_block WHERE hook_id = ? AND first_id = ?').pluck(),
+      /** newest first, from the block holding @upTo down */
+      blocksDown: p('SELECT first_id, last_id, data FROM webhook_outbox_block WHERE hook_id = @hook AND first_id <= @upTo ORDER BY first_id DESC'),
+      blockBounds: p('SELECT first_id, last_id FROM webhook_outbox_block WHERE hook_id = ? AND first_id <= ? ORDER BY first_id DESC'),
+      pruneBlocks: p('DELETE FROM webhook_outbox_block WHERE hook_id = ? AND first_id < ?'),
+      deleteHookBlocks: p('DELETE FROM webhook_outbox_block WHERE hook_id = ?'),
+      blockPending: p('SELECT coalesce(sum(last_id - max(first_id - 1, @cursor)), 0) AS n FROM webhook_outbox_block WHERE hook_id = @hook AND last_id > @cursor'),
+      blockDelivered: p('SELECT coalesce(sum(min(last_id, @cursor) - first_id + 1), 0) AS n FROM webhook_outbox_block WHERE hook_id = @hook AND first_id <= @cursor'),
+      insertRow: p('INSERT INTO webhook_outbox (hook_id, id, meta, payload) VALUES (?, ?, ?, ?)'),
       // the n oldest rows of a status above a floor: one ranged delete in the clustered table
       dropOldest: p(
         `DELETE FROM webhook_outbox WHERE hook_id = @hook AND status = @status AND id > @floor AND id <=
@@ -138,7 +163,9 @@ export class Outbox {
       listFailed: p(`SELECT * FROM webhook_outbox WHERE hook_id = ? AND status = ${FAILED} ORDER BY id LIMIT ? OFFSET ?`),
       listDelivered: p(`SELECT * FROM webhook_outbox WHERE hook_id = ? AND status = ${PENDING} AND id <= ? ORDER BY id DESC LIMIT ? OFFSET ?`),
     };
-    this.#seq = (db.prepare('SELECT coalesce(max(id), 0) AS m FROM webhook_outbox').get() as { m: number }).m;
+    this.#seq = (
+      db.prepare('SELECT max((SELECT coalesce(max(id), 0) FROM webhook_outbox), (SELECT coalesce(max(last_id), 0) FROM webhook_outbox_block)) AS m').get() as { m: number }
+    ).m;
   }
 
   /**
@@ -157,14 +184,16 @@ export class Outbox {
       const { hook_id, ...state } = r;
       states.set(hook_id, state);
     }
-    for (const { hook_id } of db.prepare('SELECT DISTINCT hook_id FROM webhook_outbox').all() as { hook_id: number }[]) {
-      if (!known.has(hook_id)) this.#s.deleteHook.run(hook_id);
+    for (const { hook_id } of db.prepare('SELECT DISTINCT hook_id FROM webhook_outbox UNION SELECT DISTINCT hook_id FROM webhook_outbox_block').all() as { hook_id: number }[]) {
+      if (known.has(hook_id)) continue;
+      this.#s.deleteHook.run(hook_id);
+      this.#s.deleteHookBlocks.run(hook_id);
     }
     for (const id of hookIds) {
       const cursor = states.get(id)?.cursor ?? 0;
       this.#cursors.set(id, cursor);
       const c = this.#countsOf(id);
-      c.pending = (this.#s.countPending.get(id, cursor) as { n: number }).n;
+      c.pending = this.#countPending(id, cursor);
       c.failed = (this.#s.countFailed.get(id) as { n: number }).n;
     }
     return states;
@@ -182,34 +211,33 @@ export class Outbox {
 
   /** Records one event for one hook (pack.ts: its meta and payload); resolves once its row is committed. */
   add(hookId: number, meta: string, payload: Buffer | null): Promise<void> {
-    let batch = this.#current;
-    if (!batch) {
-      const b: BatchRows = (batch = this.#current = { byHook: new Map() });
-      this.#currentRows = 0;
-      this.#currentPromise = this.#d.writer.run(() => this.#write(b));
-      this.#currentPromise.then(() => this.#committed(b), noop);
-    }
-    let mine = batch.byHook.get(hookId);
-    if (!mine) batch.byHook.set(hookId, (mine = { vals: [], head: 0 }));
-    mine.vals.push(meta, payload);
+    const batch = this.#current ?? this.#newBatch();
+    let block = batch.byHook.get(hookId);
+    if (!block) batch.byHook.set(hookId, (block = new BlockBuilder()));
+    block.append(meta, payload);
     // after the event's own processing (a microtask), not in the middle of the broker's
-    if (++this.#currentRows === FLUSH_ROWS) queueMicrotask(this.#flush);
+    if (++batch.rows === FLUSH_ROWS) queueMicrotask(this.#flush);
     const c = this.#countsOf(hookId);
     c.pending++;
-    // a flood faster than the commit: the batch alone holds max() rows of this hook, so every
+    // a flood faster than the commit: the batch alone holds max() events of this hook, so every
     // older one goes anyway; drop the oldest now instead of writing and deleting it
-    if (mine.vals.length / 2 - mine.head > this.#d.max()) {
-      mine.vals[2 * mine.head] = mine.vals[2 * mine.head + 1] = null;
-      mine.head++;
+    if (block.size > this.#d.max()) {
+      block.dropFirst();
       c.pending--;
       this.#dropped(hookId, 1);
     }
-    return this.#currentPromise;
+    return batch.promise;
   }
 
-  /** The commit of the events recorded so far, or undefined when all are committed. */
+  /**
+   * The commit of the events recorded so far, or undefined when all are committed. Someone waits
+   * for it (a PUBACK): the batch goes to the group commit now.
+   */
   uncommitted(): Promise<void> | undefined {
-    return this.#current ? this.#currentPromise : undefined;
+    const b = this.#current;
+    if (!b) return undefined;
+    this.#hand(b);
+    return b.promise;
   }
 
   /**
@@ -233,6 +261,7 @@ export class Outbox {
   /** a failed try that will be retried: attempts and the error, for the API and after a restart */
   attempted(hookId: number, first: number, last: number, attempts: number, error: string): Promise<void> {
     return this.#writeLogged(hookId, () => {
+      this.#unblock(hookId, first, last);
       this.#s.markRange.run(PENDING, attempts, error, Date.now(), hookId, first, last);
     });
   }
@@ -245,6 +274,7 @@ export class Outbox {
     this.#advance(hookId, last);
     const max = this.#d.max();
     return this.#writeLogged(hookId, () => {
+      this.#unblock(hookId, first, last);
       this.#s.markRange.run(FAILED, attempts, error, Date.now(), hookId, first, last);
       if (c.failed > max) {
         const dropped = this.#s.dropOldest.run({ hook: hookId, status: FAILED, floor: 0, skip: c.failed - max - 1 }).changes;
@@ -288,6 +318,7 @@ export class Outbox {
     // rows of the batch being collected are written, then deleted, in the same transaction
     await this.#d.writer.run(() => {
       this.#s.deleteHook.run(hookId);
+      this.#s.deleteHookBlocks.run(hookId);
       this.#s.deleteState.run(hookId);
     });
   }
@@ -298,15 +329,20 @@ export class Outbox {
     type Row = OutboxRow & { status: number; last_error: string | null; updated_at: number | null };
     let rows: Row[];
     let n: number;
+    const asRow = (r: OutboxRow): Row => ({ ...r, status: PENDING, last_error: null, updated_at: null });
     if (status === 'pending') {
-      rows = this.#s.listPending.all(hookId, cursor, limit, offset) as Row[];
-      n = (this.#s.countPending.get(hookId, cursor) as { n: number }).n;
+      const own = this.#s.listPending.all(hookId, cursor, offset + limit, 0) as Row[];
+      const fromBlocks: OutboxRow[] = [];
+      this.#readUp(hookId, cursor, offset + limit, fromBlocks);
+      rows = mergeById(own, fromBlocks.map(asRow), (a, b) => a.id - b.id).slice(offset, offset + limit);
+      n = this.#countPending(hookId, cursor);
     } else if (status === 'failed') {
       rows = this.#s.listFailed.all(hookId, limit, offset) as Row[];
       n = (this.#s.countFailed.get(hookId) as { n: number }).n;
     } else {
-      rows = this.#s.listDelivered.all(hookId, cursor, limit, offset) as Row[];
-      n = (this.#s.countDelivered.get(hookId, cursor) as { n: number }).n;
+      const own = this.#s.listDelivered.all(hookId, cursor, offset + limit, 0) as Row[];
+      rows = mergeById(own, this.#readDown(hookId, cursor, offset + limit).map(asRow), (a, b) => b.id - a.id).slice(offset, offset + limit);
+      n = (this.#s.countDelivered.get(hookId, cursor) as { n: number }).n + (this.#s.blockDelivered.get({ hook: hookId, cursor }) as { n: number }).n;
     }
     return {
       count: n,
@@ -340,33 +376,54 @@ export class Outbox {
   }
 
   readonly #flush = (): void => {
+    if (this.#current) this.#hand(this.#current);
     this.#d.writer.flush().catch(noop);
   };
 
+  #newBatch(): Batch {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const b: Batch = { byHook: new Map(), rows: 0, handed: false, timer: null, promise, resolve, reject };
+    // the callers' promise (add) needs no handler of its own: this one is it
+    promise.then(() => this.#committed(b), noop);
+    b.timer = setTimeout(this.#onTimer, COMMIT_MS);
+    return (this.#current = b);
+  }
+
+  readonly #onTimer = (): void => {
+    if (this.#current) this.#hand(this.#current);
+  };
+
+  #hand(b: Batch): void {
+    if (b.handed) return;
+    b.handed = true;
+    if (b.timer) clearTimeout(b.timer);
+    b.timer = null;
+    this.#d.writer.run(() => this.#write(b)).then(b.resolve, b.reject);
+  }
+
   // ---- inside the batch transaction -------------------------------------------------------------
 
-  #write(batch: BatchRows): void {
+  #write(batch: Batch): void {
     if (this.#current === batch) this.#current = null;
     const s = this.#s;
-    const params = this.#params;
-    for (const [hookId, { vals, head }] of batch.byHook) {
-      const rows = vals.length / 2;
-      let i = head;
-      for (const [n, stmt] of s.inserts) {
-        for (; i + n <= rows; i += n) {
-          params.length = 0;
-          for (let k = 2 * i; k < 2 * (i + n); k += 2) params.push(hookId, ++this.#seq, vals[k], vals[k + 1]);
-          stmt.run(params);
-        }
-      }
+    for (const [hookId, block] of batch.byHook) {
+      const n = block.size;
+      if (n === 0) continue;
+      const first = this.#seq + 1;
+      this.#seq += n;
+      s.insertBlock.run(hookId, first, this.#seq, block.bytes());
     }
-    params.length = 0;
     const max = this.#d.max();
     for (const hookId of batch.byHook.keys()) {
       const c = this.#counts.get(hookId);
       if (!c || c.pending <= max) continue;
       const floor = Math.max(this.cursor(hookId), this.#d.inflightMax(hookId));
-      const n = s.dropOldest.run({ hook: hookId, status: PENDING, floor, skip: c.pending - max - 1 }).changes;
+      const n = this.#dropOldest(hookId, floor, c.pending, max);
       if (n > 0) {
         c.pending -= n;
         this.#dropped(hookId, n);
@@ -375,9 +432,84 @@ export class Outbox {
     this.#writeStates();
   }
 
-  #committed(batch: BatchRows): void {
+  /**
+   * Deletes the oldest pending events above `floor` to bring `pending` down towards `max`;
+   * returns how many. Blocks go whole (a ranged delete, no blob rewritten), so the hook may keep
+   * up to one batch's events beyond `max`; a block holding the floor (in flight) is left alone.
+   */
+  #dropOldest(hookId: number, floor: number, pending: number, max: number): number {
+    let dropped = 0;
+    let lo: number | undefined;
+    let hi = 0;
+    // blocks first: rows of their own are the few that failed a try (the head, at or below the
+    // in-flight floor) or were moved back by the retry API
+    for (const b of this.#s.boundsFrom.iterate({ hook: hookId, after: floor, hi: Number.MAX_SAFE_INTEGER }) as Iterable<Bounds>) {
+      if (b.first_id <= floor) continue;
+      const n = b.last_id - b.first_id + 1;
+      if (pending - dropped - n < max) break;
+      lo ??= b.first_id;
+      hi = b.first_id;
+      dropped += n;
+    }
+    if (lo !== undefined) this.#s.deleteBlocks.run(hookId, lo, hi);
+    const over = pending - dropped - max;
+    if (over > 0) dropped += this.#s.dropOldest.run({ hook: hookId, status: PENDING, floor, skip: over - 1 }).changes;
+    return dropped;
+  }
+
+  /**
+   * Removes the events with ids lo..hi from the hook's blocks (splitting a block that holds more),
+   * and returns them if `out` is given.
+   */
+  #cut(hookId: number, lo: number, hi: number, out?: OutboxRow[]): void {
+    const s = this.#s;
+    for (const b of s.boundsFrom.all({ hook: hookId, after: lo - 1, hi }) as Bounds[]) {
+      if (b.last_id < lo) continue;
+      const a = Math.max(b.first_id, lo);
+      const z = Math.min(b.last_id, hi);
+      const data = s.blockData.get(hookId, b.first_id) as Buffer;
+      if (out) readBlock(b.first_id, data, a - 1, z, Infinity, out);
+      s.deleteBlock.run(hookId, b.first_id);
+      const offs = a > b.first_id || z < b.last_id ? offsets(data) : [];
+      if (a > b.first_id) s.insertBlock.run(hookId, b.first_id, a - 1, data.subarray(0, offs[a - b.first_id]));
+      if (z < b.last_id) s.insertBlock.run(hookId, z + 1, b.last_id, data.subarray(offs[z - b.first_id + 1]));
+    }
+  }
+
+  /** events first..last failed a try: they leave their blocks for rows of their own (same ids) */
+  #unblock(hookId: number, first: number, last: number): void {
+    const moved: OutboxRow[] = [];
+    this.#cut(hookId, first, last, moved);
+    for (const r of moved) this.#s.insertRow.run(hookId, r.id, r.meta, r.payload);
+  }
+
+  /** up to `limit` block events of the hook above `after`, oldest first */
+  #readUp(hookId: number, after: number, limit: number, out: OutboxRow[]): void {
+    for (const b of this.#s.blocksFrom.iterate({ hook: hookId, after }) as Iterable<BlockRow>) {
+      if (out.length >= limit) break;
+      if (b.last_id > after) readBlock(b.first_id, b.data, after, Infinity, limit - out.length, out);
+    }
+  }
+
+  /** up to `limit` block events of the hook at or below `upTo`, newest first */
+  #readDown(hookId: number, upTo: number, limit: number): OutboxRow[] {
+    const out: OutboxRow[] = [];
+    for (const b of this.#s.blocksDown.iterate({ hook: hookId, upTo }) as Iterable<BlockRow>) {
+      if (out.length >= limit) break;
+      const mine: OutboxRow[] = [];
+      readBlock(b.first_id, b.data, b.first_id - 1, upTo, Infinity, mine);
+      for (let i = mine.length - 1; i >= 0 && out.length < limit; i--) out.push(mine[i]!);
+    }
+    return out;
+  }
+
+  #countPending(hookId: number, cursor: number): number {
+    return (this.#s.countPending.get(hookId, cursor) as { n: number }).n + (this.#s.blockPending.get({ hook: hookId, cursor }) as { n: number }).n;
+  }
+
+  #committed(batch: Batch): void {
     let n = 0;
-    for (const { vals, head } of batch.byHook.values()) n += vals.length / 2 - head;
+    for (const block of batch.byHook.values()) n += block.size;
     this.#d.onCommitted(n);
   }
 
@@ -390,14 +522,30 @@ export class Outbox {
     if (last > this.cursor(hookId)) this.#cursors.set(hookId, last);
   }
 
-  /** deletes the hook's delivered rows but the newest KEEP_DELIVERED */
+  /** deletes the hook's delivered events but the newest KEEP_DELIVERED (of rows and of blocks each) */
   #prune(hookId: number): void {
-    const keep = this.#s.keepFrom.get(hookId, this.cursor(hookId)) as { id: number } | undefined;
-    if (!keep) return;
+    const cursor = this.cursor(hookId);
+    const keep = this.#s.keepFrom.get(hookId, cursor) as { id: number } | undefined;
     const low = this.#prunedTo.get(hookId) ?? 0;
-    if (keep.id <= low) return;
-    this.#s.pruneDelivered.run(hookId, low, keep.id);
-    this.#prunedTo.set(hookId, keep.id - 1);
+    if (keep && keep.id > low) {
+      this.#s.pruneDelivered.run(hookId, low, keep.id);
+      this.#prunedTo.set(hookId, keep.id - 1);
+    }
+    // blocks: from the newest delivered down until KEEP_DELIVERED events are kept; older blocks
+    // go whole, and the older part of the block where the count is reached is cut off
+    let kept = 0;
+    let at: { block: Bounds; keepFrom: number } | undefined;
+    for (const b of this.#s.blockBounds.iterate(hookId, cursor) as Iterable<Bounds>) {
+      const top = Math.min(b.last_id, cursor);
+      kept += top - b.first_id + 1;
+      if (kept >= KEEP_DELIVERED) {
+        at = { block: { first_id: b.first_id, last_id: b.last_id }, keepFrom: b.first_id + (kept - KEEP_DELIVERED) };
+        break;
+      }
+    }
+    if (!at) return;
+    this.#s.pruneBlocks.run(hookId, at.block.first_id);
+    if (at.keepFrom > at.block.first_id) this.#cut(hookId, at.block.first_id, at.keepFrom - 1);
   }
 
   #writeStates(): void {
@@ -432,4 +580,15 @@ export interface OutboxRow extends StoredEvent {
   /** the formatted body of a row written by the first layout (0010), else null */
   body: string | null;
   attempts: number;
+}
+
+/** two lists, each sorted by `cmp`, as one */
+function mergeById<T extends { id: number }>(a: T[], b: T[], cmp: (x: T, y: T) => number): T[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && cmp(a[i]!, b[j]!) <= 0) ? a[i++]! : b[j++]!);
+  return out;
 }

@@ -119,6 +119,14 @@ export interface WebhookOutboxTable {
 }
 
 /** a hook's delivery cursor and counters (0013) */
+/** a batch's events for one hook, ids first_id..last_id (migrations/0014, server/hooks/block.ts) */
+export interface WebhookOutboxBlockTable {
+  hook_id: number;
+  first_id: number;
+  last_id: number;
+  data: Buffer;
+}
+
 export interface WebhookHookStateTable {
   hook_id: number;
   cursor: number;
@@ -183,6 +191,7 @@ export interface Database extends PersistenceTables {
   audit_log: AuditLogTable;
   webhook: WebhookTable;
   webhook_outbox: WebhookOutboxTable;
+  webhook_outbox_block: WebhookOutboxBlockTable;
   webhook_hook_state: WebhookHookStateTable;
   auto_subscribe: AutoSubscribeTable;
   broker_subscription: BrokerSubscriptionTable;

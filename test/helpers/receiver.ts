@@ -136,3 +136,10 @@ export async function startReceiver(path = '/hook'): Promise<Receiver> {
   await listen();
   return self;
 }
+
+/**
+ * The events a hook has in the outbox's tables (rows of their own and blocks, server/hooks/block.ts),
+ * counted from SQL on a connection of the caller's: what is committed, as another process sees it.
+ */
+export const OUTBOX_EVENTS_SQL = `SELECT (SELECT count(*) FROM webhook_outbox WHERE hook_id = @hook)
+  + (SELECT coalesce(sum(last_id - first_id + 1), 0) FROM webhook_outbox_block WHERE hook_id = @hook) AS n`;

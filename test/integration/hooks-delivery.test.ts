@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { startTernApi, type TernApi } from '../helpers/api-helpers.ts';
 import { afterAttempts } from '../helpers/events.ts';
 import { connect, endAll, testConfig } from '../helpers/tern.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { OUTBOX_EVENTS_SQL, startReceiver, type Receiver } from '../helpers/receiver.ts';
 
 async function createHook(t: TernApi, body: Record<string, unknown>): Promise<{ id: number }> {
   const res = await t.http.post('/api/v5/hooks').set(t.auth).send(body);
@@ -213,14 +213,14 @@ for (const persistence of ['sqlite', 'memory'] as const) {
         // a second connection to the file sees only committed transactions (WAL)
         const reader = new Database(path.join(t.tern.config.node.data_dir, 'tern.db'), { readonly: true });
         try {
-          const rows = reader.prepare('select count(*) as n from webhook_outbox where hook_id = ?');
+          const rows = reader.prepare(OUTBOX_EVENTS_SQL);
           for (let i = 1; i <= 5; i++) {
             await pub.publishAsync('dur/t', `m${i}`, { qos: 1 });
-            assert.equal((rows.get(hook.id) as { n: number }).n, i, `on disk when PUBACK ${i} arrived`);
+            assert.equal((rows.get({ hook: hook.id }) as { n: number }).n, i, `on disk when PUBACK ${i} arrived`);
           }
           // QoS 2: PUBREC (and so PUBCOMP) follow the commit too
           await pub.publishAsync('dur/t', 'm6', { qos: 2 });
-          assert.equal((rows.get(hook.id) as { n: number }).n, 6, 'on disk when PUBCOMP arrived');
+          assert.equal((rows.get({ hook: hook.id }) as { n: number }).n, 6, 'on disk when PUBCOMP arrived');
         } finally {
           reader.close();
         }

@@ -11,11 +11,12 @@ import Database from 'better-sqlite3';
 import { startTernApi } from '../helpers/api-helpers.ts';
 import { afterAttempts } from '../helpers/events.ts';
 import { connect, endAll, tempDir, testConfig } from '../helpers/tern.ts';
-import { startReceiver } from '../helpers/receiver.ts';
+import { OUTBOX_EVENTS_SQL, startReceiver } from '../helpers/receiver.ts';
 import { openStore } from '../../server/store/open.ts';
 import { createGroupCommit } from '../../server/store/group-commit.ts';
 import { KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
 import { packMeta, packPayload } from '../../server/hooks/pack.ts';
+import { OutboxReader } from '../../server/hooks/outbox-reader.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent } as never;
 const zeroCounters = () => ({ delivered: 0, failed: 0, dropped: 0, retried: 0, last_error: null, last_error_at: null, last_success_at: null });
@@ -87,41 +88,94 @@ test(`delivered rows are pruned to the newest ${KEEP_DELIVERED}; pending ones ar
   }
 });
 
-test('a batch of 2048 events is committed at once, not at the group commit timer', async () => {
+/** an Outbox on a store of its own (no broker), with a second, read-only connection to the file */
+async function withOutbox(max: number, body: (o: { outbox: Outbox; store: Awaited<ReturnType<typeof openStore>>; writer: ReturnType<typeof createGroupCommit>; reader: Database.Database; reopen: () => Outbox }) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-outbox-'));
   const store = await openStore({ dataDir: dir, logger: silent });
   const writer = createGroupCommit(store.sqlite);
-  const outbox = new Outbox({
-    sqlite: store.sqlite,
-    writer,
-    max: () => 100_000,
-    inflightMax: () => 0,
-    onDropped() {},
-    onCommitted() {},
-    onRequeued() {},
-    counters: zeroCounters,
-    logger: silent,
-  });
-  outbox.load([1]);
+  const make = () => {
+    const o = new Outbox({
+      sqlite: store.sqlite,
+      writer,
+      max: () => max,
+      inflightMax: () => 0,
+      onDropped() {},
+      onCommitted() {},
+      onRequeued() {},
+      counters: zeroCounters,
+      logger: silent,
+    });
+    o.load([1]);
+    return o;
+  };
   const reader = new Database(store.file, { readonly: true });
   try {
-    const count = reader.prepare('SELECT count(*) AS n FROM webhook_outbox WHERE hook_id = 1');
-    const event = (i: number) => ({ id: `e${i}`, ts: 1, topic: 't', qos: 0, retain: false, payload: Buffer.from(String(i)), from_clientid: 'c', from_username: null });
-    for (let i = 0; i < 2047; i++) void outbox.add(1, packMeta('message.publish', event(i) as never), packPayload('message.publish', event(i) as never));
-    await Promise.resolve();
-    assert.equal((count.get() as { n: number }).n, 0, 'below the size, the batch waits for the timer');
-    const committed = outbox.add(1, packMeta('message.publish', event(2047) as never), packPayload('message.publish', event(2047) as never));
-    // one microtask later (no timer can have run): committed and visible to another connection
-    await Promise.resolve();
-    assert.equal((count.get() as { n: number }).n, 2048);
-    await committed;
+    await body({ outbox: make(), store, writer, reader, reopen: make });
   } finally {
     reader.close();
     await writer.close();
     await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
+}
+
+const event = (i: number) => ({ id: `e${i}`, ts: 1, topic: 't', qos: 0, retain: false, payload: Buffer.from(String(i)), from_clientid: 'c', from_username: null });
+const addEvent = (outbox: Outbox, i: number) => outbox.add(1, packMeta('message.publish', event(i) as never), packPayload('message.publish', event(i) as never));
+const payloadsOf = (rows: { payload: Uint8Array | null }[]) => rows.map((r) => Buffer.from(r.payload!).toString());
+
+test('a batch of 2048 events is committed at once, not at the group commit timer', () =>
+  withOutbox(100_000, async ({ outbox, reader }) => {
+    const count = reader.prepare(OUTBOX_EVENTS_SQL).bind({ hook: 1 });
+    for (let i = 0; i < 2047; i++) void addEvent(outbox, i);
+    await Promise.resolve();
+    assert.equal((count.get() as { n: number }).n, 0, 'below the size, the batch waits for the timer');
+    const committed = addEvent(outbox, 2047);
+    // one microtask later (no timer can have run): committed and visible to another connection
+    await Promise.resolve();
+    assert.equal((count.get() as { n: number }).n, 2048);
+    assert.equal((reader.prepare('SELECT count(*) AS n FROM webhook_outbox_block').get() as { n: number }).n, 1, 'one row for the whole batch');
+    await committed;
+  }));
+
+test('events leave their block when they are dropped for space or fail a try, and keep their ids, order and attempts', () =>
+  withOutbox(4, async ({ outbox, store, reopen }) => {
+    const reader = new OutboxReader(store.file);
+    try {
+      // batches of 3 (a block each), bound 4: the oldest events go a block at a time, so a hook
+      // keeps less than one batch beyond the bound
+      for (let batch = 0; batch < 3; batch++) {
+        for (let i = 3 * batch; i < 3 * batch + 3; i++) void addEvent(outbox, i);
+        await outbox.uncommitted();
+      }
+      assert.equal(outbox.pending(1), 6);
+      let next = reader.next(1, 0, 10);
+      assert.deepEqual(payloadsOf(next), ['3', '4', '5', '6', '7', '8']);
+      const ids = next.map((r) => r.id);
+      // a try of the first two fails: they leave their block (which is cut) for rows of their own
+      // with their attempts, still first
+      await outbox.attempted(1, ids[0]!, ids[1]!, 2, 'HTTP 500');
+      next = reader.next(1, 0, 10);
+      assert.deepEqual(next.map((r) => [r.id, r.attempts]), ids.map((id, i) => [id, i < 2 ? 2 : 0]));
+      // they become dead letters; the next four are delivered
+      await outbox.failed(1, ids[0]!, ids[1]!, 2, 3, 'HTTP 500');
+      await outbox.delivered(1, ids[5]!, 4);
+      const after = reopen();
+      assert.equal(after.pending(1), 0);
+      assert.equal(after.deadLetters(1), 2);
+      const render = (r: { meta: string }) => r.meta;
+      const failed = after.list(1, 'failed', 0, 10, render);
+      assert.deepEqual(failed.data.map((d) => [d.id, d.attempts, d.last_error]), [[ids[0], 3, 'HTTP 500'], [ids[1], 3, 'HTTP 500']]);
+      const delivered = after.list(1, 'delivered', 0, 10, render);
+      assert.deepEqual(delivered.data.map((d) => d.id), [ids[5], ids[4], ids[3], ids[2]], 'newest first, the dead letters not among them');
+      assert.equal(delivered.count, 4);
+      // one more event, listed as pending after a restart
+      void addEvent(after, 6);
+      await after.uncommitted();
+      assert.deepEqual(reopen().list(1, 'pending', 0, 10, render).data.map((d) => (d.body as unknown[])[1]), ['e6']);
+    } finally {
+      reader.close();
+    }
+  }));
 
 test('pending events and dead letters of the first outbox layout are delivered after the upgrade', async () => {
   const dataDir = tempDir();

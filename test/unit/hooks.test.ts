@@ -50,7 +50,7 @@ test('topic filters: # only last and whole, + only whole', () => {
 });
 
 test('an event packed for the outbox and formatted at delivery gives the body formatEvent gives', () => {
-  const odd = ['plain', 'quote " and \\ backslash', 'ctrl \u0001\n', 'line sep \u2028', 'lone \ud800 surrogate', 'é 😀'];
+  const odd = ['plain', 'comma, ["bracket"], \\"', 'quote " and \\ backslash', 'ctrl \u0001\n', 'line sep \u2028', 'lone \ud800 surrogate', 'é 😀'];
   for (const name of EVENT_NAMES) {
     for (const s of odd) {
       const base = sampleEvent(name) as unknown as Record<string, unknown>;
