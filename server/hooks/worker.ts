@@ -46,12 +46,22 @@ export function backoff(hook: Pick<Hook, 'retry_interval' | 'max_retry_interval'
   return Math.round(exp / 2 + random() * (exp / 2));
 }
 
+interface WorkerAhead {
+  /** the cursor it follows */
+  after: number;
+  hook: Hook;
+  rows: OutboxRow[];
+  body: string;
+}
+
 export class HookWorker {
   #hook: Hook;
   readonly #d: WorkerDeps;
   /** every row with an id up to this one is delivered or a dead letter */
   #cursor: number;
   #inflight: OutboxRow[] | null = null;
+  /** the next full batch, read and formatted while the request before it was out */
+  #ahead: WorkerAhead | null = null;
   #running = false;
   #stopped = false;
   #abort = new AbortController();
@@ -99,31 +109,44 @@ export class HookWorker {
     try {
       while (!this.#stopped) {
         let hook = this.#hook;
-        // the counter before the read: a commit after it is not in what the read returns
-        const mark = d.commits();
-        let rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
-        if (rows.length === 0) {
-          await d.waitCommits(hook.id, mark, 1, Infinity);
-          continue;
-        }
-        if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
-          // a partial batch: give the next commits up to batch_time to fill it (a flood fills
-          // it at once: the wait ends when the commits since the read would complete it)
-          await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
-          if (this.#stopped) break;
-          hook = this.#hook;
-          rows = d.next(hook.id, this.#cursor, hook.batch_size);
-          if (rows.length === 0) continue;
+        const ahead = this.#ahead;
+        this.#ahead = null;
+        let rows: OutboxRow[];
+        let body: string;
+        if (ahead && !this.#inflight && ahead.after === this.#cursor && ahead.hook === hook) {
+          rows = ahead.rows;
+          body = ahead.body;
+        } else {
+          // the counter before the read: a commit after it is not in what the read returns
+          const mark = d.commits();
+          rows = this.#inflight ?? d.next(hook.id, this.#cursor, hook.batch_size);
+          if (rows.length === 0) {
+            await d.waitCommits(hook.id, mark, 1, Infinity);
+            continue;
+          }
+          if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
+            // a partial batch: give the next commits up to batch_time to fill it (a flood fills
+            // it at once: the wait ends when the commits since the read would complete it)
+            await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
+            if (this.#stopped) break;
+            hook = this.#hook;
+            rows = d.next(hook.id, this.#cursor, hook.batch_size);
+            if (rows.length === 0) continue;
+          }
+          body = this.#body(rows, hook);
         }
         this.#inflight = rows;
-        const body = hook.batch_size > 1 ? `[${rows.map((r) => d.format(r, hook)).join(',')}]` : d.format(rows[0]!, hook);
         let attempts = 0;
         for (const r of rows) attempts = Math.max(attempts, r.attempts);
         const retry = attempts > 0;
         const first = rows[0]!.id;
         const last = rows[rows.length - 1]!.id;
         d.sending(hook.id, last);
-        const res = await d.send(hook, body, this.#abort.signal);
+        const sent = d.send(hook, body, this.#abort.signal);
+        // One request is in flight per hook, so a busy hook's rate is one batch per round trip:
+        // read and format the next full batch while this one is out, not after its answer.
+        if (!this.#stopped) this.#ahead = this.#readAhead(hook, last);
+        const res = await sent;
         if (this.#stopped) break;
         attempts++;
         const dead = !res.ok && attempts >= this.#hook.max_attempts;
@@ -139,6 +162,19 @@ export class HookWorker {
     } finally {
       this.#running = false;
     }
+  }
+
+  #body(rows: OutboxRow[], hook: Hook): string {
+    const d = this.#d;
+    return hook.batch_size > 1 ? `[${rows.map((r) => d.format(r, hook)).join(',')}]` : d.format(rows[0]!, hook);
+  }
+
+  /** the full batch after `after`, formatted, or null; its rows count as in flight from now (not dropped for space) */
+  #readAhead(hook: Hook, after: number): WorkerAhead | null {
+    const rows = this.#d.next(hook.id, after, hook.batch_size);
+    if (rows.length < hook.batch_size) return null;
+    this.#d.sending(hook.id, rows[rows.length - 1]!.id);
+    return { after, hook, rows, body: this.#body(rows, hook) };
   }
 
   #wait(ms: number): Promise<void> {
