@@ -10,6 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, Migrator, FileMigrationProvider, type MigrationResult } from 'kysely';
 import type { Database } from './database.ts';
 import type { Logger } from '../logger.ts';
+import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
 
 export class StoreError extends Error {
   constructor(message: string) {
@@ -23,6 +24,8 @@ export interface Store {
   sqlite: BetterSqlite3.Database;
   db: Kysely<Database>;
   file: string;
+  /** the WAL checkpoints, run off this thread (checkpointer.ts) */
+  checkpoints: Pick<Checkpointer, 'ready' | 'checkpoint'>;
   close(): Promise<void>;
 }
 
@@ -33,6 +36,8 @@ export async function openStore(opts: {
   logger: Logger;
   migrationsDir?: string;
   fileName?: string;
+  /** ms between the checkpoint thread's checkpoints (checkpointer.ts) */
+  checkpointMs?: number;
 }): Promise<Store> {
   const file = path.resolve(opts.dataDir, opts.fileName ?? 'tern.db');
   try {
@@ -86,11 +91,14 @@ export async function openStore(opts: {
     throw new StoreError(`database migration failed for ${file}: ${(error as Error).message ?? String(error)}`);
   }
 
+  const checkpointer = startCheckpointer(sqlite, opts.logger, opts.checkpointMs);
   return {
     sqlite,
     db,
     file,
+    checkpoints: checkpointer,
     async close() {
+      await checkpointer.stop();
       // kysely's destroy closes the better-sqlite3 handle, which checkpoints the WAL.
       await db.destroy();
     },

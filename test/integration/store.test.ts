@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import BetterSqlite3 from 'better-sqlite3';
 import { openStore, StoreError } from '../../server/store/open.ts';
+import { BACKSTOP_PAGES } from '../../server/store/checkpointer.ts';
 import { tempDir } from '../helpers/tern.ts';
 
 const logger = pino({ level: 'silent' });
@@ -100,4 +101,30 @@ test('a database path that cannot be opened is a clear start-up error', async ()
     assert.match(err.message, /tern\.db/);
     return true;
   });
+});
+
+test('WAL checkpoints run on the checkpoint thread: the writer commits past SQLite\'s automatic threshold without checkpointing', async () => {
+  const dir = tempDir();
+  // no timed checkpoint during the test: the one below is asked for
+  const store = await openStore({ dataDir: dir, logger, checkpointMs: 3_600_000 });
+  try {
+    await store.checkpoints.ready;
+    assert.equal(store.sqlite.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES);
+    store.sqlite.exec('CREATE TABLE filler (k integer PRIMARY KEY, v blob)');
+    const dbSize = () => fs.statSync(store.file).size;
+    const before = dbSize();
+    // 2000 pages in 100 commits: twice SQLite's default threshold (1000), under the backstop
+    const insert = store.sqlite.prepare('INSERT INTO filler (v) VALUES (?)');
+    const commit = store.sqlite.transaction(() => {
+      for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(4000, i));
+    });
+    for (let c = 0; c < 100; c++) commit();
+    // the writer's commits copied nothing into the database file
+    assert.equal(dbSize(), before);
+    assert.ok((await store.checkpoints.checkpoint()) > 2000, 'the thread checkpointed the WAL');
+    assert.ok(dbSize() > before + 1000 * 4096, 'the thread copied the pages into the database file');
+  } finally {
+    await store.close();
+  }
+  assert.equal(fs.existsSync(`${store.file}-wal`), false, 'closed cleanly: the WAL was checkpointed and removed');
 });
