@@ -413,7 +413,8 @@ export class Outbox {
     const s = this.#s;
     for (const [hookId, block] of batch.byHook) {
       const n = block.size;
-      if (n === 0) continue;
+      // a hook deleted since its events were recorded (removeHook) gets no rows
+      if (n === 0 || !this.#counts.has(hookId)) continue;
       const first = this.#seq + 1;
       this.#seq += n;
       s.insertBlock.run(hookId, first, this.#seq, block.bytes());
