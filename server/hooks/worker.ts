@@ -169,11 +169,14 @@ export class HookWorker {
     return hook.batch_size > 1 ? `[${rows.map((r) => d.format(r, hook)).join(',')}]` : d.format(rows[0]!, hook);
   }
 
-  /** the full batch after `after`, formatted, or null; its rows count as in flight from now (not dropped for space) */
+  /**
+   * The full batch after `after`, formatted, or null. Its rows are reported as in flight only when
+   * it is sent (a message per request, not two): if the outbox drops some of them for space
+   * meanwhile, they are delivered anyway (the receiver gets more, never less; see outbox.delivered).
+   */
   #readAhead(hook: Hook, after: number): WorkerAhead | null {
     const rows = this.#d.next(hook.id, after, hook.batch_size);
     if (rows.length < hook.batch_size) return null;
-    this.#d.sending(hook.id, rows[rows.length - 1]!.id);
     return { after, hook, rows, body: this.#body(rows, hook) };
   }
 
