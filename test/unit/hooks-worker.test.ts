@@ -6,20 +6,14 @@ import assert from 'node:assert/strict';
 import { HookWorker, type Outcome, type WorkerDeps } from '../../server/hooks/worker.ts';
 import type { OutboxRow } from '../../server/hooks/outbox.ts';
 import type { SendResult } from '../../server/hooks/delivery.ts';
-import type { Hook } from '../../server/hooks/types.ts';
+import { HOOK_DEFAULTS, type Hook } from '../../server/hooks/types.ts';
 
-const hook = {
+const hook: Hook = {
+  ...HOOK_DEFAULTS,
   id: 1,
   name: 'h',
   url: 'http://127.0.0.1:1/x',
   events: ['message.publish'],
-  topic_filters: [],
-  headers: {},
-  enabled: true,
-  body_format: 'emqx4',
-  payload_encoding: 'plain',
-  secret: null,
-  timeout: 1000,
   max_attempts: 5,
   retry_interval: 1,
   max_retry_interval: 1,
@@ -27,7 +21,7 @@ const hook = {
   batch_time: 0,
   created_at: 0,
   updated_at: 0,
-} satisfies Hook;
+};
 
 test('the next full batch is read while a request is out; a failed batch is retried before it', async () => {
   const rows: OutboxRow[] = Array.from({ length: 6 }, (_, i) => ({ id: i + 1, meta: `e${i + 1}`, payload: null, body: null, attempts: 0 }));
