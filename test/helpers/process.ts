@@ -143,3 +143,40 @@ export async function startChild(dataDir: string) {
   const ports = await p.ready;
   return { child: p.child, ports, port: ports.tcp, url: `mqtt://127.0.0.1:${ports.tcp}`, exited: p.exit };
 }
+
+/**
+ * Streams QoS 1 publishes of "0", "1", ... to `topic` with at most `window` unacknowledged, and
+ * SIGKILLs `child` as soon as `killAfter` are acknowledged (at most `total` are sent); resolves
+ * with the acknowledged ones, once the child is killed.
+ */
+export function publishUntilKilled(
+  pub: { publish(topic: string, payload: string, opts: { qos: 1 }, cb: (err?: Error) => void): unknown },
+  child: ChildProcess,
+  topic: string,
+  opts: { killAfter: number; window?: number; total?: number },
+): Promise<Set<number>> {
+  const acked = new Set<number>();
+  const window = opts.window ?? 50;
+  const total = opts.total ?? Infinity;
+  return new Promise((resolve) => {
+    let next = 0;
+    let outstanding = 0;
+    let killed = false;
+    const pump = () => {
+      while (!killed && outstanding < window && next < total) {
+        const i = next++;
+        outstanding++;
+        pub.publish(topic, String(i), { qos: 1 }, (err) => {
+          outstanding--;
+          if (!err) acked.add(i);
+          if (!killed && acked.size >= opts.killAfter) {
+            killed = true;
+            child.kill('SIGKILL');
+            resolve(acked);
+          } else pump();
+        });
+      }
+    };
+    pump();
+  });
+}

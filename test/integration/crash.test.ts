@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, connect, endAll, nextMessages, startTestTern, tcpUrl } from '../helpers/tern.ts';
-import { startChild } from '../helpers/process.ts';
+import { publishUntilKilled, startChild } from '../helpers/process.ts';
 
 test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its publisher', async () => {
   const dataDir = tempDir();
@@ -15,33 +15,10 @@ test('SIGKILL mid-stream loses no QoS 1 message that was acknowledged to its pub
   await sub.subscribeAsync('crash/t', { qos: 1 });
   await sub.endAsync();
 
-  const acked = new Set<number>();
   const pub = await connect(tern.url, { clientId: 'crash-pub' });
   pub.on('error', () => {});
   // Stream with a window of 50 unacknowledged messages; kill the broker once 500 are acknowledged.
-  const total = 5000;
-  let next = 0;
-  let killed = false;
-  await new Promise<void>((resolve) => {
-    const window = 50;
-    let outstanding = 0;
-    const pump = () => {
-      while (!killed && outstanding < window && next < total) {
-        const i = next++;
-        outstanding++;
-        pub.publish('crash/t', String(i), { qos: 1 }, (err) => {
-          outstanding--;
-          if (!err) acked.add(i);
-          if (!killed && acked.size >= 500) {
-            killed = true;
-            tern.child.kill('SIGKILL');
-            resolve();
-          } else pump();
-        });
-      }
-    };
-    pump();
-  });
+  const acked = await publishUntilKilled(pub, tern.child, 'crash/t', { killAfter: 500, window: 50, total: 5000 });
   await tern.exited;
   pub.end(true);
   assert.ok(acked.size >= 500);

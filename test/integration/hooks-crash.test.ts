@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { tempDir, connect } from '../helpers/tern.ts';
-import { startChild } from '../helpers/process.ts';
+import { publishUntilKilled, startChild } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { bearer, login } from '../helpers/api-helpers.ts';
 
@@ -24,28 +24,7 @@ test('SIGKILL with pending webhook events and acknowledged QoS 1 publishes: all 
 
     const pub = await connect(tern.url, { clientId: 'hook-crash-pub' });
     pub.on('error', () => {});
-    const acked = new Set<number>();
-    let killed = false;
-    await new Promise<void>((resolve) => {
-      let next = 0;
-      let outstanding = 0;
-      const pump = () => {
-        while (!killed && outstanding < 50) {
-          const i = next++;
-          outstanding++;
-          pub.publish('crash/hook', String(i), { qos: 1 }, (err) => {
-            outstanding--;
-            if (!err) acked.add(i);
-            if (!killed && acked.size >= 300) {
-              killed = true;
-              tern.child.kill('SIGKILL');
-              resolve();
-            } else pump();
-          });
-        }
-      };
-      pump();
-    });
+    const acked = await publishUntilKilled(pub, tern.child, 'crash/hook', { killAfter: 300, window: 50 });
     await tern.exited;
     pub.end(true);
     assert.ok(rx.requests.length <= 1, 'the endpoint hung: nothing was delivered before the kill');
