@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { login, bearer, startTernApi } from '../helpers/api-helpers.ts';
 import { afterAttempts } from '../helpers/events.ts';
 import { connect, endAll, testConfig } from '../helpers/tern.ts';
+import { withHookTern } from '../helpers/hooks.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import request from 'supertest';
 import { startTestTern } from '../helpers/tern.ts';
@@ -154,10 +155,8 @@ test('emqx.conf web.hook.* seeds one hook named emqx.conf, once: an API delete s
   }
 });
 
-test('POST /hooks/{id}/test sends one sample event and answers what the endpoint said', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi();
-  try {
+test('POST /hooks/{id}/test sends one sample event and answers what the endpoint said', () =>
+  withHookTern(async (t, rx) => {
     const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 't', url: rx.url, events: ['client.connected', 'message.publish'], secret: 'k' }).expect(201)).body;
     const ok = await t.http.post(`/api/v5/hooks/${hook.id}/test`).set(t.auth).send({ event: 'message.publish' });
     assert.equal(ok.status, 200);
@@ -180,16 +179,10 @@ test('POST /hooks/{id}/test sends one sample event and answers what the endpoint
     assert.match(down.body.error, /ECONNREFUSED/);
     const stats = (await t.http.get(`/api/v5/hooks/${hook.id}`).set(t.auth)).body.stats;
     assert.equal(stats.pending, 0, 'a test is not an outbox event');
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));
 
-test('a disabled hook records nothing; enabled again, it delivers what it kept and what comes next', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi();
-  try {
+test('a disabled hook records nothing; enabled again, it delivers what it kept and what comes next', () =>
+  withHookTern(async (t, rx) => {
     await rx.down();
     const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'toggle', url: rx.url, events: ['client.connected'], retry_interval: 10, max_retry_interval: 50, max_attempts: 1000 }).expect(201)).body;
     const a = await connect(t.mqttUrl(), { clientId: 'kept-while-down' });
@@ -208,8 +201,4 @@ test('a disabled hook records nothing; enabled again, it delivers what it kept a
       return ids.includes('after-enable') && ids;
     }, 'the connect after enabling');
     assert.deepEqual([...new Set(got)], ['kept-while-down', 'after-enable']);
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));

@@ -8,13 +8,8 @@ import Database from 'better-sqlite3';
 import { startTernApi, type TernApi } from '../helpers/api-helpers.ts';
 import { afterAttempts } from '../helpers/events.ts';
 import { connect, endAll, testConfig } from '../helpers/tern.ts';
-import { OUTBOX_EVENTS_SQL, startReceiver, type Receiver } from '../helpers/receiver.ts';
-
-async function createHook(t: TernApi, body: Record<string, unknown>): Promise<{ id: number }> {
-  const res = await t.http.post('/api/v5/hooks').set(t.auth).send(body);
-  assert.equal(res.status, 201, res.text);
-  return res.body as { id: number };
-}
+import { createHook, withHookTern } from '../helpers/hooks.ts';
+import { OUTBOX_EVENTS_SQL } from '../helpers/receiver.ts';
 
 const distinctIds = (events: Record<string, unknown>[]) => {
   const seen = new Set<unknown>();
@@ -23,19 +18,9 @@ const distinctIds = (events: Record<string, unknown>[]) => {
   return out;
 };
 
-async function withTern(fn: (t: TernApi, rx: Receiver) => Promise<void>, mutate?: Parameters<typeof testConfig>[0]) {
-  const rx = await startReceiver();
-  const t = await startTernApi(testConfig(mutate));
-  try {
-    await fn(t, rx);
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-}
 
 test('receiver down for a while, then up: every event is delivered, in order', () =>
-  withTern(async (t, rx) => {
+  withHookTern(async (t, rx) => {
     const hook = await createHook(t, { name: 'down-up', url: rx.url, events: ['message.publish'], retry_interval: 20, max_retry_interval: 100, max_attempts: 1000 });
     await rx.down();
     const pub = await connect(t.mqttUrl(), { clientId: 'down-pub' });
@@ -63,7 +48,7 @@ test('receiver down for a while, then up: every event is delivered, in order', (
   }));
 
 test('receiver hanging: every connect and publish still succeeds, and every event arrives once it answers', () =>
-  withTern(async (t, rx) => {
+  withHookTern(async (t, rx) => {
     rx.mode = { kind: 'hang' };
     await createHook(t, { name: 'hang', url: rx.url, events: ['client.connected', 'message.publish'], timeout: 120_000 });
     const clients = [];
@@ -89,7 +74,7 @@ test('receiver hanging: every connect and publish still succeeds, and every even
   }));
 
 test('failures become dead letters after max_attempts; retry sends them again', () =>
-  withTern(async (t, rx) => {
+  withHookTern(async (t, rx) => {
     rx.mode = { kind: 'status', status: 500, body: 'boom' };
     const hook = await createHook(t, { name: 'dead', url: rx.url, events: ['message.publish'], max_attempts: 2, retry_interval: 10, max_retry_interval: 20 });
     const pub = await connect(t.mqttUrl(), { clientId: 'dead-pub' });
@@ -134,7 +119,7 @@ test('failures become dead letters after max_attempts; retry sends them again', 
   }));
 
 test('a 10 MB answer, a redirect loop and a hanging answer are failed deliveries with a clear error', () =>
-  withTern(async (t, rx) => {
+  withHookTern(async (t, rx) => {
     const big = Buffer.alloc(10 * 1024 * 1024, 0x61);
     rx.mode = {
       kind: 'custom',
@@ -177,7 +162,7 @@ test('a 10 MB answer, a redirect loop and a hanging answer are failed deliveries
   }));
 
 test('the outbox keeps at most web.hook.outbox_max events per hook, dropping the oldest and counting them', () =>
-  withTern(
+  withHookTern(
     async (t, rx) => {
       rx.mode = { kind: 'hang' };
       const hook = await createHook(t, { name: 'bounded', url: rx.url, events: ['message.publish'], timeout: 120_000 });
@@ -205,7 +190,7 @@ test('the outbox keeps at most web.hook.outbox_max events per hook, dropping the
 
 for (const persistence of ['sqlite', 'memory'] as const) {
   test(`persistence = ${persistence}: a QoS 1 PUBACK follows the commit of its message.publish outbox row`, () =>
-    withTern(
+    withHookTern(
       async (t, rx) => {
         rx.mode = { kind: 'hang' };
         const hook = await createHook(t, { name: 'durable', url: rx.url, events: ['message.publish'], topic_filters: ['dur/#'], timeout: 120_000 });

@@ -6,15 +6,13 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { startTernApi } from '../helpers/api-helpers.ts';
 import { connect, endAll, nextMessages } from '../helpers/tern.ts';
-import { startReceiver } from '../helpers/receiver.ts';
+import { withHookTern } from '../helpers/hooks.ts';
 
 type Body = Record<string, unknown>;
 const byAction = (events: Body[], action: string) => events.filter((e) => e.action === action);
 
-test('each hook point arrives with its EMQX 4 body, node and a unique id', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi();
-  try {
+test('each hook point arrives with its EMQX 4 body, node and a unique id', () =>
+  withHookTern(async (t, rx) => {
     const create = await t.http
       .post('/api/v5/hooks')
       .set(t.auth)
@@ -99,16 +97,10 @@ test('each hook point arrives with its EMQX 4 body, node and a unique id', async
     const terminated = byAction(events, 'session_terminated').find((e) => e.clientid === 'ev-pub')!;
     assert.equal(typeof terminated.reason, 'string');
     assert.equal(byAction(events, 'session_terminated').filter((e) => e.clientid === 'ev-sub').length, 0, 'a persistent session outlives its connection');
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));
 
-test('topic filters pick message events, $SYS is never sent, base64 payloads', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi();
-  try {
+test('topic filters pick message events, $SYS is never sent, base64 payloads', () =>
+  withHookTern(async (t, rx) => {
     const res = await t.http
       .post('/api/v5/hooks')
       .set(t.auth)
@@ -130,16 +122,10 @@ test('topic filters pick message events, $SYS is never sent, base64 payloads', a
     assert.equal(Buffer.from(String(filtered[0]!.payload), 'base64').toString(), 'p:a/1/c');
     const all = got.filter((r) => r.path.endsWith('?all')).flatMap((r) => r.events);
     assert.deepEqual(all.map((e) => e.topic), ['last'], 'no $SYS message');
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));
 
-test('with a secret, every request carries a timestamp and an HMAC-SHA256 signature of timestamp.body', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi();
-  try {
+test('with a secret, every request carries a timestamp and an HMAC-SHA256 signature of timestamp.body', () =>
+  withHookTern(async (t, rx) => {
     const res = await t.http
       .post('/api/v5/hooks')
       .set(t.auth)
@@ -160,8 +146,4 @@ test('with a secret, every request carries a timestamp and an HMAC-SHA256 signat
     assert.equal(req!.headers['x-extra'], 'yes');
     assert.equal(req!.headers['content-type'], 'application/json');
     assert.equal(req!.events[0]!.clientid, 'signed-1');
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { startTernApi } from '../helpers/api-helpers.ts';
 import { afterAttempts } from '../helpers/events.ts';
 import { connect, endAll, tempDir, testConfig } from '../helpers/tern.ts';
+import { withHookTern } from '../helpers/hooks.ts';
 import { OUTBOX_EVENTS_SQL, startReceiver } from '../helpers/receiver.ts';
 import { openStore } from '../../server/store/open.ts';
 import { createGroupCommit } from '../../server/store/group-commit.ts';
@@ -63,10 +64,8 @@ test('per-hook counters and the last error / success survive a restart', async (
   }
 });
 
-test(`delivered rows are pruned to the newest ${KEEP_DELIVERED}; pending ones are never pruned`, async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi(testConfig());
-  try {
+test(`delivered rows are pruned to the newest ${KEEP_DELIVERED}; pending ones are never pruned`, () =>
+  withHookTern(async (t, rx) => {
     const hook = (await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'pruned', url: rx.url, events: ['message.publish'], batch_size: 500, batch_time: 5 }).expect(201)).body;
     const pub = await connect(t.mqttUrl(), { clientId: 'pruned-pub' });
     const total = KEEP_DELIVERED * 2 + 500;
@@ -82,11 +81,7 @@ test(`delivered rows are pruned to the newest ${KEEP_DELIVERED}; pending ones ar
     assert.ok(delivered.meta.count >= KEEP_DELIVERED, `keeps at least ${KEEP_DELIVERED} (${delivered.meta.count})`);
     assert.ok(delivered.meta.count < total + 1, `older delivered rows were deleted (${delivered.meta.count} of ${total + 1} kept)`);
     assert.equal(delivered.data[0].body.payload, 'last', 'newest first');
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));
 
 /** an Outbox on a store of its own (no broker), with a second, read-only connection to the file */
 async function withOutbox(max: number, body: (o: { outbox: Outbox; store: Awaited<ReturnType<typeof openStore>>; writer: ReturnType<typeof createGroupCommit>; reader: Database.Database; reopen: () => Outbox }) => Promise<void>): Promise<void> {
@@ -216,10 +211,8 @@ test('pending events and dead letters of the first outbox layout are delivered a
   }
 });
 
-test('a partial batch is sent as soon as the events committed after it would fill it, not after batch_time', async () => {
-  const rx = await startReceiver();
-  const t = await startTernApi(testConfig());
-  try {
+test('a partial batch is sent as soon as the events committed after it would fill it, not after batch_time', () =>
+  withHookTern(async (t, rx) => {
     // a first hook, delivered once: the delivery thread is up, so the second hook's loop reads
     // its first rows while the publishes below are still arriving
     await t.http.post('/api/v5/hooks').set(t.auth).send({ name: 'warm', url: `${rx.url}/warm`, events: ['message.publish'], topic_filters: ['warm/#'] }).expect(201);
@@ -238,8 +231,4 @@ test('a partial batch is sent as soon as the events committed after it would fil
     const got = await rx.until(() => fill().flatMap((r) => r.events).length >= 10 && fill(), '10 events of the batch hook');
     assert.equal(got.length, 1, 'one request with the whole batch');
     assert.deepEqual(got[0]!.events.map((e) => e.payload), Array.from({ length: 10 }, (_, i) => String(i)));
-  } finally {
-    await t.close();
-    await rx.close();
-  }
-});
+  }));
