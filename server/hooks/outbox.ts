@@ -23,6 +23,7 @@
 // the id range of the request.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BatchWriter } from '../store/group-commit.ts';
+import type { WebhookHookStateTable } from '../store/database.ts';
 import type { StoredEvent } from './pack.ts';
 import { BLOCKS_FROM, BlockBuilder, offsets, readBlock } from './block.ts';
 import { STATUS_NAME, type DeliveryStatus, type DeliveryView } from './types.ts';
@@ -33,19 +34,9 @@ interface Counts {
 }
 
 /** what the state row keeps of a hook's stats (stats.ts) */
-export interface PersistedCounters {
-  delivered: number;
-  failed: number;
-  dropped: number;
-  retried: number;
-  last_error: string | null;
-  last_error_at: number | null;
-  last_success_at: number | null;
-}
+export type PersistedCounters = Omit<WebhookHookStateTable, 'hook_id' | 'cursor'>;
 
-export interface HookState extends PersistedCounters {
-  cursor: number;
-}
+export type HookState = Omit<WebhookHookStateTable, 'hook_id'>;
 
 /** the events of one batch, a block per hook; resolves once written and committed */
 interface Batch {

@@ -6,20 +6,12 @@ import assert from 'node:assert/strict';
 import { testConfig, connect, endAll } from '../helpers/tern.ts';
 import { basic, startTernApi } from '../helpers/api-helpers.ts';
 import { loadSpec } from '../../server/api/spec.ts';
+import type { AuditRow } from '../../server/api/services/audit.ts';
 
 const spec = loadSpec();
 
-interface Row {
-  who_type: string;
-  who: string;
-  operation: string;
-  http_method: string;
-  target: string;
-  body: unknown;
-  status: number;
-  source_ip: string | null;
-  created_at: string;
-}
+/** a row as GET /audit answers it */
+type Row = AuditRow;
 
 test('each kind of change is recorded with who, what, when and where, secrets masked', async () => {
   const t = await startTernApi();
