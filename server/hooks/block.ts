@@ -10,7 +10,7 @@
 //   u32 meta byte length | meta (UTF-8; pack.ts) | i32 payload length, -1 for none | payload
 // little-endian, back to back, so any run of consecutive events is one contiguous byte range:
 // cutting events off either end or out of the middle (drops, failures: outbox.ts) is slicing.
-import type { OutboxRow } from './outbox.ts';
+import type { OutboxRow } from './pack.ts';
 
 /** a first buffer this small comes from Node's pool; it doubles as needed */
 const INITIAL = 2048;

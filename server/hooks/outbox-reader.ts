@@ -6,7 +6,7 @@
 // events are the two ranges merged by id.
 import BetterSqlite3 from 'better-sqlite3';
 import { BLOCKS_FROM, readBlock } from './block.ts';
-import type { OutboxRow } from './outbox.ts';
+import type { OutboxRow } from './pack.ts';
 
 interface Block {
   first_id: number;

@@ -24,7 +24,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BatchWriter } from '../store/group-commit.ts';
 import type { WebhookHookStateTable } from '../store/database.ts';
-import type { StoredEvent } from './pack.ts';
+import type { OutboxRow } from './pack.ts';
 import { BLOCKS_FROM, BlockBuilder, offsets, readBlock } from './block.ts';
 import { STATUS_NAME, type DeliveryStatus, type DeliveryView } from './types.ts';
 
@@ -566,13 +566,6 @@ export class Outbox {
   }
 }
 
-/** a row as the delivery thread reads it */
-export interface OutboxRow extends StoredEvent {
-  id: number;
-  /** the formatted body of a row written by the first layout (0010), else null */
-  body: string | null;
-  attempts: number;
-}
 
 /** two lists, each sorted by `cmp`, as one */
 function mergeById<T extends { id: number }>(a: T[], b: T[], cmp: (x: T, y: T) => number): T[] {

@@ -18,6 +18,14 @@ export interface StoredEvent {
   payload: Uint8Array | null;
 }
 
+/** a row as the delivery thread reads it */
+export interface OutboxRow extends StoredEvent {
+  id: number;
+  /** the formatted body of a row written by the first layout (0010), else null */
+  body: string | null;
+  attempts: number;
+}
+
 export const isMessageEvent = (name: string): boolean => name.startsWith('message.');
 
 /** what JSON.stringify escapes in a string (lone surrogates included); \u2028/9 are only for safety */

@@ -5,7 +5,7 @@
 // with the next ones. Events of one hook are therefore delivered in order, except dead letters
 // resent through the retry API (they go to the end of the queue). Every outcome is reported to
 // the broker's thread, which records it (outbox.ts) and counts it (stats.ts).
-import type { OutboxRow } from './outbox.ts';
+import type { OutboxRow } from './pack.ts';
 import type { SendResult } from './delivery.ts';
 import type { Hook } from './types.ts';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockBuilder, offsets, readBlock } from '../../server/hooks/block.ts';
-import type { OutboxRow } from '../../server/hooks/outbox.ts';
+import type { OutboxRow } from '../../server/hooks/pack.ts';
 
 const events: [string, Buffer | null][] = [
   ['["message.publish","a",1,"t/é",0,false,"c",null]', Buffer.from('hello')],

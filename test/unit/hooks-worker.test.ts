@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookWorker, type Outcome, type WorkerDeps } from '../../server/hooks/worker.ts';
-import type { OutboxRow } from '../../server/hooks/outbox.ts';
+import type { OutboxRow } from '../../server/hooks/pack.ts';
 import type { SendResult } from '../../server/hooks/delivery.ts';
 import { HOOK_DEFAULTS, type Hook } from '../../server/hooks/types.ts';
 
