@@ -8,12 +8,17 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Aedes } from 'aedes';
 import mqemitter from 'mqemitter';
 import mqttPacket from 'mqtt-packet';
 import { openRaw, type RawPeer } from '../helpers/raw.ts';
 
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 
 // ---- mqtt-packet --------------------------------------------------------------------------------
 
@@ -99,6 +104,70 @@ describe('mqtt-packet Parser', () => {
     mqttPacket.writeToStream(packet, stream as never);
     await new Promise<void>((resolve) => process.nextTick(resolve));
     assert.ok(calls.length > 0 && calls.every((c) => c.startsWith('write')), calls.join(', '));
+  });
+});
+
+// mqtt-packet-debug.ts is checked in child processes: this one loaded mqtt-packet above, and
+// the stub only works when it loads mqtt-packet first.
+const root = path.resolve(import.meta.dirname, '../..');
+const tsxLoader = import.meta.resolve('tsx');
+
+/**
+ * Runs a child that loads Tern's process entry module (server/node.ts: everything main.ts runs,
+ * without running it) unless `tern` is false, then turns every mqtt-packet namespace on through
+ * the real debug (debug.enable reaches every real instance, not a no-op), and parses and writes a
+ * packet with aedes' copy of mqtt-packet. debug writes its lines to stderr.
+ */
+async function debugChild(opts: { tern: boolean; debugEnv?: string }): Promise<{ state: unknown; stderr: string }> {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { PassThrough } from 'node:stream';
+    let state = null;
+    if (${opts.tern}) {
+      await import(${JSON.stringify(pathToFileURL(path.join(root, 'server/node.ts')).href)});
+      state = (await import(${JSON.stringify(pathToFileURL(path.join(root, 'server/broker/core/internals/mqtt-packet-debug.ts')).href)})).mqttPacketDebug;
+    }
+    const fromAedes = createRequire(createRequire(${JSON.stringify(path.join(root, 'package.json'))}).resolve('aedes'));
+    const mqttPacket = fromAedes('mqtt-packet');
+    createRequire(fromAedes.resolve('mqtt-packet'))('debug').enable('mqtt-packet:*');
+    mqttPacket.parser().parse(mqttPacket.generate({ cmd: 'pingreq' }));
+    mqttPacket.writeToStream({ cmd: 'pingresp' }, new PassThrough());
+    process.stdout.write(JSON.stringify(state));
+  `;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DEBUG;
+  if (opts.debugEnv !== undefined) env.DEBUG = opts.debugEnv;
+  const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', tsxLoader, '--input-type=module', '-e', script], { cwd: root, env });
+  return { state: JSON.parse(stdout), stderr };
+}
+
+describe('debug in mqtt-packet (core/internals/mqtt-packet-debug.ts)', () => {
+  test("without Tern, mqtt-packet's parser and writer log through debug instances that debug.enable turns on (what the check below relies on)", async () => {
+    const { stderr } = await debugChild({ tern: false });
+    assert.match(stderr, /mqtt-packet:parser/);
+    assert.match(stderr, /mqtt-packet:writeToStream/);
+  });
+
+  test('with DEBUG unset, loading Tern gives mqtt-packet:parser and :writeToStream the no-op: nothing turns them on later', async () => {
+    const { state, stderr } = await debugChild({ tern: true });
+    assert.deepEqual(state, {
+      outcome: 'quiet',
+      namespaces: [
+        { namespace: 'mqtt-packet:parser', quiet: true },
+        { namespace: 'mqtt-packet:writeToStream', quiet: true },
+      ],
+    });
+    assert.doesNotMatch(stderr, /mqtt-packet:/);
+  });
+
+  test('with DEBUG=mqtt-packet:*, mqtt-packet gets the real debug and logs as it does without Tern', async () => {
+    const { state, stderr } = await debugChild({ tern: true, debugEnv: 'mqtt-packet:*' });
+    assert.deepEqual((state as { namespaces: unknown[] }).namespaces, [
+      { namespace: 'mqtt-packet:parser', quiet: false },
+      { namespace: 'mqtt-packet:writeToStream', quiet: false },
+    ]);
+    assert.match(stderr, /mqtt-packet:parser/);
+    assert.match(stderr, /mqtt-packet:writeToStream/);
   });
 });
 

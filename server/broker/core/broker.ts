@@ -2,6 +2,8 @@
 // hooks and the chain's steps (hook-chain.ts). It holds no policy of its own: every decision is
 // a step registered by the policy's module, in the order POLICY_ORDER declares.
 import { randomUUID } from 'node:crypto';
+// before aedes, which loads mqtt-packet: see the file
+import './internals/mqtt-packet-debug.ts';
 import { Aedes } from 'aedes';
 import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 import type { ConfigSource } from '../../config/source.ts';
