@@ -16,6 +16,7 @@ import { Aedes } from 'aedes';
 import mqemitter from 'mqemitter';
 import mqttPacket from 'mqtt-packet';
 import { openRaw, type RawPeer } from '../helpers/raw.ts';
+import { mayHaveLiveSubscriberUnder } from '../../server/broker/core/internals/mqemitter.ts';
 
 const require = createRequire(import.meta.url);
 const execFileAsync = promisify(execFile);
@@ -190,6 +191,41 @@ describe('mqemitter', () => {
     assert.deepEqual(internals._matcher.match('a/b'), []);
     await new Promise<void>((resolve) => mq.removeListener('a/+/c', fn, () => resolve()));
     assert.deepEqual(internals._matcher.match('a/b/c'), []);
+  });
+
+  test("_matcher is a qlobber whose _trie maps each filter's words to Maps, level by level, '/' ending a filter, with '+' and '#' as words of their own (core/internals/mqemitter.ts mayHaveLiveSubscriberUnder)", () => {
+    const mq = mqemitter({ matchEmptyLevels: true });
+    const m = (mq as unknown as { _matcher: { _trie: Map<string, unknown>; _separator: string; _wildcard_one: string; _wildcard_some: string } })._matcher;
+    assert.deepEqual([m._separator, m._wildcard_one, m._wildcard_some], ['/', '+', '#']);
+    const fn = (_m: unknown, cb: () => void) => cb();
+    mq.on('$SYS/+/heartbeat', fn);
+    mq.on('a/#', fn);
+    const sys = m._trie.get('$SYS') as Map<string, unknown>;
+    assert.ok(m._trie instanceof Map && sys instanceof Map);
+    const plus = sys.get('+') as Map<string, unknown>;
+    assert.deepEqual([...plus.keys()], ['heartbeat']);
+    assert.deepEqual([...(plus.get('heartbeat') as Map<string, unknown>).keys()], ['/']);
+    assert.ok((m._trie.get('a') as Map<string, unknown>).has('#'));
+  });
+
+  test('mayHaveLiveSubscriberUnder is false only where no subscription matches any topic below the prefix, and true wherever match() finds one (core/internals/mqemitter.ts)', () => {
+    const mq = mqemitter({ matchEmptyLevels: true });
+    const matcher = (mq as unknown as EmitterInternals)._matcher;
+    const fn = (_m: unknown, cb: () => void) => cb();
+    const filters = ['$SYS/+/heartbeat', '$SYS/brokers/n1/clients/c1/connected', 'x/+/y/#', 'p/q', '+/z/+'];
+    for (const f of filters) mq.on(f, fn);
+    const topics = ['$SYS/b/heartbeat', '$SYS/brokers/n1/clients/c1/connected', 'x/1/y', 'x/1/y/2/3', 'p/q', 'k/z/v', '$SYS/brokers/n2/clients/c1/connected'];
+    for (const t of topics) {
+      const words = t.split('/');
+      if (matcher.match(t).length === 0) continue;
+      for (let n = 0; n < words.length; n++) assert.ok(mayHaveLiveSubscriberUnder(mq, words.slice(0, n)), `${t} under ${words.slice(0, n).join('/')}`);
+    }
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n2', 'clients']), false);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n1', 'clients']), true);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['p', 'q']), false, "'p/q' matches p/q only, nothing below it");
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['k', 'z', 'v']), false, "'+/z/+' ends at the third level");
+    mq.on('#', fn);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n2', 'clients']), true, '# is a live subscription matcher.match() returns for $ topics too');
   });
 
   test('_do(message, callback) starts every delivery; beyond `concurrency` messages queue (length) and each completion starts the next inside itself, nesting (core/internals/mqemitter.ts createMessageRouter bounds that nesting)', () => {
