@@ -24,7 +24,7 @@ export interface ControlDeps {
   startedAt: number;
   /** whether any live (in-process) subscription matches the topic */
   hasLiveSubscriber(topic: string): boolean;
-  /** the watermarks follow these events as they happen */
+  /** the subscription watermarks follow these events as they happen */
   events: EventBus;
 }
 
@@ -60,9 +60,16 @@ export function createBrokerControl(deps: ControlDeps): ControlSurface {
     if (topics > max.topics) max.topics = topics;
     if (shared > max.shared) max.shared = shared;
   };
+  // The connection watermarks follow aedes' own events, where sessions.ts emits session.created
+  // ('client') and client.connected ('clientReady'), not the bus: a listener on the bus makes every
+  // CONNECT build those payloads (and read the peer address, a syscall) for a watermark that reads
+  // none of them. Both run after the session registry's listeners (attach() came first), so the
+  // counts include the new connection.
+  aedes.on('client', noteConnections);
+  aedes.on('clientReady', noteConnections);
   const offs = [
-    deps.events.on('client.connected', noteConnections),
-    deps.events.on('session.created', noteConnections),
+    () => aedes.removeListener('client', noteConnections),
+    () => aedes.removeListener('clientReady', noteConnections),
     deps.events.on('session.subscribed', () => {
       if (!recount) (recount = setTimeout(noteSubscriptions, RECOUNT_MS)).unref();
     }),

@@ -1,7 +1,8 @@
 // Tern's event bus: every EMQX hook point, with EMQX's names and fields. The broker emits;
 // metrics, $SYS, webhooks and the dashboard's live view consume. Emitting with no listener costs
 // one Map lookup, and emitters check has() before building a payload, so an event nobody listens
-// to costs nothing on the hot path. The bus stamps each event with a unique id and, where the
+// to costs nothing on the hot path; a listener that acts only sometimes says when (`when`), and
+// has() is false while none would act. The bus stamps each event with a unique id and, where the
 // payload has none of its own, a timestamp (ms).
 import type { QoS } from './types.ts';
 
@@ -148,31 +149,63 @@ export const EVENT_NAMES: readonly TernEventName[] = [
   'message.dropped',
 ];
 
+export interface ListenOptions {
+  /**
+   * Whether the listener would do anything with an event now. While it answers false (and no
+   * listener without `when` is on), has() answers false, so emitters skip building the payload:
+   * a consumer that acts only sometimes ($SYS: while someone subscribes) costs nothing per event
+   * otherwise. The listener is still called for what is emitted, and checks for itself.
+   */
+  when?: () => boolean;
+}
+
 export interface EventBus {
-  on<K extends TernEventName>(name: K, fn: Listener<K>): () => void;
+  on<K extends TernEventName>(name: K, fn: Listener<K>, opts?: ListenOptions): () => void;
   emit<K extends TernEventName>(name: K, payload: Emitted<K>): void;
   has(name: TernEventName): boolean;
 }
 
+interface Registration {
+  fn: Listener<never>;
+  when: (() => boolean) | undefined;
+}
+
+/** an event's listeners, and what has() reads; replaced on change (never mutated) */
+interface Entry {
+  registrations: Registration[];
+  list: Listener<never>[];
+  /** listeners without `when`: has() is true while there is one */
+  always: number;
+  /** the `when` of the others */
+  guards: (() => boolean)[];
+}
+
+function entryOf(registrations: Registration[]): Entry {
+  const guards: (() => boolean)[] = [];
+  for (const r of registrations) if (r.when) guards.push(r.when);
+  return { registrations, list: registrations.map((r) => r.fn), always: registrations.length - guards.length, guards };
+}
+
 export function createEventBus(onListenerError?: (name: string, err: unknown) => void): EventBus {
-  // arrays replaced on change (never mutated): an emit iterates the one it read, with an index
-  const listeners = new Map<TernEventName, Listener<never>[]>();
+  // an emit iterates the list it read, with an index: entries are replaced, never changed
+  const entries = new Map<TernEventName, Entry>();
   // the process's start in base 36, then a counter: unique across restarts without a clock read per event
   const prefix = Date.now().toString(36) + '-';
   let seq = 0;
   return {
-    on(name, fn) {
-      const entry = fn as Listener<never>;
-      listeners.set(name, [...(listeners.get(name) ?? []), entry]);
+    on(name, fn, opts) {
+      const reg: Registration = { fn: fn as Listener<never>, when: opts?.when };
+      entries.set(name, entryOf([...(entries.get(name)?.registrations ?? []), reg]));
       return () => {
-        const rest = (listeners.get(name) ?? []).filter((f) => f !== entry);
-        if (rest.length === 0) listeners.delete(name);
-        else listeners.set(name, rest);
+        const rest = (entries.get(name)?.registrations ?? []).filter((r) => r !== reg);
+        if (rest.length === 0) entries.delete(name);
+        else entries.set(name, entryOf(rest));
       };
     },
     emit(name, payload) {
-      const list = listeners.get(name);
-      if (!list) return;
+      const entry = entries.get(name);
+      if (!entry) return;
+      const list = entry.list;
       const event = payload as TernEvent<typeof name>;
       event.id = prefix + (seq++).toString(36);
       if (event.ts === undefined) event.ts = Date.now();
@@ -186,7 +219,12 @@ export function createEventBus(onListenerError?: (name: string, err: unknown) =>
       }
     },
     has(name) {
-      return listeners.has(name);
+      const entry = entries.get(name);
+      if (!entry) return false;
+      if (entry.always > 0) return true;
+      const guards = entry.guards;
+      for (let i = 0; i < guards.length; i++) if (guards[i]!()) return true;
+      return false;
     },
   };
 }

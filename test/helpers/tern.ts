@@ -2,6 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+// before mqtt.js, which loads mqtt-packet first otherwise: the tests run mqtt-packet as Tern does
+import '../../server/broker/core/internals/mqtt-packet-debug.ts';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { defaultConfig } from '../../server/config/index.ts';

@@ -8,12 +8,18 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Aedes } from 'aedes';
 import mqemitter from 'mqemitter';
 import mqttPacket from 'mqtt-packet';
 import { openRaw, type RawPeer } from '../helpers/raw.ts';
+import { mayHaveLiveSubscriberUnder } from '../../server/broker/core/internals/mqemitter.ts';
 
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 
 // ---- mqtt-packet --------------------------------------------------------------------------------
 
@@ -102,6 +108,70 @@ describe('mqtt-packet Parser', () => {
   });
 });
 
+// mqtt-packet-debug.ts is checked in child processes: this one loaded mqtt-packet above, and
+// the stub only works when it loads mqtt-packet first.
+const root = path.resolve(import.meta.dirname, '../..');
+const tsxLoader = import.meta.resolve('tsx');
+
+/**
+ * Runs a child that loads Tern's process entry module (server/node.ts: everything main.ts runs,
+ * without running it) unless `tern` is false, then turns every mqtt-packet namespace on through
+ * the real debug (debug.enable reaches every real instance, not a no-op), and parses and writes a
+ * packet with aedes' copy of mqtt-packet. debug writes its lines to stderr.
+ */
+async function debugChild(opts: { tern: boolean; debugEnv?: string }): Promise<{ state: unknown; stderr: string }> {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { PassThrough } from 'node:stream';
+    let state = null;
+    if (${opts.tern}) {
+      await import(${JSON.stringify(pathToFileURL(path.join(root, 'server/node.ts')).href)});
+      state = (await import(${JSON.stringify(pathToFileURL(path.join(root, 'server/broker/core/internals/mqtt-packet-debug.ts')).href)})).mqttPacketDebug;
+    }
+    const fromAedes = createRequire(createRequire(${JSON.stringify(path.join(root, 'package.json'))}).resolve('aedes'));
+    const mqttPacket = fromAedes('mqtt-packet');
+    createRequire(fromAedes.resolve('mqtt-packet'))('debug').enable('mqtt-packet:*');
+    mqttPacket.parser().parse(mqttPacket.generate({ cmd: 'pingreq' }));
+    mqttPacket.writeToStream({ cmd: 'pingresp' }, new PassThrough());
+    process.stdout.write(JSON.stringify(state));
+  `;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DEBUG;
+  if (opts.debugEnv !== undefined) env.DEBUG = opts.debugEnv;
+  const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', tsxLoader, '--input-type=module', '-e', script], { cwd: root, env });
+  return { state: JSON.parse(stdout), stderr };
+}
+
+describe('debug in mqtt-packet (core/internals/mqtt-packet-debug.ts)', () => {
+  test("without Tern, mqtt-packet's parser and writer log through debug instances that debug.enable turns on (what the check below relies on)", async () => {
+    const { stderr } = await debugChild({ tern: false });
+    assert.match(stderr, /mqtt-packet:parser/);
+    assert.match(stderr, /mqtt-packet:writeToStream/);
+  });
+
+  test('with DEBUG unset, loading Tern gives mqtt-packet:parser and :writeToStream the no-op: nothing turns them on later', async () => {
+    const { state, stderr } = await debugChild({ tern: true });
+    assert.deepEqual(state, {
+      outcome: 'quiet',
+      namespaces: [
+        { namespace: 'mqtt-packet:parser', quiet: true },
+        { namespace: 'mqtt-packet:writeToStream', quiet: true },
+      ],
+    });
+    assert.doesNotMatch(stderr, /mqtt-packet:/);
+  });
+
+  test('with DEBUG=mqtt-packet:*, mqtt-packet gets the real debug and logs as it does without Tern', async () => {
+    const { state, stderr } = await debugChild({ tern: true, debugEnv: 'mqtt-packet:*' });
+    assert.deepEqual((state as { namespaces: unknown[] }).namespaces, [
+      { namespace: 'mqtt-packet:parser', quiet: false },
+      { namespace: 'mqtt-packet:writeToStream', quiet: false },
+    ]);
+    assert.match(stderr, /mqtt-packet:parser/);
+    assert.match(stderr, /mqtt-packet:writeToStream/);
+  });
+});
+
 // ---- mqemitter ----------------------------------------------------------------------------------
 
 interface EmitterInternals {
@@ -121,6 +191,41 @@ describe('mqemitter', () => {
     assert.deepEqual(internals._matcher.match('a/b'), []);
     await new Promise<void>((resolve) => mq.removeListener('a/+/c', fn, () => resolve()));
     assert.deepEqual(internals._matcher.match('a/b/c'), []);
+  });
+
+  test("_matcher is a qlobber whose _trie maps each filter's words to Maps, level by level, '/' ending a filter, with '+' and '#' as words of their own (core/internals/mqemitter.ts mayHaveLiveSubscriberUnder)", () => {
+    const mq = mqemitter({ matchEmptyLevels: true });
+    const m = (mq as unknown as { _matcher: { _trie: Map<string, unknown>; _separator: string; _wildcard_one: string; _wildcard_some: string } })._matcher;
+    assert.deepEqual([m._separator, m._wildcard_one, m._wildcard_some], ['/', '+', '#']);
+    const fn = (_m: unknown, cb: () => void) => cb();
+    mq.on('$SYS/+/heartbeat', fn);
+    mq.on('a/#', fn);
+    const sys = m._trie.get('$SYS') as Map<string, unknown>;
+    assert.ok(m._trie instanceof Map && sys instanceof Map);
+    const plus = sys.get('+') as Map<string, unknown>;
+    assert.deepEqual([...plus.keys()], ['heartbeat']);
+    assert.deepEqual([...(plus.get('heartbeat') as Map<string, unknown>).keys()], ['/']);
+    assert.ok((m._trie.get('a') as Map<string, unknown>).has('#'));
+  });
+
+  test('mayHaveLiveSubscriberUnder is false only where no subscription matches any topic below the prefix, and true wherever match() finds one (core/internals/mqemitter.ts)', () => {
+    const mq = mqemitter({ matchEmptyLevels: true });
+    const matcher = (mq as unknown as EmitterInternals)._matcher;
+    const fn = (_m: unknown, cb: () => void) => cb();
+    const filters = ['$SYS/+/heartbeat', '$SYS/brokers/n1/clients/c1/connected', 'x/+/y/#', 'p/q', '+/z/+'];
+    for (const f of filters) mq.on(f, fn);
+    const topics = ['$SYS/b/heartbeat', '$SYS/brokers/n1/clients/c1/connected', 'x/1/y', 'x/1/y/2/3', 'p/q', 'k/z/v', '$SYS/brokers/n2/clients/c1/connected'];
+    for (const t of topics) {
+      const words = t.split('/');
+      if (matcher.match(t).length === 0) continue;
+      for (let n = 0; n < words.length; n++) assert.ok(mayHaveLiveSubscriberUnder(mq, words.slice(0, n)), `${t} under ${words.slice(0, n).join('/')}`);
+    }
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n2', 'clients']), false);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n1', 'clients']), true);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['p', 'q']), false, "'p/q' matches p/q only, nothing below it");
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['k', 'z', 'v']), false, "'+/z/+' ends at the third level");
+    mq.on('#', fn);
+    assert.equal(mayHaveLiveSubscriberUnder(mq, ['$SYS', 'brokers', 'n2', 'clients']), true, '# is a live subscription matcher.match() returns for $ topics too');
   });
 
   test('_do(message, callback) starts every delivery; beyond `concurrency` messages queue (length) and each completion starts the next inside itself, nesting (core/internals/mqemitter.ts createMessageRouter bounds that nesting)', () => {

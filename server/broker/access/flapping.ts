@@ -41,6 +41,8 @@ export function createFlapping(deps: FlappingDeps): Flapping {
 
   const enabled = (zone: string) => config.get().zones[zone]?.enable_flapping_detect === true;
 
+  // `when`: only clients the connect step watches count, so with none watched (detection off in
+  // every zone) no disconnect builds its client.disconnected payload for this listener
   const off = events.on('client.disconnected', (e) => {
     const entry = entries.get(e.clientid);
     if (!entry || !enabled(entry.zone)) return;
@@ -59,7 +61,7 @@ export function createFlapping(deps: FlappingDeps): Flapping {
       // banned meanwhile (by an admin, or a second detection racing this one): nothing to do
       if ((err as { code?: string }).code !== 'ALREADY_EXISTS') log.error({ err, clientid: e.clientid }, 'banning a flapping client failed');
     });
-  });
+  }, { when: () => entries.size > 0 });
 
   // forget clients whose window passed: they start afresh on their next CONNECT
   const timer = setInterval(() => {

@@ -2,6 +2,8 @@
 // hooks and the chain's steps (hook-chain.ts). It holds no policy of its own: every decision is
 // a step registered by the policy's module, in the order POLICY_ORDER declares.
 import { randomUUID } from 'node:crypto';
+// before aedes, which loads mqtt-packet: see the file
+import './internals/mqtt-packet-debug.ts';
 import { Aedes } from 'aedes';
 import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 import type { ConfigSource } from '../../config/source.ts';
@@ -12,7 +14,7 @@ import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { createMessageRouter } from './internals/mqemitter.ts';
 import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
-import type { ConnectInfo, HookChain, MessagePacket, PublishRefusal } from './hook-chain.ts';
+import type { ConnectInfo, ConnectRefusal, HookChain, MessagePacket, PublishRefusal } from './hook-chain.ts';
 import { wrapPublish } from './internals/aedes.ts';
 
 export interface BrokerDeps {
@@ -78,29 +80,14 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       };
       r.fromConnect(info);
       if (events.has('client.connect')) events.emit('client.connect', connInfo(r));
-      const settle = (refusal: Awaited<ReturnType<HookChain['runConnect']>>) => {
-        if (!refusal) {
-          // aedes would name a clean client without an id after this hook; name it now so the
-          // session record and every event carry the id the client has [MQTT-3.1.3-6]
-          if (!packet.clientId) r.clientid = packet.clientId = 'aedes_' + randomUUID();
-          return done(null, true);
-        }
-        if (refusal.close) {
-          log.warn({ clientid: info.clientid, reason: refusal.reason }, 'malformed CONNECT, connection closed');
-          return done(new Error(refusal.reason), false);
-        }
-        log.info({ clientid: info.clientid, returnCode: refusal.returnCode, reason: refusal.reason }, 'CONNECT refused');
-        r.refusedWith = refusal.returnCode;
-        r.refusedBecause = refusal.reason;
-        // aedes answers CONNACK 1 itself for a level outside 3..4; steer it there
-        if (refusal.returnCode === 1) packet.protocolVersion = 0 as ConnectPacket['protocolVersion'];
-        else refusals.set(r, authError(refusal.returnCode, refusal.reason));
-        done(null, true);
-      };
       const verdict = chain.runConnect(r, info);
       // the usual verdicts (anonymous, allow-list) arrive synchronously: no promise, no closure
-      if (verdict instanceof Promise) verdict.then(settle, (err: Error) => settle({ returnCode: 3, reason: err.message }));
-      else settle(verdict);
+      if (verdict instanceof Promise) {
+        verdict.then(
+          (refusal) => settleConnect(refusal, r, packet, info, done),
+          (err: Error) => settleConnect({ returnCode: 3, reason: err.message }, r, packet, info, done),
+        );
+      } else settleConnect(verdict, r, packet, info, done);
     },
 
     authenticate(client, _username, _password, done) {
@@ -200,6 +187,36 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   });
   aedes.once('closed', unsubscribe);
   return aedes;
+
+  /**
+   * answers aedes' preConnect once the chain's verdict is known (a function of the broker, not a
+   * closure made per CONNECT: under tsx's keepNames each one costs a defineProperty as well)
+   */
+  function settleConnect(
+    refusal: ConnectRefusal | undefined,
+    r: NonNullable<AedesClient['tern']>,
+    packet: ConnectPacket,
+    info: ConnectInfo,
+    done: (err: Error | null, ok: boolean) => void,
+  ): void {
+    if (!refusal) {
+      // aedes would name a clean client without an id after this hook; name it now so the
+      // session record and every event carry the id the client has [MQTT-3.1.3-6]
+      if (!packet.clientId) r.clientid = packet.clientId = 'aedes_' + randomUUID();
+      return done(null, true);
+    }
+    if (refusal.close) {
+      log.warn({ clientid: info.clientid, reason: refusal.reason }, 'malformed CONNECT, connection closed');
+      return done(new Error(refusal.reason), false);
+    }
+    log.info({ clientid: info.clientid, returnCode: refusal.returnCode, reason: refusal.reason }, 'CONNECT refused');
+    r.refusedWith = refusal.returnCode;
+    r.refusedBecause = refusal.reason;
+    // aedes answers CONNACK 1 itself for a level outside 3..4; steer it there
+    if (refusal.returnCode === 1) packet.protocolVersion = 0 as ConnectPacket['protocolVersion'];
+    else refusals.set(r, authError(refusal.returnCode, refusal.reason));
+    done(null, true);
+  }
 
   /** answers aedes' authorizePublish once the chain's verdict is known */
   function settlePublish(

@@ -14,13 +14,14 @@
 //
 // The retained topics are kept here, not in the retained store: a SUBSCRIBE that matches them gets
 // them at once (as retained), and they neither count as retained messages nor touch the disk. A
-// topic nobody subscribes to is not published at all (one trie match instead of a routing), and
+// topic nobody subscribes to is not published at all (one trie match instead of a routing), the
+// clients/<id>/... events are not even built while no subscription could match under clients/, and
 // while no connected client holds a subscription starting with `$SYS` (the only filters that can
 // match a `$` topic [MQTT-4.7.2-1]) a tick does nothing at all: not even reading the counters.
 import type { ConfigSource } from '../../config/source.ts';
 import type { Logger } from '../../logger.ts';
 import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
-import { deliverToClient, hasLiveSubscriber, makePacket, suppressAedesSysTopics } from '../core/internals/aedes.ts';
+import { deliverToClient, hasLiveSubscriber, makePacket, mayHaveLiveSubscriberUnder, suppressAedesSysTopics } from '../core/internals/aedes.ts';
 import type { ConnectionFacts, EventBus, TernEvents } from '../events.ts';
 import { topicMatches } from '../protocol/topic.ts';
 import { parseShared } from '../routing/shared-subscriptions.ts';
@@ -94,11 +95,9 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
     return false;
   }
 
-  /** a payload function is called only when someone subscribes to the topic */
-  function publish(topic: string, payload: string | (() => string)): void {
+  function publish(topic: string, payload: string): void {
     if (closed || !hasLiveSubscriber(aedes, topic)) return;
-    const text = typeof payload === 'string' ? payload : payload();
-    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(text), qos: 0, retain: false, dup: false }, noop);
+    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, noop);
   }
 
   function publishRetained(topic: string, payload: string): void {
@@ -184,8 +183,24 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
   aedes.on('subscribe', onSubscribe);
 
   // ---- clients/<id>/... from the event bus --------------------------------------------------------
-  const clientTopic = (clientid: string, what: string) => `${base()}clients/${clientid}/${what}`;
-  /** the fields `connected` and `disconnected` share (EMQX 4), built only when someone reads them */
+  // These listeners say (`when`) that they act only while some live subscription could match a
+  // topic under $SYS/brokers/<node>/clients/: otherwise the bus tells the emitters nobody listens,
+  // and a CONNECT builds no client.connected payload for them (nor reads the peer address).
+  let clientWords: readonly string[] = [];
+  const clientTopicsWatched = (): boolean => {
+    const name = node();
+    if (clientWords[2] !== name) clientWords = ['$SYS', 'brokers', name, 'clients'];
+    return !closed && mayHaveLiveSubscriberUnder(aedes, clientWords);
+  };
+  const watched = { when: clientTopicsWatched };
+  /** publishes clients/<id>/<what>, its payload built only when someone subscribes to it */
+  function publishClient<E extends { clientid: string }>(e: E, what: string, build: (e: E) => string): void {
+    if (!clientTopicsWatched() || UNPUBLISHABLE.test(e.clientid)) return;
+    const topic = `${base()}clients/${e.clientid}/${what}`;
+    if (!hasLiveSubscriber(aedes, topic)) return;
+    aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(build(e)), qos: 0, retain: false, dup: false }, noop);
+  }
+  /** the fields `connected` and `disconnected` share (EMQX 4) */
   const common = (
     clientid: string,
     username: string | null,
@@ -204,40 +219,31 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
     expiry_interval: c.expiry_interval,
     connected_at,
   });
+  const connectedPayload = (e: TernEvents['client.connected']) =>
+    JSON.stringify({ ...common(e.clientid, e.username, e.ipaddress, e.connected_at, e), connack: 0, ts: Date.now() });
+  const disconnectedPayload = (e: TernEvents['client.disconnected'] & { connection: ConnectionFacts }) =>
+    JSON.stringify({
+      ...common(e.clientid, e.username, e.connection.ipaddress, e.connected_at ?? 0, e.connection),
+      reason: e.reason,
+      disconnected_at: e.disconnected_at,
+      ts: Date.now(),
+    });
+  const subscribedPayload = (e: TernEvents['session.subscribed']) =>
+    JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, opts: e.opts, ts: Date.now() });
+  const unsubscribedPayload = (e: TernEvents['session.unsubscribed']) =>
+    JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, ts: Date.now() });
   const offs = [
-    events.on('client.connected', (e: TernEvents['client.connected']) => {
-      if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'connected'), () =>
-        JSON.stringify({
-          ...common(e.clientid, e.username, e.ipaddress, e.connected_at, e),
-          connack: 0,
-          ts: Date.now(),
-        }),
-      );
-    }),
-    events.on('client.disconnected', (e: TernEvents['client.disconnected']) => {
-      // only a connection that was announced: every `connected` gets exactly one `disconnected`
-      const c = e.connection;
-      if (!c || UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'disconnected'), () =>
-        JSON.stringify({
-          ...common(e.clientid, e.username, c.ipaddress, e.connected_at ?? 0, c),
-          reason: e.reason,
-          disconnected_at: e.disconnected_at,
-          ts: Date.now(),
-        }),
-      );
-    }),
-    events.on('session.subscribed', (e: TernEvents['session.subscribed']) => {
-      if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'subscribed'), () =>
-        JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, opts: e.opts, ts: Date.now() }),
-      );
-    }),
-    events.on('session.unsubscribed', (e: TernEvents['session.unsubscribed']) => {
-      if (UNPUBLISHABLE.test(e.clientid)) return;
-      publish(clientTopic(e.clientid, 'unsubscribed'), () => JSON.stringify({ clientid: e.clientid, username: e.username, topic: e.topic, ts: Date.now() }));
-    }),
+    events.on('client.connected', (e) => publishClient(e, 'connected', connectedPayload), watched),
+    events.on(
+      'client.disconnected',
+      (e) => {
+        // only a connection that was announced: every `connected` gets exactly one `disconnected`
+        if (e.connection) publishClient(e as typeof e & { connection: ConnectionFacts }, 'disconnected', disconnectedPayload);
+      },
+      watched,
+    ),
+    events.on('session.subscribed', (e) => publishClient(e, 'subscribed', subscribedPayload), watched),
+    events.on('session.unsubscribed', (e) => publishClient(e, 'unsubscribed', unsubscribedPayload), watched),
   ];
 
   log.debug({ node: node() }, '$SYS publisher started');

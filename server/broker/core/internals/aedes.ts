@@ -3,7 +3,7 @@
 import type { AedesPublishPacket, PublishPacket } from 'aedes';
 import type { AedesBroker, Client } from '../aedes-types.ts';
 import AedesPacket from 'aedes-packet';
-import { hasLiveSubscriber as mqHasLiveSubscriber } from './mqemitter.ts';
+import { hasLiveSubscriber as mqHasLiveSubscriber, mayHaveLiveSubscriberUnder as mqMayHaveLiveSubscriberUnder } from './mqemitter.ts';
 
 /** Marks on a client's PUBLISH packet, read by the publish wrapper below. */
 const ROUTED = Symbol('tern.routed');
@@ -50,6 +50,11 @@ export function wrapPublish(aedes: AedesBroker): PublishControl {
 /** Whether a live subscription (a connected client's, or the broker's own) matches the topic. */
 export function hasLiveSubscriber(aedes: AedesBroker, topic: string): boolean {
   return mqHasLiveSubscriber((aedes as unknown as { mq: unknown }).mq, topic);
+}
+
+/** Whether a live subscription could match a topic below the levels `words` (false is exact: none can). */
+export function mayHaveLiveSubscriberUnder(aedes: AedesBroker, words: readonly string[]): boolean {
+  return mqMayHaveLiveSubscriberUnder((aedes as unknown as { mq: unknown }).mq, words);
 }
 
 /** aedes' client keeps its mqtt-packet parser as _parser. */

@@ -1,4 +1,5 @@
-// Everything Tern relies on inside mqemitter, in one place (test/unit/internals.test.ts pins it).
+// Everything Tern relies on inside mqemitter (and the qlobber it matches with), in one place
+// (test/unit/internals.test.ts pins it).
 // The message router aedes runs on (mqemitter), with its drain recursion broken.
 //
 // mqemitter 7 queues messages beyond `concurrency` and, when a delivery completes, starts the next
@@ -39,4 +40,34 @@ export function createMessageRouter(concurrency: number): MQEmitter {
 export function hasLiveSubscriber(mq: unknown, topic: string): boolean {
   // mqemitter keeps its qlobber as _matcher; aedes subscribes every live subscription there
   return (mq as { _matcher: { match(topic: string): unknown[] } })._matcher.match(topic).length > 0;
+}
+
+/** qlobber's trie (mqemitter's _matcher): a word to the filters going on with it; the separator ends a filter */
+type Trie = Map<string, Trie | unknown[]>;
+interface Matcher {
+  _trie: Trie;
+  _separator: string;
+  _wildcard_one: string;
+  _wildcard_some: string;
+}
+
+/**
+ * Whether a live subscription could match some topic that starts with the levels `words` and has
+ * more levels after them. False is exact: no topic under that prefix has a subscriber, and none
+ * needs to be built and matched to find that out (a few Map lookups instead of a split and a
+ * match). True may still find no subscriber for a particular topic.
+ */
+export function mayHaveLiveSubscriberUnder(mq: unknown, words: readonly string[]): boolean {
+  const m = (mq as { _matcher: Matcher })._matcher;
+  return underTrie(m, m._trie, words, 0);
+}
+
+function underTrie(m: Matcher, trie: Trie, words: readonly string[], i: number): boolean {
+  if (trie.has(m._wildcard_some)) return true;
+  // a filter ending right here (the separator) matches no longer topic
+  if (i === words.length) return trie.size > (trie.has(m._separator) ? 1 : 0);
+  const exact = trie.get(words[i]!);
+  if (exact instanceof Map && underTrie(m, exact, words, i + 1)) return true;
+  const one = trie.get(m._wildcard_one);
+  return one instanceof Map && underTrie(m, one, words, i + 1);
 }

@@ -1,5 +1,6 @@
 // Everything Tern relies on inside mqtt-packet's Parser, in one place (test/unit/internals.test.ts
-// pins it). aedes keeps one Parser per client (client._parser).
+// pins it). aedes keeps one Parser per client (client._parser). How mqtt-packet gets its `debug`
+// is in mqtt-packet-debug.ts, which must run before mqtt-packet loads.
 import type { Client } from '../aedes-types.ts';
 import { clientParser } from './aedes.ts';
 
