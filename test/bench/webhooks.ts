@@ -251,6 +251,13 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
   return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs };
 }
 
+/**
+ * untimed phases of N connects before each timed block: V8 takes ~10,000 connects to settle the
+ * connect path, at the start and again after a listener on client.connected comes or goes (the
+ * main thread and V8's compiler and GC threads busy meanwhile: measured per thread)
+ */
+const WARM_PHASES = 5;
+
 function connectScenario(): Scenario {
   return {
     name: 'webhook-connect',
@@ -272,7 +279,7 @@ function connectScenario(): Scenario {
         // warm-up, untimed: a fresh broker's connect path takes ~6,000 connects to settle (JIT
         // tiers, heap sizing): 765, 395, 330, 270 µs of CPU per connect in four phases of 2,000
         // with no hook. The ABBA order cancels a linear drift, not that curve.
-        for (let w = 0; w < 3; w++) await timedConnects(broker, `whc-warm${w}-`, n);
+        for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warm${w}-`, n);
         const runs: { hook: boolean; r: Awaited<ReturnType<typeof timedConnects>> }[] = [];
         let hookId: unknown;
         for (const [k, withHook] of [false, true, true, false].entries()) {
@@ -284,11 +291,16 @@ function connectScenario(): Scenario {
             // not the cost per connect; its first request (held by the receiver) says it is up
             await timedConnects(broker, `whc-warmhook-${k}-`, 1);
             await first;
-            await timedConnects(broker, `whc-warmhook-${k}-more-`, n);
+            // and, as at the start, untimed connects: the connect path, now with a listener on
+            // client.connected, takes as long to settle again (895, 565, 460, 395, 310 µs per
+            // connect in phases of 2,000 after the hook was created, against 345–355 without)
+            for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warmhook-${k}-${w}-`, n);
           }
           if (!withHook && hookId !== undefined) {
             await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);
             hookId = undefined;
+            // the listener gone, the path settles once more: the same untimed connects
+            for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warmnone-${k}-${w}-`, n);
           }
           runs.push({ hook: withHook, r: await timedConnects(broker, `whc-${k}-`, n) });
         }
