@@ -2,9 +2,9 @@
 // durable outbox (outbox.ts) by listeners on the event bus, and one delivery loop per hook
 // (worker.ts) that POSTs them (delivery.ts), all loops on a delivery thread (delivery-thread.ts,
 // started by delivery-host.ts with the first enabled hook). Nothing here runs on the broker's
-// path but the listeners (pack + buffer a row: pack.ts) and one `published` step: a QoS 1/2
-// message that matches a message.publish hook is routed — and so acknowledged (PUBACK, PUBREC) —
-// only after its outbox row is committed. Listeners exist only for events some enabled hook wants.
+// path but the listeners (pack.ts, appended to the hook's block of the batch: block.ts) and one
+// `published` step: a QoS 1/2 message that matches a message.publish hook is routed — and so
+// acknowledged (PUBACK, PUBREC) — only after its outbox row is committed. Listeners exist only for events some enabled hook wants.
 // Outcomes come back from the thread and are written here (the store has one writer).
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
