@@ -4,8 +4,8 @@
 // started by delivery-host.ts with the first enabled hook). Nothing here runs on the broker's
 // path but the listeners (pack.ts, appended to the hook's block of the batch: block.ts) and one
 // `published` step: a QoS 1/2 message that matches a message.publish hook is routed — and so
-// acknowledged (PUBACK, PUBREC) — only after its outbox row is committed. Listeners exist only for events some enabled hook wants.
-// Outcomes come back from the thread and are written here (the store has one writer).
+// acknowledged (PUBACK, PUBREC) — only after its outbox row is committed. Listeners exist only
+// for events some enabled hook wants. Outcomes come back from the thread and are written here (the store has one writer).
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { ConfigSource } from '../config/source.ts';
