@@ -5,7 +5,8 @@
 // path but the listeners (pack.ts, appended to the hook's block of the batch: block.ts) and one
 // `published` step: a QoS 1/2 message that matches a message.publish hook is routed — and so
 // acknowledged (PUBACK, PUBREC) — only after its outbox row is committed. Listeners exist only
-// for events some enabled hook wants. Outcomes come back from the thread and are written here (the store has one writer).
+// for events some enabled hook wants. Outcomes come back from the thread and are written here
+// (the store has one writer).
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { ConfigSource } from '../config/source.ts';
