@@ -22,13 +22,23 @@ export const BLOCKS_FROM = `FROM webhook_outbox_block WHERE hook_id = @hook AND 
 
 /** collects one hook's events of one batch */
 export class BlockBuilder {
-  #buf = Buffer.allocUnsafe(INITIAL);
+  #buf: Buffer;
   #len = 0;
   /** byte offset of the first event kept (events before it were dropped for space) */
   #head = 0;
   /** events appended, and how many of them were dropped from the front */
   #count = 0;
   #dropped = 0;
+
+  /** `reuse`: the buffer of an earlier block, written and committed (release()) */
+  constructor(reuse?: Buffer) {
+    this.#buf = reuse ?? Buffer.allocUnsafe(INITIAL);
+  }
+
+  /** the buffer, for the next block once this one is committed; the builder is done */
+  release(): Buffer {
+    return this.#buf;
+  }
 
   /** events kept */
   get size(): number {
