@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ensureDashboardBuilt } from '../../dashboard/build.ts';
 import { startTern, type Tern } from '../../server/tern.ts';
-import { tempDir, testConfig } from '../helpers/tern.ts';
+import { baseConfLines, tempDir, testConfig } from '../helpers/tern.ts';
 import { loadConfig } from '../../server/config/index.ts';
 import type { Config } from '../../server/config/types.ts';
 import { pino } from 'pino';
@@ -46,18 +46,6 @@ export interface E2EOptions {
    * data dir; `confFile` is its path (edit it, then reload from Settings)
    */
   confLines?: string[];
-}
-
-/** the lines every e2e emqx.conf starts with: what testConfig() sets in code */
-function baseConfLines(dir: string): string[] {
-  return [
-    `node.data_dir = ${path.join(dir, 'data')}`,
-    'log.level = silent',
-    'listener.tcp.external = 127.0.0.1:0',
-    'listener.tcp.internal = 127.0.0.1:0',
-    'listener.ws.external = 127.0.0.1:0',
-    'dashboard.listener.http = 127.0.0.1:0',
-  ];
 }
 
 export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {

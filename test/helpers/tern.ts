@@ -14,6 +14,22 @@ export function tempDir(prefix = 'tern-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * The lines a test's emqx.conf starts with: its data dir under `dir`, no log output, every
+ * listener on a port the kernel picks (what testConfig() sets in code); `extra` listeners too.
+ */
+export function baseConfLines(dir: string, extra: string[] = []): string[] {
+  return [
+    `node.data_dir = ${path.join(dir, 'data')}`,
+    'log.level = silent',
+    'listener.tcp.external = 127.0.0.1:0',
+    'listener.tcp.internal = 127.0.0.1:0',
+    'listener.ws.external = 127.0.0.1:0',
+    ...extra,
+    'dashboard.listener.http = 127.0.0.1:0',
+  ];
+}
+
 /** defaults with every port 0, loopback only, data in a fresh temp dir */
 export function testConfig(mutate?: (c: Config) => void): Config {
   const c = defaultConfig();

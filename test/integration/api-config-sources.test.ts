@@ -8,21 +8,14 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../server/config/index.ts';
 import { startTern } from '../../server/tern.ts';
-import { tempDir } from '../helpers/tern.ts';
+import { baseConfLines, tempDir } from '../helpers/tern.ts';
 
 type Sources = Record<string, { source: string; where?: string }>;
 
 async function start(lines: string[], env: NodeJS.ProcessEnv, password = 'public') {
   const dir = tempDir('tern-sources-');
   const file = path.join(dir, 'emqx.conf');
-  const base = [
-    `node.data_dir = ${path.join(dir, 'data')}`,
-    'log.level = silent',
-    'listener.tcp.external = 127.0.0.1:0',
-    'listener.tcp.internal = 127.0.0.1:0',
-    'listener.ws.external = 127.0.0.1:0',
-    'dashboard.listener.http = 127.0.0.1:0',
-  ];
+  const base = baseConfLines(dir);
   const write = (extra: string[]) => fs.writeFileSync(file, [...base, ...extra].join('\n') + '\n');
   write(lines);
   const loaded = loadConfig({ file, env });

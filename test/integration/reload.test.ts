@@ -13,7 +13,7 @@ import type { MqttClient } from 'mqtt';
 import { loadConfig, ConfigError } from '../../server/config/index.ts';
 import { startTern, type StartOptions, type Tern } from '../../server/tern.ts';
 import type { ReloadReport } from '../../server/reload.ts';
-import { tempDir, connect, nextMessages, endAll } from '../helpers/tern.ts';
+import { baseConfLines, tempDir, connect, nextMessages, endAll } from '../helpers/tern.ts';
 import { freePort } from '../helpers/process.ts';
 import { busEvents } from '../helpers/events.ts';
 import { granted as grantedQos } from '../helpers/access.ts';
@@ -39,16 +39,7 @@ interface Fixture {
 async function start(extra: string[] = [], opts: StartOptions['reload'] = {}): Promise<Fixture> {
   const dir = tempDir('tern-reload-');
   const file = path.join(dir, 'emqx.conf');
-  const base = [
-    `node.data_dir = ${path.join(dir, 'data')}`,
-    'log.level = silent',
-    'listener.tcp.external = 127.0.0.1:0',
-    'listener.tcp.internal = 127.0.0.1:0',
-    'listener.ws.external = 127.0.0.1:0',
-    'listener.ssl.external = 127.0.0.1:0',
-    'listener.wss.external = 127.0.0.1:0',
-    'dashboard.listener.http = 127.0.0.1:0',
-  ];
+  const base = baseConfLines(dir, ['listener.ssl.external = 127.0.0.1:0', 'listener.wss.external = 127.0.0.1:0']);
   const write = (lines: string[]) => fs.writeFileSync(file, [...base, ...lines].join('\n') + '\n');
   write(extra);
   const loaded = loadConfig({ file, env: {} });
