@@ -15,7 +15,8 @@
 // also keeps the counters). An event that fails a try leaves its block for a row of its own in
 // webhook_outbox (status 0 with its attempts and error; a dead letter is status 1), where the
 // retry API, GET .../deliveries and a restart find its attempts. Delivered events are deleted a
-// block at a time, keeping the most recent KEEP_DELIVERED for GET .../deliveries?status=delivered.
+// block at a time, keeping at least the most recent KEEP_DELIVERED (and less than one batch more)
+// for GET .../deliveries?status=delivered.
 //
 // Ids are assigned when a batch is written (one increasing sequence for all hooks and both
 // tables), so within a hook, id order is commit order: the delivery thread reads `id > cursor`
@@ -73,7 +74,7 @@ export interface OutboxDeps {
  * flood the broker's event loop can go seconds without running timers, and a batch waiting for
  * one would hold every event of those seconds in memory.
  */
-const FLUSH_ROWS = 2048;
+export const FLUSH_ROWS = 2048;
 /**
  * Buffers of committed blocks kept for the next batches (up to this many, each up to
  * SPARE_BYTES): a flood's block grows to ~100 KB every 10 ms, and allocating and growing a fresh
@@ -527,7 +528,11 @@ export class Outbox {
     if (last > this.cursor(hookId)) this.#cursors.set(hookId, last);
   }
 
-  /** deletes the hook's delivered events but the newest KEEP_DELIVERED (of rows and of blocks each) */
+  /**
+   * deletes the hook's delivered events but the newest KEEP_DELIVERED: rows of their own exactly,
+   * blocks whole (the block where the count is reached stays, so up to one batch more is kept):
+   * cutting it would read and rewrite a flood's ~300 KB block at every prune.
+   */
   #prune(hookId: number): void {
     const cursor = this.cursor(hookId);
     const keep = this.#s.keepFrom.get(hookId, cursor) as { id: number } | undefined;
@@ -536,21 +541,17 @@ export class Outbox {
       this.#s.pruneDelivered.run(hookId, low, keep.id);
       this.#prunedTo.set(hookId, keep.id - 1);
     }
-    // blocks: from the newest delivered down until KEEP_DELIVERED events are kept; older blocks
-    // go whole, and the older part of the block where the count is reached is cut off
     let kept = 0;
-    let at: { block: Bounds; keepFrom: number } | undefined;
+    let from: number | undefined;
     for (const b of this.#s.blockBounds.iterate(hookId, cursor) as Iterable<Bounds>) {
-      const top = Math.min(b.last_id, cursor);
-      kept += top - b.first_id + 1;
+      kept += Math.min(b.last_id, cursor) - b.first_id + 1;
       if (kept >= KEEP_DELIVERED) {
-        at = { block: { first_id: b.first_id, last_id: b.last_id }, keepFrom: b.first_id + (kept - KEEP_DELIVERED) };
+        from = b.first_id;
         break;
       }
     }
-    if (!at) return;
-    this.#s.pruneBlocks.run(hookId, at.block.first_id);
-    if (at.keepFrom > at.block.first_id) this.#cut(hookId, at.block.first_id, at.keepFrom - 1);
+    // (after the loop: the connection is busy while an iteration is open)
+    if (from !== undefined) this.#s.pruneBlocks.run(hookId, from);
   }
 
   #writeStates(): void {
