@@ -10,7 +10,7 @@
 //   u32 meta byte length | meta (UTF-8; pack.ts) | i32 payload length, -1 for none | payload
 // little-endian, back to back, so any run of consecutive events is one contiguous byte range:
 // cutting events off either end or out of the middle (drops, failures: outbox.ts) is slicing.
-import type { OutboxRow } from './pack.ts';
+import type { BlockEvent, OutboxRow, QueuedEvent } from './pack.ts';
 
 /** a first buffer this small comes from Node's pool; it doubles as needed */
 const INITIAL = 2048;
@@ -121,4 +121,34 @@ export function readBlock(first: number, data: Buffer, after: number, upTo: numb
     id++;
   }
   return n;
+}
+
+/**
+ * readBlock for the delivery thread: the events are appended as BlockEvents (views on `data`,
+ * no strings made); returns how many it appended.
+ */
+export function queueBlock(first: number, data: Buffer, after: number, upTo: number, limit: number, out: QueuedEvent[]): number {
+  let off = 0;
+  let id = first;
+  let n = 0;
+  while (off < data.byteLength && n < limit && id <= upTo) {
+    const mlen = data.readUInt32LE(off);
+    const plen = data.readInt32LE(off + 4 + mlen);
+    if (id > after) {
+      out.push({ id, attempts: 0, src: data, at: off });
+      n++;
+    }
+    off += 8 + mlen + Math.max(0, plen);
+    id++;
+  }
+  return n;
+}
+
+/** a block event as a row (its meta as text, its payload a view) */
+export function blockRow(e: BlockEvent): OutboxRow {
+  const { src, at } = e;
+  const mlen = src.readUInt32LE(at);
+  const plen = src.readInt32LE(at + 4 + mlen);
+  const p = at + 8 + mlen;
+  return { id: e.id, meta: src.toString('utf8', at + 4, at + 4 + mlen), payload: plen < 0 ? null : src.subarray(p, p + plen), body: null, attempts: e.attempts };
 }

@@ -5,7 +5,7 @@
 // (one writer for the file, as for everything else).
 import { parentPort, workerData } from 'node:worker_threads';
 import { send } from './delivery.ts';
-import { formatRow } from './format.ts';
+import { BodyWriter } from './body.ts';
 import { OutboxReader } from './outbox-reader.ts';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 import { HookWorker } from './worker.ts';
@@ -14,6 +14,7 @@ import { CommitGate } from './commit-gate.ts';
 const port = parentPort!;
 const init = workerData as ThreadInit;
 const reader = new OutboxReader(init.file);
+const bodies = new BodyWriter();
 const workers = new Map<number, HookWorker>();
 /** where each loop got to, kept across a hook's disable/enable */
 const cursors = new Map<number, number>();
@@ -25,8 +26,8 @@ const gate = new CommitGate(init.commits);
 
 const deps = {
   next: (hookId: number, afterId: number, limit: number) => reader.next(hookId, afterId, limit),
-  format: (row: Parameters<typeof formatRow>[0], hook: { payload_encoding: 'plain' | 'base64' }) => formatRow(row, node, hook.payload_encoding),
-  send: (hook: Parameters<typeof send>[0], body: string, stop: AbortSignal) => send(hook, body, init.userAgent, stop),
+  body: (rows: Parameters<BodyWriter['body']>[0], hook: Parameters<BodyWriter['body']>[1]) => bodies.body(rows, hook, node),
+  send: (hook: Parameters<typeof send>[0], body: Buffer | string, stop: AbortSignal) => send(hook, body, init.userAgent, stop),
   sending: (hookId: number, last: number) => post({ t: 'sending', hookId, last }),
   outcome: (o: Parameters<ConstructorParameters<typeof HookWorker>[2]['outcome']>[0]) => post({ t: 'outcome', ...o }),
   commits: () => gate.now(),

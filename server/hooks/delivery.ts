@@ -28,9 +28,9 @@ export interface SendResult {
  * "sha256=<hex HMAC-SHA256 of `${timestamp}.${body}` with the secret>". Signing the timestamp
  * with the body lets a receiver refuse replays of old requests.
  */
-export function signatureHeaders(secret: string, body: string, now = Date.now()): Record<string, string> {
+export function signatureHeaders(secret: string, body: Buffer | string, now = Date.now()): Record<string, string> {
   const ts = String(Math.floor(now / 1000));
-  return { 'x-tern-timestamp': ts, 'x-tern-signature': 'sha256=' + createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex') };
+  return { 'x-tern-timestamp': ts, 'x-tern-signature': 'sha256=' + createHmac('sha256', secret).update(`${ts}.`).update(body).digest('hex') };
 }
 
 // One keep-alive agent per scheme for all hooks: connections are reused between deliveries. No
@@ -41,11 +41,11 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true }),
 };
 
-export function send(hook: Pick<Hook, 'url' | 'headers' | 'secret' | 'timeout'>, body: string, userAgent: string, stop?: AbortSignal): Promise<SendResult> {
+export function send(hook: Pick<Hook, 'url' | 'headers' | 'secret' | 'timeout'>, body: Buffer | string, userAgent: string, stop?: AbortSignal): Promise<SendResult> {
   const t0 = performance.now();
-  const payload = Buffer.from(body);
+  const payload = typeof body === 'string' ? Buffer.from(body) : body;
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': userAgent, ...hook.headers, 'content-length': String(payload.length) };
-  if (hook.secret) Object.assign(headers, signatureHeaders(hook.secret, body));
+  if (hook.secret) Object.assign(headers, signatureHeaders(hook.secret, payload));
   return new Promise<SendResult>((resolve) => {
     let done = false;
     let req: http.ClientRequest | undefined;

@@ -5,8 +5,8 @@
 // that failed a try, moved back by the retry API, or written by an earlier layout); the next
 // events are the two ranges merged by id.
 import BetterSqlite3 from 'better-sqlite3';
-import { BLOCKS_FROM, readBlock } from './block.ts';
-import type { OutboxRow } from './pack.ts';
+import { BLOCKS_FROM, queueBlock } from './block.ts';
+import type { OutboxRow, QueuedEvent } from './pack.ts';
 
 interface Block {
   first_id: number;
@@ -35,24 +35,24 @@ export class OutboxReader {
     this.#blocksAfter = this.#db.prepare('SELECT first_id, last_id, data FROM webhook_outbox_block WHERE hook_id = @hook AND first_id > @after ORDER BY first_id');
   }
 
-  /** The hook's next pending events after `afterId`, oldest first, at most `limit`. */
-  next(hookId: number, afterId: number, limit: number): OutboxRow[] {
+  /** The hook's next pending events after `afterId`, oldest first, at most `limit` (block events read in place). */
+  next(hookId: number, afterId: number, limit: number): QueuedEvent[] {
     const rows = this.#rows.all(hookId, afterId, limit) as OutboxRow[];
     // a block event past the limit-th row of its own cannot be among the next `limit`
     const upTo = rows.length === limit ? rows[limit - 1]!.id : Infinity;
-    const fromBlocks: OutboxRow[] = [];
+    const fromBlocks: QueuedEvent[] = [];
     const h = this.#held.get(hookId);
     this.#held.delete(hookId);
     let last: Block | null = null;
     if (h && h.first_id <= afterId + 1 && h.last_id > afterId) {
       last = h;
-      readBlock(h.first_id, h.data, afterId, upTo, limit, fromBlocks);
+      queueBlock(h.first_id, h.data, afterId, upTo, limit, fromBlocks);
     }
     if (fromBlocks.length < limit && (!last || last.last_id < upTo)) {
       const source = last ? this.#blocksAfter.iterate({ hook: hookId, after: last.last_id }) : this.#blocks.iterate({ hook: hookId, after: afterId });
       for (const b of source as Iterable<Block>) {
         if (fromBlocks.length >= limit || b.first_id > upTo) break;
-        if (b.last_id > afterId) readBlock(b.first_id, b.data, afterId, upTo, limit - fromBlocks.length, fromBlocks);
+        if (b.last_id > afterId) queueBlock(b.first_id, b.data, afterId, upTo, limit - fromBlocks.length, fromBlocks);
         last = b;
       }
     }
@@ -61,7 +61,7 @@ export class OutboxReader {
     if (last && end && end.id < last.last_id) this.#held.set(hookId, last);
     if (rows.length === 0) return fromBlocks;
     if (fromBlocks.length === 0) return rows;
-    const out: OutboxRow[] = [];
+    const out: QueuedEvent[] = [];
     let i = 0;
     let j = 0;
     while (out.length < limit && (i < rows.length || j < fromBlocks.length)) {

@@ -26,6 +26,23 @@ export interface OutboxRow extends StoredEvent {
   attempts: number;
 }
 
+/**
+ * An event of a block as the delivery thread queues it: read in place, its bytes stay in the
+ * block's buffer (`src`, from byte `at`: block.ts) until its body is written (body.ts), so
+ * reading a batch allocates no strings.
+ */
+export interface BlockEvent {
+  id: number;
+  attempts: number;
+  src: Buffer;
+  at: number;
+}
+
+/** what the delivery thread sends: rows of their own and block events, in id order */
+export type QueuedEvent = OutboxRow | BlockEvent;
+
+export const isBlockEvent = (e: QueuedEvent): e is BlockEvent => (e as Partial<BlockEvent>).src !== undefined;
+
 export const isMessageEvent = (name: string): boolean => name.startsWith('message.');
 
 /** what JSON.stringify escapes in a string (lone surrogates included); \u2028/9 are only for safety */

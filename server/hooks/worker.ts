@@ -5,7 +5,7 @@
 // with the next ones. Events of one hook are therefore delivered in order, except dead letters
 // resent through the retry API (they go to the end of the queue). Every outcome is reported to
 // the broker's thread, which records it (outbox.ts) and counts it (stats.ts).
-import type { OutboxRow } from './pack.ts';
+import type { QueuedEvent } from './pack.ts';
 import type { SendResult } from './delivery.ts';
 import type { Hook } from './types.ts';
 
@@ -27,9 +27,10 @@ export interface Outcome {
 }
 
 export interface WorkerDeps {
-  next: (hookId: number, afterId: number, limit: number) => OutboxRow[];
-  format: (row: OutboxRow, hook: Hook) => string;
-  send: (hook: Hook, body: string, stop: AbortSignal) => Promise<SendResult>;
+  next: (hookId: number, afterId: number, limit: number) => QueuedEvent[];
+  /** the request body of these events (an array when the hook batches) */
+  body: (rows: QueuedEvent[], hook: Hook) => Buffer | string;
+  send: (hook: Hook, body: Buffer | string, stop: AbortSignal) => Promise<SendResult>;
   /** a request for rows up to `last` is about to leave (the outbox must not drop them) */
   sending: (hookId: number, last: number) => void;
   outcome: (o: Outcome) => void;
@@ -50,8 +51,8 @@ interface WorkerAhead {
   /** the cursor it follows */
   after: number;
   hook: Hook;
-  rows: OutboxRow[];
-  body: string;
+  rows: QueuedEvent[];
+  body: Buffer | string;
 }
 
 export class HookWorker {
@@ -59,7 +60,7 @@ export class HookWorker {
   readonly #d: WorkerDeps;
   /** every row with an id up to this one is delivered or a dead letter */
   #cursor: number;
-  #inflight: OutboxRow[] | null = null;
+  #inflight: QueuedEvent[] | null = null;
   /** the next full batch, read and formatted while the request before it was out */
   #ahead: WorkerAhead | null = null;
   #running = false;
@@ -111,8 +112,8 @@ export class HookWorker {
         let hook = this.#hook;
         const ahead = this.#ahead;
         this.#ahead = null;
-        let rows: OutboxRow[];
-        let body: string;
+        let rows: QueuedEvent[];
+        let body: Buffer | string;
         if (ahead && !this.#inflight && ahead.after === this.#cursor && ahead.hook === hook) {
           rows = ahead.rows;
           body = ahead.body;
@@ -133,7 +134,7 @@ export class HookWorker {
             rows = d.next(hook.id, this.#cursor, hook.batch_size);
             if (rows.length === 0) continue;
           }
-          body = this.#body(rows, hook);
+          body = d.body(rows, hook);
         }
         this.#inflight = rows;
         let attempts = 0;
@@ -164,11 +165,6 @@ export class HookWorker {
     }
   }
 
-  #body(rows: OutboxRow[], hook: Hook): string {
-    const d = this.#d;
-    return hook.batch_size > 1 ? `[${rows.map((r) => d.format(r, hook)).join(',')}]` : d.format(rows[0]!, hook);
-  }
-
   /**
    * The full batch after `after`, formatted, or null. Its rows are reported as in flight only when
    * it is sent (a message per request, not two): if the outbox drops some of them for space
@@ -177,7 +173,7 @@ export class HookWorker {
   #readAhead(hook: Hook, after: number): WorkerAhead | null {
     const rows = this.#d.next(hook.id, after, hook.batch_size);
     if (rows.length < hook.batch_size) return null;
-    return { after, hook, rows, body: this.#body(rows, hook) };
+    return { after, hook, rows, body: this.#d.body(rows, hook) };
   }
 
   #wait(ms: number): Promise<void> {

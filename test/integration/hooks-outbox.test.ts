@@ -16,6 +16,8 @@ import { OUTBOX_EVENTS_SQL, startReceiver } from '../helpers/receiver.ts';
 import { openStore } from '../../server/store/open.ts';
 import { createGroupCommit } from '../../server/store/group-commit.ts';
 import { FLUSH_ROWS, KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
+import { blockRow } from '../../server/hooks/block.ts';
+import { isBlockEvent, type QueuedEvent } from '../../server/hooks/pack.ts';
 import { packMeta, packPayload } from '../../server/hooks/pack.ts';
 import { OutboxReader } from '../../server/hooks/outbox-reader.ts';
 
@@ -117,7 +119,8 @@ async function withOutbox(max: number, body: (o: { outbox: Outbox; store: Awaite
 
 const event = (i: number) => ({ id: `e${i}`, ts: 1, topic: 't', qos: 0, retain: false, payload: Buffer.from(String(i)), from_clientid: 'c', from_username: null });
 const addEvent = (outbox: Outbox, i: number) => outbox.add(1, packMeta('message.publish', event(i) as never), packPayload('message.publish', event(i) as never));
-const payloadsOf = (rows: { payload: Uint8Array | null }[]) => rows.map((r) => Buffer.from(r.payload!).toString());
+/** the payloads of what the delivery thread reads (block events read in place, rows of their own) */
+const payloadsOf = (rows: QueuedEvent[]) => rows.map((r) => Buffer.from((isBlockEvent(r) ? blockRow(r) : r).payload!).toString());
 
 test('a batch of 2048 events is committed at once, not at the group commit timer', () =>
   withOutbox(100_000, async ({ outbox, reader }) => {

@@ -40,9 +40,9 @@ test('the next full batch is read while a request is out; a failed batch is retr
       if (outstanding > 0) readWhileOut.push(after);
       return rows.filter((r) => r.id > after).slice(0, limit).map((r) => ({ ...r }));
     },
-    format: (row) => row.meta,
+    body: (rs, h) => (h.batch_size > 1 ? `[${rs.map((r) => (r as OutboxRow).meta).join(',')}]` : (rs[0] as OutboxRow).meta),
     send: async (_h, body): Promise<SendResult> => {
-      sent.push(body);
+      sent.push(String(body));
       outstanding++;
       await new Promise((resolve) => setImmediate(resolve));
       outstanding--;

@@ -1,5 +1,5 @@
-// The webhook module's pure parts: backoff, signature, bodies (formatted directly and from the
-// outbox's stored form), topic filter checks.
+// The webhook module's pure parts: backoff, signature, bodies (formatted directly, from the
+// outbox's stored form, and as bytes from blocks), topic filter checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -7,7 +7,9 @@ import { EVENT_NAMES } from '../../server/broker/events.ts';
 import { backoff } from '../../server/hooks/worker.ts';
 import { signatureHeaders } from '../../server/hooks/delivery.ts';
 import { actionOf, formatEvent, formatRow, sampleEvent } from '../../server/hooks/format.ts';
-import { packMeta, packPayload } from '../../server/hooks/pack.ts';
+import { isBlockEvent, packMeta, packPayload, type QueuedEvent } from '../../server/hooks/pack.ts';
+import { BlockBuilder, blockRow, queueBlock } from '../../server/hooks/block.ts';
+import { BodyWriter } from '../../server/hooks/body.ts';
 import { topicFilterProblem } from '../../server/hooks/registry.ts';
 
 test('backoff doubles from retry_interval up to max_retry_interval, with half of it random', () => {
@@ -65,4 +67,33 @@ test('an event packed for the outbox and formatted at delivery gives the body fo
 
 test('a row of the first outbox layout is delivered with the body it was stored with', () => {
   assert.equal(formatRow({ meta: '["client.connected","x",1]', payload: null, body: '{"kept":true}' }, 'n', 'plain'), '{"kept":true}');
+});
+
+test('a body written as bytes from block events (body.ts) is the text formatRow gives, batched or not', () => {
+  const odd = ['plain', 'comma, ["bracket"], \\"', 'quote " and \\ backslash', 'ctrl \u0001\n', 'line sep \u2028', 'lone \ud800 surrogate', 'é 😀', ''];
+  const payloads = [...odd.map((s) => Buffer.from(s)), Buffer.from([0xff, 0xfe, 0x41]), Buffer.alloc(300, 0x61)];
+  const stored: { meta: string; payload: Buffer | null }[] = [];
+  for (const name of EVENT_NAMES) {
+    for (const [i, s] of odd.entries()) {
+      const base = sampleEvent(name) as unknown as Record<string, unknown>;
+      const message = name.startsWith('message.');
+      const event = { ...base, id: `id-${s}`, ...(message ? { topic: `t/${s}`, from_clientid: s, from_username: i % 2 ? null : s, payload: payloads[i] } : { clientid: s }) };
+      stored.push({ meta: packMeta(name, event as never), payload: packPayload(name, event as never) });
+    }
+  }
+  for (const p of payloads) stored.push({ meta: packMeta('message.publish', { ...sampleEvent('message.publish'), payload: p } as never), payload: p });
+  const block = new BlockBuilder();
+  for (const r of stored) block.append(r.meta, r.payload);
+  const queued: QueuedEvent[] = [];
+  queueBlock(1, Buffer.from(block.bytes()), 0, Infinity, Infinity, queued);
+  assert.equal(queued.length, stored.length);
+  // rows of their own among them: one failed a try, one of the first layout with its body
+  queued.splice(3, 0, { id: 0, meta: stored[0]!.meta, payload: stored[0]!.payload, body: null, attempts: 1 }, { id: 0, meta: '["client.connected","x",1]', payload: null, body: '{"kept":true}', attempts: 0 });
+  const writer = new BodyWriter();
+  for (const enc of ['plain', 'base64'] as const) {
+    const text = queued.map((e) => formatRow(isBlockEvent(e) ? blockRow(e) : e, 'n@h', enc));
+    assert.equal(writer.body(queued, { batch_size: 500, payload_encoding: enc }, 'n@h').toString(), `[${text.join(',')}]`, enc);
+    for (const [i, e] of queued.entries()) assert.equal(writer.body([e], { batch_size: 1, payload_encoding: enc }, 'n@h').toString(), text[i], `${enc} ${i}`);
+  }
+  assert.match(writer.body(queued.slice(-1), { batch_size: 1, payload_encoding: 'plain' }, 'other@node').toString(), /"node":"other@node"/, 'a new node name');
 });
