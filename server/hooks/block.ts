@@ -10,7 +10,7 @@
 //   u32 meta byte length | meta (UTF-8; pack.ts) | i32 payload length, -1 for none | payload
 // little-endian, back to back, so any run of consecutive events is one contiguous byte range:
 // cutting events off either end or out of the middle (drops, failures: outbox.ts) is slicing.
-import type { BlockEvent, OutboxRow, QueuedEvent } from './pack.ts';
+import { jsonString, type BlockEvent, type OutboxRow, type QueuedEvent } from './pack.ts';
 
 /** a first buffer this small comes from Node's pool; it doubles as needed */
 const INITIAL = 2048;
@@ -61,6 +61,43 @@ export class BlockBuilder {
     this.#count++;
   }
 
+  /**
+   * Appends a message.publish event, its meta written straight into the buffer: the bytes
+   * packMeta's text would give (pack.ts; a unit test compares them), without making that text
+   * for every message of a flood.
+   */
+  appendPublish(e: PublishFields): void {
+    const plen = e.payload.byteLength;
+    // the worst case: every character escaped as \uXXXX (6 bytes)
+    const need = this.#len + 64 + 6 * (e.id.length + e.topic.length + (e.from_clientid?.length ?? 0) + (e.from_username?.length ?? 0)) + plen;
+    if (need > this.#buf.length) this.#grow(need);
+    const b = this.#buf;
+    const start = this.#len;
+    let o = start + 4;
+    for (let i = 0; i < PUBLISH_HEAD.length; i++) b[o++] = PUBLISH_HEAD[i]!;
+    o = jsonInto(b, o, e.id);
+    b[o++] = COMMA;
+    o = digitsInto(b, o, e.ts);
+    b[o++] = COMMA;
+    o = jsonInto(b, o, e.topic);
+    b[o++] = COMMA;
+    b[o++] = 0x30 + e.qos;
+    b[o++] = COMMA;
+    const retain = e.retain ? TRUE : FALSE;
+    for (let i = 0; i < retain.length; i++) b[o++] = retain[i]!;
+    b[o++] = COMMA;
+    o = jsonInto(b, o, e.from_clientid);
+    b[o++] = COMMA;
+    o = jsonInto(b, o, e.from_username);
+    b[o++] = 0x5d;
+    b.writeUInt32LE(o - start - 4, start);
+    b.writeInt32LE(plen, o);
+    o += 4;
+    if (plen > 0) b.set(e.payload, o);
+    this.#len = o + plen;
+    this.#count++;
+  }
+
   /** drops the oldest event kept */
   dropFirst(): void {
     if (this.size === 0) return;
@@ -80,6 +117,57 @@ export class BlockBuilder {
     this.#buf.copy(b, 0, 0, this.#len);
     this.#buf = b;
   }
+}
+
+/** the fields appendPublish writes (the bus's message.publish event has them) */
+export interface PublishFields {
+  id: string;
+  ts: number;
+  topic: string;
+  qos: number;
+  retain: boolean;
+  from_clientid: string | null;
+  from_username: string | null;
+  payload: Uint8Array;
+}
+
+const PUBLISH_HEAD = Buffer.from('["message.publish",', 'latin1');
+const TRUE = Buffer.from('true', 'latin1');
+const FALSE = Buffer.from('false', 'latin1');
+const NULL = Buffer.from('null', 'latin1');
+const COMMA = 0x2c;
+
+/**
+ * jsonString(s) (pack.ts) written at `o`; returns the offset after it. Printable ASCII needing no
+ * escape is copied a character at a time; anything else is written from jsonString's text.
+ */
+function jsonInto(b: Buffer, o: number, s: string | null): number {
+  if (s === null) {
+    for (let i = 0; i < NULL.length; i++) b[o++] = NULL[i]!;
+    return o;
+  }
+  const start = o;
+  b[o++] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return start + b.write(jsonString(s), start, 'utf8');
+    b[o++] = c;
+  }
+  b[o++] = 0x22;
+  return o;
+}
+
+/** a non-negative integer's decimal digits (a time in ms) at `o`; returns the offset after them */
+function digitsInto(b: Buffer, o: number, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) return o + b.write(String(n), o, 'latin1');
+  let div = 1;
+  while (div * 10 <= n) div *= 10;
+  for (; div >= 1; div /= 10) {
+    const d = Math.floor(n / div);
+    b[o++] = 0x30 + d;
+    n -= d * div;
+  }
+  return o;
 }
 
 /** the byte offset after the event at `off` */

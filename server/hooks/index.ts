@@ -166,7 +166,15 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
 
   const matchesTopic = (h: Hook, topic: string): boolean => h.topic_filters.length === 0 || h.topic_filters.some((f) => topicMatches(f, topic));
 
+  // the batch's promise already has a rejection handler (outbox.ts): no promise per event
   function onEvent(name: TernEventName) {
+    if (name === 'message.publish') {
+      // the event of high-rate hooks: packed straight into each hook's block
+      return (event: TernEvent<'message.publish'>) => {
+        if (isSys(event.topic)) return;
+        for (const h of publishHooks) if (matchesTopic(h, event.topic)) void outbox.addPublish(h.id, event);
+      };
+    }
     return (event: TernEvent<TernEventName>) => {
       const hooks = byEvent.get(name);
       if (!hooks) return;
@@ -176,7 +184,6 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
       for (const h of hooks) {
         if (topic !== undefined && !matchesTopic(h, topic)) continue;
         meta ??= packMeta(name, event);
-        // the batch's promise already has a rejection handler (outbox.ts): no promise per event
         void outbox.add(h.id, meta, packPayload(name, event));
       }
     };

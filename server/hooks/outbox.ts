@@ -26,7 +26,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { BatchWriter } from '../store/group-commit.ts';
 import type { WebhookHookStateTable } from '../store/database.ts';
 import type { OutboxRow } from './pack.ts';
-import { BLOCKS_FROM, BlockBuilder, offsets, readBlock } from './block.ts';
+import { BLOCKS_FROM, BlockBuilder, offsets, readBlock, type PublishFields } from './block.ts';
 import { STATUS_NAME, type DeliveryStatus, type DeliveryView } from './types.ts';
 
 interface Counts {
@@ -43,6 +43,8 @@ export type HookState = Omit<WebhookHookStateTable, 'hook_id'>;
 interface Batch {
   byHook: Map<number, BlockBuilder>;
   rows: number;
+  /** max() when the batch began: read once per batch, not per event */
+  max: number;
   /** handed to the group commit */
   handed: boolean;
   timer: NodeJS.Timeout | null;
@@ -212,21 +214,39 @@ export class Outbox {
   /** Records one event for one hook (pack.ts: its meta and payload); resolves once its row is committed. */
   add(hookId: number, meta: string, payload: Buffer | null): Promise<void> {
     const batch = this.#current ?? this.#newBatch();
+    const block = this.#blockOf(batch, hookId);
+    block.append(meta, payload);
+    this.#added(batch, block, hookId);
+    return batch.promise;
+  }
+
+  /** add() of a message.publish event, packed straight into its block (block.ts) */
+  addPublish(hookId: number, event: PublishFields): Promise<void> {
+    const batch = this.#current ?? this.#newBatch();
+    const block = this.#blockOf(batch, hookId);
+    block.appendPublish(event);
+    this.#added(batch, block, hookId);
+    return batch.promise;
+  }
+
+  #blockOf(batch: Batch, hookId: number): BlockBuilder {
     let block = batch.byHook.get(hookId);
     if (!block) batch.byHook.set(hookId, (block = new BlockBuilder(this.#spares.pop())));
-    block.append(meta, payload);
+    return block;
+  }
+
+  #added(batch: Batch, block: BlockBuilder, hookId: number): void {
     // after the event's own processing (a microtask), not in the middle of the broker's
     if (++batch.rows === FLUSH_ROWS) queueMicrotask(this.#flush);
     const c = this.#countsOf(hookId);
     c.pending++;
     // a flood faster than the commit: the batch alone holds max() events of this hook, so every
     // older one goes anyway; drop the oldest now instead of writing and deleting it
-    if (block.size > this.#d.max()) {
+    if (block.size > batch.max) {
       block.dropFirst();
       c.pending--;
       this.#dropped(hookId, 1);
     }
-    return batch.promise;
   }
 
   /**
@@ -387,7 +407,7 @@ export class Outbox {
       resolve = res;
       reject = rej;
     });
-    const b: Batch = { byHook: new Map(), rows: 0, handed: false, timer: null, promise, resolve, reject };
+    const b: Batch = { byHook: new Map(), rows: 0, max: this.#d.max(), handed: false, timer: null, promise, resolve, reject };
     // the callers' promise (add) needs no handler of its own: this one is it
     promise.then(() => this.#committed(b), noop);
     b.timer = setTimeout(this.#onTimer, COMMIT_MS);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockBuilder, offsets, readBlock } from '../../server/hooks/block.ts';
-import type { OutboxRow } from '../../server/hooks/pack.ts';
+import { packMeta, type OutboxRow } from '../../server/hooks/pack.ts';
 
 const events: [string, Buffer | null][] = [
   ['["message.publish","a",1,"t/é",0,false,"c",null]', Buffer.from('hello')],
@@ -64,4 +64,18 @@ test('a block grows past its first buffer without losing what it holds', () => {
   readBlock(1, Buffer.from(b.bytes()), 0, Infinity, 100, rows);
   assert.equal(rows.length, 30);
   assert.ok(rows.every((r, i) => r.meta === `["m",${i}]` && r.payload!.byteLength === 100_000 && r.payload![99_999] === 1));
+});
+
+test('a message.publish event appended from its fields is stored as packMeta and its payload would be', () => {
+  const odd = ['plain', 'comma, ["bracket"], \\"', 'quote " and \\ backslash', 'ctrl \u0001\n', 'del \u007f', 'line sep \u2028', 'lone \ud800 surrogate', 'é 😀', ''];
+  for (const [i, s] of odd.entries()) {
+    for (const ts of [0, 7, 1_733_000_000_123, Date.now()]) {
+      const e = { id: `id-${s}`, ts, topic: `t/${s}`, qos: i % 3, retain: i % 2 === 0, from_clientid: i === 1 ? null : s, from_username: i % 2 ? null : s, payload: Buffer.from(s) };
+      const direct = new BlockBuilder();
+      direct.appendPublish(e);
+      const packed = new BlockBuilder();
+      packed.append(packMeta('message.publish', e as never), e.payload);
+      assert.deepEqual(direct.bytes(), packed.bytes(), `${JSON.stringify(s)} ts ${ts}`);
+    }
+  }
 });
