@@ -45,6 +45,8 @@ interface Batch {
   rows: number;
   /** max() when the batch began: read once per batch, not per event */
   max: number;
+  /** outcome writes (#writeLogged) that go with the batch's events */
+  outcomes: { hookId: number; write: () => void }[];
   /** handed to the group commit */
   handed: boolean;
   timer: NodeJS.Timeout | null;
@@ -311,6 +313,7 @@ export class Outbox {
   async retry(hookId: number, ids?: number[]): Promise<number> {
     let moved = 0;
     const wanted = ids ? new Set(ids) : undefined;
+    this.#handOutcomes();
     await this.#d.writer.run(() => {
       moved = 0;
       const now = Date.now();
@@ -336,6 +339,7 @@ export class Outbox {
     this.#prunedTo.delete(hookId);
     this.#dirty.delete(hookId);
     // rows of the batch being collected are written, then deleted, in the same transaction
+    this.#handOutcomes();
     await this.#d.writer.run(() => {
       this.#s.deleteHook.run(hookId);
       this.#s.deleteHookBlocks.run(hookId);
@@ -395,6 +399,11 @@ export class Outbox {
     this.#stateWrite.catch(noop);
   }
 
+  /** outcomes waiting in the batch being collected are written before what comes next */
+  #handOutcomes(): void {
+    if (this.#current && this.#current.outcomes.length > 0) this.#hand(this.#current);
+  }
+
   readonly #flush = (): void => {
     if (this.#current) this.#hand(this.#current);
     this.#d.writer.flush().catch(noop);
@@ -407,7 +416,7 @@ export class Outbox {
       resolve = res;
       reject = rej;
     });
-    const b: Batch = { byHook: new Map(), rows: 0, max: this.#d.max(), handed: false, timer: null, promise, resolve, reject };
+    const b: Batch = { byHook: new Map(), rows: 0, max: this.#d.max(), outcomes: [], handed: false, timer: null, promise, resolve, reject };
     // the callers' promise (add) needs no handler of its own: this one is it
     promise.then(() => this.#committed(b), noop);
     b.timer = setTimeout(this.#onTimer, COMMIT_MS);
@@ -448,6 +457,14 @@ export class Outbox {
       if (n > 0) {
         c.pending -= n;
         this.#dropped(hookId, n);
+      }
+    }
+    for (const o of batch.outcomes) {
+      try {
+        o.write();
+      } catch (err) {
+        // (a failed statement undoes only itself: the batch's events still commit)
+        this.#d.logger.error({ err, hookId: o.hookId }, 'webhooks: outbox update failed');
       }
     }
     this.#writeStates();
@@ -582,15 +599,25 @@ export class Outbox {
     this.#dirty.clear();
   }
 
-  /** one outcome's write, with the hook's state row; resolves once committed (never rejects: logged) */
+  /**
+   * One outcome's write, with the hook's state row; resolves once committed (never rejects:
+   * logged). While a batch of events is being collected the write goes into it: a busy hook's
+   * outcomes (one per request) share the events' transactions instead of adding their own.
+   */
   #writeLogged(hookId: number, write: () => void): Promise<void> {
     this.#dirty.add(hookId);
+    const logged = (err: unknown) => this.#d.logger.error({ err, hookId }, 'webhooks: outbox update failed');
+    const b = this.#current;
+    if (b) {
+      b.outcomes.push({ hookId, write });
+      return b.promise.catch(logged);
+    }
     return this.#d.writer
       .run(() => {
         write();
         this.#writeStates();
       })
-      .catch((err: unknown) => this.#d.logger.error({ err, hookId }, 'webhooks: outbox update failed'));
+      .catch(logged);
   }
 
   #countsOf(hookId: number): Counts {
