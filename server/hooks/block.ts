@@ -77,7 +77,12 @@ export class BlockBuilder {
     for (let i = 0; i < PUBLISH_HEAD.length; i++) b[o++] = PUBLISH_HEAD[i]!;
     o = jsonInto(b, o, e.id);
     b[o++] = COMMA;
-    o = digitsInto(b, o, e.ts);
+    // a flood's events share their millisecond: its digits are written once
+    if (e.ts !== lastTs) {
+      lastTs = e.ts;
+      lastTsLen = digitsInto(lastTsDigits, 0, e.ts);
+    }
+    for (let i = 0; i < lastTsLen; i++) b[o++] = lastTsDigits[i]!;
     b[o++] = COMMA;
     o = jsonInto(b, o, e.topic);
     b[o++] = COMMA;
@@ -90,10 +95,12 @@ export class BlockBuilder {
     b[o++] = COMMA;
     o = jsonInto(b, o, e.from_username);
     b[o++] = 0x5d;
-    b.writeUInt32LE(o - start - 4, start);
-    b.writeInt32LE(plen, o);
+    u32Into(b, start, o - start - 4);
+    u32Into(b, o, plen);
     o += 4;
-    if (plen > 0) b.set(e.payload, o);
+    const p = e.payload;
+    if (plen > 64) b.set(p, o);
+    else for (let i = 0; i < plen; i++) b[o + i] = p[i]!;
     this.#len = o + plen;
     this.#count++;
   }
@@ -155,6 +162,18 @@ function jsonInto(b: Buffer, o: number, s: string | null): number {
   }
   b[o++] = 0x22;
   return o;
+}
+
+let lastTs = -1;
+let lastTsLen = 0;
+const lastTsDigits = Buffer.alloc(32);
+
+/** a little-endian u32 (a length) at `o` */
+function u32Into(b: Buffer, o: number, n: number): void {
+  b[o] = n & 0xff;
+  b[o + 1] = (n >>> 8) & 0xff;
+  b[o + 2] = (n >>> 16) & 0xff;
+  b[o + 3] = n >>> 24;
 }
 
 /** a non-negative integer's decimal digits (a time in ms) at `o`; returns the offset after them */
