@@ -1,7 +1,8 @@
 // The outbox's second layout (migrations/0013): per-hook counters kept across restarts, delivered
 // rows pruned in ranges to the newest KEEP_DELIVERED, a large batch committed without waiting
 // for the group commit's timer, a partial batch sent once the commits after it fill it, and rows
-// of the first layout (0010) delivered after the upgrade.
+// of the first layout (0010) and blocks of the WITHOUT ROWID table (0014) delivered after the
+// upgrade.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,7 +17,7 @@ import { OUTBOX_EVENTS_SQL, startReceiver } from '../helpers/receiver.ts';
 import { openStore } from '../../server/store/open.ts';
 import { createGroupCommit } from '../../server/store/group-commit.ts';
 import { FLUSH_ROWS, KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
-import { blockRow } from '../../server/hooks/block.ts';
+import { BlockBuilder, blockRow } from '../../server/hooks/block.ts';
 import { isBlockEvent, type QueuedEvent } from '../../server/hooks/pack.ts';
 import { packMeta, packPayload } from '../../server/hooks/pack.ts';
 import { OutboxReader } from '../../server/hooks/outbox-reader.ts';
@@ -176,21 +177,29 @@ test('events leave their block when they are dropped for space or fail a try, an
     }
   }));
 
-test('pending events and dead letters of the first outbox layout are delivered after the upgrade', async () => {
-  const dataDir = tempDir();
-  // a store migrated up to 0012 only (the first layout), with one pending row and one dead letter
+/** a store in `dataDir` migrated only up to the migrations whose names sort before `below` */
+async function oldStore(dataDir: string, below: string) {
   const oldMigrations = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-migrations-'));
   const root = path.resolve(import.meta.dirname, '../../migrations');
   // symlinks: the migrations resolve their imports (kysely) from the repository
-  for (const f of fs.readdirSync(root)) if (f < '0013') fs.symlinkSync(path.join(root, f), path.join(oldMigrations, f));
-  const old = await openStore({ dataDir, logger: silent, migrationsDir: oldMigrations });
+  for (const f of fs.readdirSync(root)) if (f < below) fs.symlinkSync(path.join(root, f), path.join(oldMigrations, f));
+  try {
+    return await openStore({ dataDir, logger: silent, migrationsDir: oldMigrations });
+  } finally {
+    fs.rmSync(oldMigrations, { recursive: true, force: true });
+  }
+}
+
+test('pending events and dead letters of the first outbox layout are delivered after the upgrade', async () => {
+  const dataDir = tempDir();
+  // a store migrated up to 0012 only (the first layout), with one pending row and one dead letter
+  const old = await oldStore(dataDir, '0013');
   const now = Date.now();
   old.sqlite.prepare("INSERT INTO webhook (id, name, definition, created_at, updated_at) VALUES (1, 'old', ?, ?, ?)").run(JSON.stringify({ url: 'http://127.0.0.1:1/x', events: ['client.connected'] }), now, now);
   const insert = old.sqlite.prepare('INSERT INTO webhook_outbox (id, hook_id, event_id, event, body, status, attempts, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)');
   insert.run(1, 'old-1', 'client.connected', '{"action":"client_connected","clientid":"before-upgrade"}', 0, 0, now, now);
   insert.run(2, 'old-2', 'client.connected', '{"action":"client_connected","clientid":"dead-before"}', 1, 3, now, now);
   await old.close();
-  fs.rmSync(oldMigrations, { recursive: true, force: true });
 
   const rx = await startReceiver();
   const t = await startTernApi(testConfig((c) => (c.node.data_dir = dataDir)));
@@ -209,6 +218,35 @@ test('pending events and dead letters of the first outbox layout are delivered a
     await t.http.post(`/api/v5/hooks/${hook.id}/deliveries/retry`).set(t.auth).send({}).expect(200);
     const second = await rx.until(() => rx.delivered()[1], 'the retried dead letter');
     assert.equal(second.clientid, 'dead-before');
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+});
+
+test('blocks of the WITHOUT ROWID layout (0014) are pending after the upgrade to the rowid table (0015) and delivered in order', async () => {
+  const dataDir = tempDir();
+  const old = await oldStore(dataDir, '0015');
+  const now = Date.now();
+  old.sqlite.prepare("INSERT INTO webhook (id, name, definition, created_at, updated_at) VALUES (1, 'blocks', ?, ?, ?)").run(JSON.stringify({ url: 'http://127.0.0.1:1/x', events: ['message.publish'] }), now, now);
+  const block = new BlockBuilder();
+  for (const p of ['b1', 'b2', 'b3']) {
+    const e = { id: `ev-${p}`, ts: now, topic: 'up/t', qos: 1, retain: false, from_clientid: 'c', from_username: null, payload: Buffer.from(p) };
+    block.append(packMeta('message.publish', e as never), packPayload('message.publish', e as never));
+  }
+  old.sqlite.prepare('INSERT INTO webhook_outbox_block (hook_id, first_id, last_id, data) VALUES (1, 5, 7, ?)').run(block.bytes());
+  await old.close();
+
+  const rx = await startReceiver();
+  const t = await startTernApi(testConfig((c) => (c.node.data_dir = dataDir)));
+  try {
+    const table = t.tern.store.sqlite.prepare("SELECT sql FROM sqlite_schema WHERE name = 'webhook_outbox_block'").pluck().get() as string;
+    assert.doesNotMatch(table, /WITHOUT ROWID/);
+    const hook = (await t.http.get('/api/v5/hooks').set(t.auth)).body.find((h: { name: string }) => h.name === 'blocks');
+    assert.equal(hook.stats.pending, 3);
+    await t.http.put(`/api/v5/hooks/${hook.id}`).set(t.auth).send({ url: rx.url }).expect(200);
+    const got = await rx.until(() => rx.delivered().length >= 3 && rx.delivered(), 'the three events of the block');
+    assert.deepEqual(got.map((e) => [e.id, e.payload]), [['ev-b1', 'b1'], ['ev-b2', 'b2'], ['ev-b3', 'b3']]);
   } finally {
     await t.close();
     await rx.close();
