@@ -213,20 +213,9 @@ export function offsets(data: Buffer): number[] {
  * `limit` in all; returns how many it appended. Payloads are views on `data`.
  */
 export function readBlock(first: number, data: Buffer, after: number, upTo: number, limit: number, out: OutboxRow[]): number {
-  let off = 0;
-  let id = first;
-  let n = 0;
-  while (off < data.byteLength && n < limit && id <= upTo) {
-    const mlen = data.readUInt32LE(off);
-    const plen = data.readInt32LE(off + 4 + mlen);
-    const p = off + 8 + mlen;
-    if (id > after) {
-      out.push({ id, meta: data.toString('utf8', off + 4, off + 4 + mlen), payload: plen < 0 ? null : data.subarray(p, p + plen), body: null, attempts: 0 });
-      n++;
-    }
-    off = p + Math.max(0, plen);
-    id++;
-  }
+  const events: BlockEvent[] = [];
+  const n = queueBlock(first, data, after, upTo, limit, events);
+  for (const e of events) out.push(blockRow(e));
   return n;
 }
 
