@@ -24,7 +24,11 @@ export interface Receiver {
   mode: Mode;
   /** events of requests answered 2xx, in arrival order */
   delivered(): Record<string, unknown>[];
-  /** resolves once check() holds (re-checked on every request), rejects after timeoutMs */
+  /**
+   * resolves once check() holds (re-checked on every request), rejects after timeoutMs (60 s by
+   * default: a first delivery waits for the delivery thread to start, which compiles its modules
+   * and takes seconds on a cold cache and a busy machine)
+   */
   until<T>(check: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T>;
   /** answers held requests with 200 and stops hanging */
   release(): void;
@@ -50,7 +54,7 @@ export async function startReceiver(path = '/hook'): Promise<Receiver> {
     requests,
     mode: { kind: 'ok' },
     delivered: () => requests.filter((r) => r.status !== undefined && r.status >= 200 && r.status < 300).flatMap((r) => r.events),
-    until(check, what, timeoutMs = 15_000) {
+    until(check, what, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const test = () => {
           const v = check();
