@@ -749,6 +749,43 @@ function abbaOrder(blocks: number): PollKind[] {
   return out;
 }
 
+/** what the harness does in the 'polled' windows of a flood (GETs, reloads), timed per call */
+interface WindowedLoad<T extends { ms: number[]; error?: string }> {
+  setActive(on: boolean): void;
+  stop(): Promise<T>;
+}
+
+/**
+ * qos0-fanin's flood through back-to-back windows in `order`, `load` on in the 'polled' ones
+ * (switched at the generator's window boundaries: one flood, so no subscriber leaves while the
+ * broker still queues messages for it; see the qos0 note in BENCHMARKS.md). Returns the flood,
+ * what the load did, and msg/s per window with the mean of each kind.
+ */
+async function floodWithLoad<T extends { ms: number[]; error?: string }>(broker: RunningBroker, p: ScenarioParams, order: PollKind[], load: WindowedLoad<T>, onStopped: () => void) {
+  let r: Awaited<ReturnType<typeof runTrafficShape>>;
+  let done: T;
+  try {
+    r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: order.length }, (e) => {
+      if (e.event === 'measure-start') load.setActive(order[0] === 'polled');
+      else if (e.event === 'window-end') load.setActive(order[e.index + 1] === 'polled');
+      else if (e.event === 'measure-end') load.setActive(false);
+    });
+  } finally {
+    done = await load.stop();
+    onStopped();
+  }
+  const w = r.result.windows ?? [];
+  if (w.length !== order.length) throw new Error(`the generator reported ${w.length} windows, expected ${order.length}`);
+  const rates = w.map((n) => perSecond(n, r.spec));
+  const mean = (kind: PollKind): number => {
+    const xs = rates.filter((_, k) => order[k] === kind);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  /** the windows in order, `mark` for a loaded one: "U 210.3, P 205.1, ..." (k msg/s) */
+  const windows = (mark: string): string => order.map((kind, k) => `${kind === 'polled' ? mark : 'U'} ${(rates[k]! / 1000).toFixed(1)}`).join(', ');
+  return { r, done, mean, windows };
+}
+
 
 function qos0WhilePolled(): Scenario {
   return {
@@ -769,38 +806,13 @@ function qos0WhilePolled(): Scenario {
       const api = await apiLogin(broker.host, broker.httpPort!);
       // the first requests of a route compile its code paths: not part of steady polling
       for (let k = 0; k < API_WARMUP; k++) for (const path of POLL_PATHS) await getOk(api, path);
-      const poller = startPoller(api, POLL_PATHS, 1000);
-      const polledWindow = (k: number): boolean => ORDER[k] === 'polled';
-      let r: Awaited<ReturnType<typeof runTrafficShape>>;
-      let polls: Awaited<ReturnType<typeof poller.stop>>;
-      try {
-        // one flood, so no subscriber leaves while the broker still queues messages for it (see
-        // the qos0 note in BENCHMARKS.md); polling switches at the generator's window boundaries
-        r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: ORDER.length }, (e) => {
-          if (e.event === 'measure-start') poller.setActive(polledWindow(0));
-          else if (e.event === 'window-end') poller.setActive(polledWindow(e.index + 1));
-          else if (e.event === 'measure-end') poller.setActive(false);
-        });
-      } finally {
-        polls = await poller.stop();
-        api.close();
-      }
+      const { r, done: polls, mean, windows } = await floodWithLoad(broker, p, ORDER, startPoller(api, POLL_PATHS, 1000), () => api.close());
       const notes = [...r.notes];
       if (polls.error) notes.push(`poller: ${polls.error}`);
-      const w = r.result.windows ?? [];
-      if (w.length !== ORDER.length) throw new Error(`the generator reported ${w.length} windows, expected ${ORDER.length}`);
-      const rates = w.map((n) => perSecond(n, r.spec));
-      const mean = (kind: PollKind): number => {
-        const xs = rates.filter((_, k) => ORDER[k] === kind);
-        return xs.reduce((a, b) => a + b, 0) / xs.length;
-      };
       const unpolled = mean('unpolled');
       const polled = mean('polled');
       const [q50] = polls.ms.length > 0 ? p50p99(polls.ms) : [NaN];
-      notes.push(
-        `windows (k msg/s): ${ORDER.map((kind, k) => `${kind === 'polled' ? 'P' : 'U'} ${(rates[k]! / 1000).toFixed(1)}`).join(', ')}; ` +
-          `${polls.rounds} poll rounds (${polls.ms.length} GETs), p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...polls.ms))} ms under the flood`,
-      );
+      notes.push(`windows (k msg/s): ${windows('P')}; ${polls.rounds} poll rounds (${polls.ms.length} GETs), p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...polls.ms))} ms under the flood`);
       return { values: { 'qos0-unpolled': unpolled, 'qos0-polled': polled, 'qos0-polled-ratio': polled / unpolled }, cpu: r.cpu, notes };
     },
   };
@@ -989,36 +1001,13 @@ function qos0WhileReloaded(): Scenario {
       const file = broker.configFile!;
       // the first reloads compile the reload's code paths: not part of the steady state
       for (let k = 0; k < API_WARMUP; k++) await reloadOnce(api, file, k);
-      const reloads = startReloads(api, file, 1000);
-      const reloadedWindow = (k: number): boolean => ORDER[k] === 'polled';
-      let r: Awaited<ReturnType<typeof runTrafficShape>>;
-      let done: Awaited<ReturnType<typeof reloads.stop>>;
-      try {
-        r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: ORDER.length }, (e) => {
-          if (e.event === 'measure-start') reloads.setActive(reloadedWindow(0));
-          else if (e.event === 'window-end') reloads.setActive(reloadedWindow(e.index + 1));
-          else if (e.event === 'measure-end') reloads.setActive(false);
-        });
-      } finally {
-        done = await reloads.stop();
-        api.close();
-      }
+      const { r, done, mean, windows } = await floodWithLoad(broker, p, ORDER, startReloads(api, file, 1000), () => api.close());
       const notes = [...r.notes];
       if (done.error) notes.push(`reloads: ${done.error}`);
-      const w = r.result.windows ?? [];
-      if (w.length !== ORDER.length) throw new Error(`the generator reported ${w.length} windows, expected ${ORDER.length}`);
-      const rates = w.map((n) => perSecond(n, r.spec));
-      const mean = (kind: PollKind): number => {
-        const xs = rates.filter((_, k) => ORDER[k] === kind);
-        return xs.reduce((a, b) => a + b, 0) / xs.length;
-      };
       const none = mean('unpolled');
       const reloaded = mean('polled');
       const [q50] = done.ms.length > 0 ? p50p99(done.ms) : [NaN];
-      notes.push(
-        `windows (k msg/s): ${ORDER.map((kind, k) => `${kind === 'polled' ? 'R' : 'U'} ${(rates[k]! / 1000).toFixed(1)}`).join(', ')}; ` +
-          `${done.ms.length} reloads, p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...done.ms))} ms under the flood`,
-      );
+      notes.push(`windows (k msg/s): ${windows('R')}; ${done.ms.length} reloads, p50 ${fmtMs(q50)} ms, max ${fmtMs(Math.max(...done.ms))} ms under the flood`);
       return { values: { 'qos0-no-reload': none, 'qos0-reloaded': reloaded, 'qos0-reloaded-ratio': reloaded / none }, cpu: r.cpu, notes };
     },
   };
