@@ -688,10 +688,11 @@ function apiClientsList(): Scenario {
 
 
 /**
- * One poll loop for a whole scenario: while active, GETs every path in turn once per `everyMs`
- * (the first round as soon as it is switched on); idle otherwise. Bounded by MAX_POLL_ROUNDS.
+ * One loop for a whole scenario: while active, runs `round` (the k-th, from 1) once per
+ * `everyMs` (the first as soon as it is switched on) and keeps the ms it returns; idle
+ * otherwise. Bounded by MAX_POLL_ROUNDS; the first failure stops it.
  */
-function startPoller(api: ApiClient, paths: string[], everyMs: number) {
+function startPeriodic(everyMs: number, round: (k: number) => Promise<number[]>) {
   let active = false;
   let stopped = false;
   let nextDue = 0;
@@ -704,7 +705,7 @@ function startPoller(api: ApiClient, paths: string[], everyMs: number) {
       if (active && performance.now() >= nextDue) {
         nextDue = performance.now() + everyMs;
         try {
-          for (const path of paths) ms.push((await getOk(api, path)).ms);
+          ms.push(...(await round(rounds + 1)));
         } catch (err) {
           error = (err as Error).message;
           return;
@@ -735,6 +736,15 @@ function startPoller(api: ApiClient, paths: string[], everyMs: number) {
       return { rounds, ms, error };
     },
   };
+}
+
+/** while active, GETs every path in turn once per `everyMs` */
+function startPoller(api: ApiClient, paths: string[], everyMs: number) {
+  return startPeriodic(everyMs, async () => {
+    const out: number[] = [];
+    for (const path of paths) out.push((await getOk(api, path)).ms);
+    return out;
+  });
 }
 
 type PollKind = 'unpolled' | 'polled';
@@ -938,48 +948,7 @@ async function reloadOnce(api: ApiClient, file: string, k: number, listenerPort?
 
 /** While active, reloads once per `everyMs` (the first as soon as it is switched on). */
 function startReloads(api: ApiClient, file: string, everyMs: number) {
-  let active = false;
-  let stopped = false;
-  let nextDue = 0;
-  let wake: () => void = () => {};
-  const ms: number[] = [];
-  let k = 0;
-  let error: string | undefined;
-  const loop = (async () => {
-    while (!stopped && k < MAX_POLL_ROUNDS) {
-      if (active && performance.now() >= nextDue) {
-        nextDue = performance.now() + everyMs;
-        try {
-          ms.push((await reloadOnce(api, file, ++k)).ms);
-        } catch (err) {
-          error = (err as Error).message;
-          return;
-        }
-        continue;
-      }
-      const wait = active ? Math.max(1, nextDue - performance.now()) : 1000;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  })();
-  return {
-    setActive(on: boolean): void {
-      if (on && !active) nextDue = performance.now();
-      active = on;
-      wake();
-    },
-    async stop(): Promise<{ ms: number[]; error?: string }> {
-      stopped = true;
-      wake();
-      await loop;
-      return { ms, error };
-    },
-  };
+  return startPeriodic(everyMs, async (k) => [(await reloadOnce(api, file, k)).ms]);
 }
 
 function qos0WhileReloaded(): Scenario {
