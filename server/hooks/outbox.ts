@@ -3,7 +3,7 @@
 // per event), written through a BatchWriter (the persistence's group commit in sqlite mode).
 // Bounded per hook: past `max()` undelivered events the oldest pending ones are dropped, a block
 // at a time, and counted (and dead letters past the same bound likewise). Layouts: migrations/0013 (rows),
-// 0014 (blocks).
+// 0014 (blocks), 0015 (blocks in a rowid table).
 //
 // When a batch commits: a batch is handed to the group commit when a QoS 1/2 PUBLISH waits for
 // it (uncommitted(): its PUBACK follows the commit, ~1 ms), when it reaches FLUSH_ROWS events,
