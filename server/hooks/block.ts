@@ -1,8 +1,9 @@
 // A block: the events one batch recorded for one hook, stored as ONE outbox row
 // (webhook_outbox_block, migrations/0014; a rowid table since 0015) instead of one row each.
-// SQLite's cost is per row (about 2–3 µs to insert one, about 3.5 µs to read one back with its payload, measured on this
-// project's machine) while appending an event to a buffer costs a few tens of ns: a flood's hook
-// pays one insert per batch, and the delivery thread one read per batch.
+// SQLite's cost is per row (about 2–3 µs to insert one, about 3.5 µs to read one back with its
+// payload, measured on this project's machine) while appending an event to a buffer costs a few
+// tens of ns: a flood's hook pays one insert per batch, and the delivery thread one read per
+// batch.
 //
 // The events of a block have consecutive ids, first_id .. last_id (assigned when the batch is
 // written), so an event's id is first_id + its index and no id is stored. The blob holds each
