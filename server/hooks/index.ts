@@ -19,7 +19,7 @@ import { badRequest, notFound } from '../errors.ts';
 import { createHookRegistry } from './registry.ts';
 import { Outbox } from './outbox.ts';
 import type { Outcome } from './worker.ts';
-import { HookStats } from './stats.ts';
+import { HookStats, latencyPercentiles } from './stats.ts';
 import { send, type SendResult } from './delivery.ts';
 import { DeliveryHost } from './delivery-host.ts';
 import { formatEvent, formatRow, messageTopic, sampleEvent } from './format.ts';
@@ -69,7 +69,7 @@ export interface HookService {
   test(id: number, event?: TernEventName): Promise<TestResult>;
   deliveries(id: number, status: DeliveryStatus, page: number, limit: number): { data: DeliveryView[]; count: number };
   retry(id: number, ids?: number[]): Promise<number>;
-  /** sums over all hooks, for GET /metrics */
+  /** sums over all hooks, and the latency percentiles of their recent requests together, for GET /metrics */
   metrics(): Record<string, number>;
   /** called after every delivery attempt of any hook (for whoever waits on deliveries, e.g. tests) */
   onAttempt(fn: (hookId: number) => void): () => void;
@@ -283,15 +283,23 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     },
 
     metrics() {
-      const m = { 'webhooks.delivered': 0, 'webhooks.failed': 0, 'webhooks.dropped': 0, 'webhooks.retried': 0, 'webhooks.pending': 0, 'webhooks.dead_letters': 0 };
+      const m: Record<string, number> = { 'webhooks.delivered': 0, 'webhooks.failed': 0, 'webhooks.dropped': 0, 'webhooks.retried': 0, 'webhooks.pending': 0, 'webhooks.dead_letters': 0 };
+      const latencies: Float64Array[] = [];
       for (const h of registry.list()) {
         const s = statsOf(h.id);
-        m['webhooks.delivered'] += s.delivered;
-        m['webhooks.failed'] += s.failed;
-        m['webhooks.dropped'] += s.dropped;
-        m['webhooks.retried'] += s.retried;
-        m['webhooks.pending'] += outbox.pending(h.id);
-        m['webhooks.dead_letters'] += outbox.deadLetters(h.id);
+        m['webhooks.delivered']! += s.delivered;
+        m['webhooks.failed']! += s.failed;
+        m['webhooks.dropped']! += s.dropped;
+        m['webhooks.retried']! += s.retried;
+        m['webhooks.pending']! += outbox.pending(h.id);
+        m['webhooks.dead_letters']! += outbox.deadLetters(h.id);
+        latencies.push(s.latencies());
+      }
+      // over the recent requests of every hook together; absent until the first request
+      const [p50, p99] = latencyPercentiles(latencies);
+      if (p50 !== null && p99 !== null) {
+        m['webhooks.latency_p50_ms'] = p50;
+        m['webhooks.latency_p99_ms'] = p99;
       }
       return m;
     },

@@ -55,10 +55,13 @@ export class HookStats {
     this.lastErrorAt = at;
   }
 
+  /** the request latencies kept (the last LATENCY_SAMPLES), in no order */
+  latencies(): Float64Array {
+    return this.#latency.subarray(0, Math.min(this.#samples, LATENCY_SAMPLES));
+  }
+
   view(pending: number, deadLetters: number): HookStatsView {
-    const n = Math.min(this.#samples, LATENCY_SAMPLES);
-    const sorted = this.#latency.slice(0, n).sort();
-    const pct = (p: number) => (n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))]! * 100) / 100);
+    const [p50, p99] = latencyPercentiles([this.latencies()]);
     return {
       delivered: this.delivered,
       failed: this.failed,
@@ -69,8 +72,23 @@ export class HookStats {
       last_error: this.lastError,
       last_error_at: this.lastErrorAt,
       last_success_at: this.lastSuccessAt,
-      latency_p50_ms: pct(50),
-      latency_p99_ms: pct(99),
+      latency_p50_ms: p50,
+      latency_p99_ms: p99,
     };
   }
+}
+
+/** p50 and p99 (ms, 2 decimals) of the latencies of one or more hooks together; null with none */
+export function latencyPercentiles(sets: Float64Array[]): [number | null, number | null] {
+  const n = sets.reduce((a, s) => a + s.length, 0);
+  if (n === 0) return [null, null];
+  const all = new Float64Array(n);
+  let o = 0;
+  for (const s of sets) {
+    all.set(s, o);
+    o += s.length;
+  }
+  all.sort();
+  const pct = (p: number) => Math.round(all[Math.min(n - 1, Math.floor((p / 100) * n))]! * 100) / 100;
+  return [pct(50), pct(99)];
 }

@@ -116,6 +116,10 @@ test('failures become dead letters after max_attempts; retry sends them again', 
     const metrics = await t.http.get('/api/v5/metrics?aggregate=true').set(t.auth);
     assert.equal(metrics.body['webhooks.delivered'], 3);
     assert.equal(metrics.body['webhooks.failed'], 3);
+    // one hook: the node's latency percentiles are its own
+    assert.equal(typeof after.latency_p99_ms, 'number');
+    assert.equal(metrics.body['webhooks.latency_p50_ms'], after.latency_p50_ms);
+    assert.equal(metrics.body['webhooks.latency_p99_ms'], after.latency_p99_ms);
   }));
 
 test('a 10 MB answer, a redirect loop and a hanging answer are failed deliveries with a clear error', () =>

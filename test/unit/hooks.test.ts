@@ -10,6 +10,7 @@ import { actionOf, formatEvent, formatRow, sampleEvent } from '../../server/hook
 import { isBlockEvent, packMeta, packPayload, type QueuedEvent } from '../../server/hooks/pack.ts';
 import { BlockBuilder, blockRow, queueBlock } from '../../server/hooks/block.ts';
 import { BodyWriter } from '../../server/hooks/body.ts';
+import { latencyPercentiles } from '../../server/hooks/stats.ts';
 import { topicFilterProblem } from '../../server/hooks/registry.ts';
 
 test('backoff doubles from retry_interval up to max_retry_interval, with half of it random', () => {
@@ -96,4 +97,11 @@ test('a body written as bytes from block events (body.ts) is the text formatRow 
     for (const [i, e] of queued.entries()) assert.equal(writer.body([e], { batch_size: 1, payload_encoding: enc }, 'n@h').toString(), text[i], `${enc} ${i}`);
   }
   assert.match(writer.body(queued.slice(-1), { batch_size: 1, payload_encoding: 'plain' }, 'other@node').toString(), /"node":"other@node"/, 'a new node name');
+});
+
+test('latency percentiles over several hooks take their samples together; none without a sample', () => {
+  assert.deepEqual(latencyPercentiles([Float64Array.of(3, 1, 2), Float64Array.of(100)]), [3, 100]);
+  assert.deepEqual(latencyPercentiles([Float64Array.of(1.234567)]), [1.23, 1.23]);
+  assert.deepEqual(latencyPercentiles([new Float64Array(0)]), [null, null]);
+  assert.deepEqual(latencyPercentiles([]), [null, null]);
 });
