@@ -271,6 +271,9 @@ function connectScenario(): Scenario {
       { name: 'webhook-connect-p99-ratio', unit: '×', better: 'lower', target: 1.2 },
       { name: 'webhook-connect-p99-hook', unit: 'ms', better: 'lower' },
       { name: 'webhook-connect-cpu-ratio', unit: '×', better: 'lower' },
+      // A/A: the last two no-hook phases' p99 over the first two's, how far the method reads
+      // with no difference at all (no target)
+      { name: 'webhook-connect-p99-aa', unit: '×', better: 'lower' },
     ],
     skip: needsApi,
     async run(broker, p) {
@@ -315,15 +318,19 @@ function connectScenario(): Scenario {
         // the p99 of all the connects of a kind (4 × N), not a mean of per-phase p99s: a phase's
         // p99 sits at the knee where a few ms-long stalls (a 5 ms scavenge in the broker, the
         // harness's own GC) begin, and moves by 2-3× between two phases of the same kind
-        const pooled = (hook: boolean) => percentiles(Float64Array.from(runs.filter((x) => x.hook === hook).flatMap((x) => x.r.ms)), [99])[0]!;
+        const p99Of = (xs: typeof runs) => percentiles(Float64Array.from(xs.flatMap((x) => x.r.ms)), [99])[0]!;
+        const pooled = (hook: boolean) => p99Of(runs.filter((x) => x.hook === hook));
         const p99Hook = pooled(true);
         const p99 = p99Hook / pooled(false);
+        const none = runs.filter((x) => !x.hook);
+        const p99AA = p99Of(none.slice(none.length / 2)) / p99Of(none.slice(0, none.length / 2));
         return {
           values: {
             'webhook-connect-rate-ratio': rate,
             'webhook-connect-p99-ratio': p99,
             'webhook-connect-p99-hook': p99Hook,
             'webhook-connect-cpu-ratio': mean(true, (r) => r.cpuUs) / mean(false, (r) => r.cpuUs),
+            'webhook-connect-p99-aa': p99AA,
           },
           notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms, broker ${Math.round(x.r.cpuUs)} µs/conn`).join('; ')],
         };
