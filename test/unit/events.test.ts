@@ -24,3 +24,15 @@ test("has() is true while a listener without `when` is on, and otherwise follows
   bus.emit('session.resumed', { clientid: 'c2', username: null });
   assert.deepEqual(seen, ['guarded c1', 'plain c1']);
 });
+
+test('event ids are unique past the counter digits written from a table (1,296 a round)', () => {
+  const bus = createEventBus();
+  const ids: string[] = [];
+  bus.on('session.resumed', (e) => void ids.push(e.id));
+  for (let i = 0; i < 3 * 1296 + 5; i++) bus.emit('session.resumed', { clientid: 'c', username: null });
+  assert.equal(new Set(ids).size, ids.length);
+  for (const id of ids) assert.match(id, /^[0-9a-z]+-[0-9a-z]+$/);
+  // the counter part is the event's number in base 36 (zero-padded to two digits)
+  assert.deepEqual(ids.slice(1295, 1297).map((id) => parseInt(id.split('-')[1]!, 36)), [1295, 1296]);
+  assert.equal(parseInt(ids.at(-1)!.split('-')[1]!, 36), ids.length - 1);
+});
