@@ -104,6 +104,8 @@ interface BlockRow extends Bounds {
 export class Outbox {
   readonly #d: OutboxDeps;
   readonly #s;
+  /** runs a write inside the current transaction as a savepoint (better-sqlite3 nests transactions so) */
+  readonly #savepoint: (write: () => void) => void;
   #seq: number;
   #current: Batch | null = null;
   readonly #spares: Buffer[] = [];
@@ -120,6 +122,7 @@ export class Outbox {
   constructor(deps: OutboxDeps) {
     this.#d = deps;
     const db = deps.sqlite;
+    this.#savepoint = db.transaction((write: () => void) => write());
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       insertBlock: p('INSERT INTO webhook_outbox_block (hook_id, first_id, last_id, data) VALUES (?, ?, ?, ?)'),
@@ -461,9 +464,10 @@ export class Outbox {
     }
     for (const o of batch.outcomes) {
       try {
-        o.write();
+        // a savepoint each: an outcome that fails is undone whole, and the batch's events and
+        // the other outcomes still commit
+        this.#savepoint(o.write);
       } catch (err) {
-        // (a failed statement undoes only itself: the batch's events still commit)
         this.#d.logger.error({ err, hookId: o.hookId }, 'webhooks: outbox update failed');
       }
     }

@@ -137,6 +137,29 @@ test('a batch of 2048 events is committed at once, not at the group commit timer
     await committed;
   }));
 
+test("an outcome written with a batch of events is undone whole when one of its statements fails; the batch's events and other outcomes commit", () =>
+  withOutbox(100, async ({ outbox, store }) => {
+    const reader = new OutboxReader(store.file);
+    try {
+      for (let i = 0; i < 3; i++) void addEvent(outbox, i);
+      await outbox.uncommitted();
+      const ids = reader.next(1, 0, 10).map((r) => r.id);
+      // a row of its own already holds the second event's id: moving the events of a failed try
+      // out of their block (delete the block, insert rows) fails at that insert
+      store.sqlite.prepare('INSERT INTO webhook_outbox (hook_id, id, meta, payload, status) VALUES (1, ?, ?, NULL, 1)').run(ids[1], '["client.connected","x",1,{}]');
+      void addEvent(outbox, 3); // a batch is being collected: the outcomes go into it
+      const failing = outbox.attempted(1, ids[0]!, ids[2]!, 1, 'HTTP 500');
+      const fine = outbox.delivered(1, ids[0]! - 1, 0);
+      await Promise.all([failing, fine, outbox.uncommitted()]);
+      // the block is whole again (all three events pending, without attempts) and the fourth committed
+      const next = reader.next(1, 0, 10);
+      assert.deepEqual(payloadsOf(next), ['0', '1', '2', '3']);
+      assert.deepEqual(next.map((r) => r.attempts), [0, 0, 0, 0]);
+    } finally {
+      reader.close();
+    }
+  }));
+
 test('events leave their block when they are dropped for space or fail a try, and keep their ids, order and attempts', () =>
   withOutbox(4, async ({ outbox, store, reopen }) => {
     const reader = new OutboxReader(store.file);
