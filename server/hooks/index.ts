@@ -283,25 +283,21 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
     },
 
     metrics() {
-      const m: Record<string, number> = { 'webhooks.delivered': 0, 'webhooks.failed': 0, 'webhooks.dropped': 0, 'webhooks.retried': 0, 'webhooks.pending': 0, 'webhooks.dead_letters': 0 };
+      const m = { 'webhooks.delivered': 0, 'webhooks.failed': 0, 'webhooks.dropped': 0, 'webhooks.retried': 0, 'webhooks.pending': 0, 'webhooks.dead_letters': 0 };
       const latencies: Float64Array[] = [];
       for (const h of registry.list()) {
         const s = statsOf(h.id);
-        m['webhooks.delivered']! += s.delivered;
-        m['webhooks.failed']! += s.failed;
-        m['webhooks.dropped']! += s.dropped;
-        m['webhooks.retried']! += s.retried;
-        m['webhooks.pending']! += outbox.pending(h.id);
-        m['webhooks.dead_letters']! += outbox.deadLetters(h.id);
+        m['webhooks.delivered'] += s.delivered;
+        m['webhooks.failed'] += s.failed;
+        m['webhooks.dropped'] += s.dropped;
+        m['webhooks.retried'] += s.retried;
+        m['webhooks.pending'] += outbox.pending(h.id);
+        m['webhooks.dead_letters'] += outbox.deadLetters(h.id);
         latencies.push(s.latencies());
       }
       // over the recent requests of every hook together; absent until the first request
       const [p50, p99] = latencyPercentiles(latencies);
-      if (p50 !== null && p99 !== null) {
-        m['webhooks.latency_p50_ms'] = p50;
-        m['webhooks.latency_p99_ms'] = p99;
-      }
-      return m;
+      return p50 === null || p99 === null ? m : { ...m, 'webhooks.latency_p50_ms': p50, 'webhooks.latency_p99_ms': p99 };
     },
 
     onAttempt(fn) {
