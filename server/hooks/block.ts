@@ -11,7 +11,7 @@
 //   u32 meta byte length | meta (UTF-8; pack.ts) | i32 payload length, -1 for none | payload
 // little-endian, back to back, so any run of consecutive events is one contiguous byte range:
 // cutting events off either end or out of the middle (drops, failures: outbox.ts) is slicing.
-import { jsonString, type BlockEvent, type OutboxRow, type QueuedEvent } from './pack.ts';
+import { jsonString, plainJsonByte, type BlockEvent, type OutboxRow, type QueuedEvent } from './pack.ts';
 
 /** a first buffer this small comes from Node's pool; it doubles as needed */
 const INITIAL = 2048;
@@ -158,7 +158,7 @@ function jsonInto(b: Buffer, o: number, s: string | null): number {
   b[o++] = 0x22;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return start + b.write(jsonString(s), start, 'utf8');
+    if (!plainJsonByte(c)) return start + b.write(jsonString(s), start, 'utf8');
     b[o++] = c;
   }
   b[o++] = 0x22;

@@ -8,7 +8,7 @@
 import type { Hook } from './types.ts';
 import { blockRow } from './block.ts';
 import { formatRow } from './format.ts';
-import { isBlockEvent, jsonString, type QueuedEvent } from './pack.ts';
+import { isBlockEvent, jsonString, plainJsonByte, type QueuedEvent } from './pack.ts';
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const PUBLISH_META = ascii('["message.publish",');
@@ -112,8 +112,7 @@ export class BodyWriter {
     if (enc === 'plain') {
       let plain = true;
       for (let i = p; i < p + plen; i++) {
-        const c = src[i]!;
-        if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) {
+        if (!plainJsonByte(src[i]!)) {
           plain = false;
           break;
         }

@@ -51,6 +51,8 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
  * JSON.stringify of a string or null, with the same output: a client id or topic rarely needs an
  * escape, and quoting it directly is about twice as fast as the general path.
  */
+/** a character (or byte) JSON.stringify copies as it is and UTF-8 writes as one byte: printable ASCII but " and \\ */
+export const plainJsonByte = (c: number): boolean => c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
 export const jsonString = (s: string | null | undefined): string => (s == null ? 'null' : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
 const q = jsonString;
 
