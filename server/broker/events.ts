@@ -159,10 +159,22 @@ export interface ListenOptions {
   when?: () => boolean;
 }
 
+/**
+ * One event's emitting side, for a call site that emits it per message: has() and emit() read
+ * the channel's own current listeners (a property of one object) instead of looking the name up
+ * in the bus on every call, the way node:diagnostics_channel's channels do.
+ */
+export interface EventChannel<K extends TernEventName> {
+  has(): boolean;
+  emit(payload: Emitted<K>): void;
+}
+
 export interface EventBus {
   on<K extends TernEventName>(name: K, fn: Listener<K>, opts?: ListenOptions): () => void;
   emit<K extends TernEventName>(name: K, payload: Emitted<K>): void;
   has(name: TernEventName): boolean;
+  /** the event's channel: the same object for every call with this name */
+  channel<K extends TernEventName>(name: K): EventChannel<K>;
 }
 
 interface Registration {
@@ -180,7 +192,8 @@ interface Entry {
   guards: (() => boolean)[];
 }
 
-function entryOf(registrations: Registration[]): Entry {
+function entryOf(registrations: Registration[]): Entry | null {
+  if (registrations.length === 0) return null;
   const guards: (() => boolean)[] = [];
   for (const r of registrations) if (r.when) guards.push(r.when);
   return { registrations, list: registrations.map((r) => r.fn), always: registrations.length - guards.length, guards };
@@ -189,52 +202,87 @@ function entryOf(registrations: Registration[]): Entry {
 /** '00' .. 'zz': the last two base-36 digits of an event id's counter */
 const LOW_DIGITS = Array.from({ length: 36 * 36 }, (_, i) => i.toString(36).padStart(2, '0'));
 
+/** stamps each event with the next id: the process's start in base 36, then a counter */
+class IdSource {
+  // unique across restarts without a clock read per event. The counter is written as its base-36
+  // digits above the last two, then the last two from a table (zero-padded, so each id still
+  // names one counter value): a number's base-36 text is a runtime call in V8, and it was most
+  // of what a listened message event cost (tern against tern-bus-counter on qos1-pairs: 1.10×
+  // with it, 1.00× with no id at all).
+  readonly #prefix = Date.now().toString(36) + '-';
+  #seq = 0;
+  #high = this.#prefix + '0';
+
+  next(): string {
+    const low = this.#seq++ % LOW_DIGITS.length;
+    if (low === 0 && this.#seq > 1) this.#high = this.#prefix + Math.floor((this.#seq - 1) / LOW_DIGITS.length).toString(36);
+    return this.#high + LOW_DIGITS[low]!;
+  }
+}
+
+class Channel<K extends TernEventName> implements EventChannel<K> {
+  /** replaced on every change (never mutated), so an emit iterates the list it read */
+  entry: Entry | null = null;
+  readonly #name: K;
+  readonly #ids: IdSource;
+  readonly #onError: ((name: string, err: unknown) => void) | undefined;
+
+  constructor(name: K, ids: IdSource, onError: ((name: string, err: unknown) => void) | undefined) {
+    this.#name = name;
+    this.#ids = ids;
+    this.#onError = onError;
+  }
+
+  has(): boolean {
+    const entry = this.entry;
+    if (!entry) return false;
+    if (entry.always > 0) return true;
+    const guards = entry.guards;
+    for (let i = 0; i < guards.length; i++) if (guards[i]!()) return true;
+    return false;
+  }
+
+  emit(payload: Emitted<K>): void {
+    const entry = this.entry;
+    if (!entry) return;
+    const list = entry.list;
+    const event = payload as TernEvent<K>;
+    event.id = this.#ids.next();
+    if (event.ts === undefined) event.ts = Date.now();
+    for (let i = 0; i < list.length; i++) {
+      // A failing consumer must not break the broker or the other consumers.
+      try {
+        (list[i] as Listener<K>)(event);
+      } catch (err) {
+        this.#onError?.(this.#name, err);
+      }
+    }
+  }
+}
+
 export function createEventBus(onListenerError?: (name: string, err: unknown) => void): EventBus {
-  // an emit iterates the list it read, with an index: entries are replaced, never changed
-  const entries = new Map<TernEventName, Entry>();
-  // the process's start in base 36, then a counter: unique across restarts without a clock read
-  // per event. The counter is written as its base-36 digits above the last two, then the last two
-  // from a table (zero-padded, so each id still names one counter value): a number's base-36
-  // text is a runtime call in V8, and it was most of what a listened message event cost (tern
-  // against tern-bus-counter on qos1-pairs: 1.10× with it, 1.00× with no id at all).
-  const prefix = Date.now().toString(36) + '-';
-  let seq = 0;
-  let high = prefix + '0';
+  const ids = new IdSource();
+  const channels = new Map<TernEventName, Channel<TernEventName>>();
+  const channel = <K extends TernEventName>(name: K): Channel<K> => {
+    let c = channels.get(name);
+    if (!c) channels.set(name, (c = new Channel(name, ids, onListenerError)));
+    return c as unknown as Channel<K>;
+  };
   return {
     on(name, fn, opts) {
+      const c = channel(name);
       const reg: Registration = { fn: fn as Listener<never>, when: opts?.when };
-      entries.set(name, entryOf([...(entries.get(name)?.registrations ?? []), reg]));
+      c.entry = entryOf([...(c.entry?.registrations ?? []), reg]);
       return () => {
-        const rest = (entries.get(name)?.registrations ?? []).filter((r) => r !== reg);
-        if (rest.length === 0) entries.delete(name);
-        else entries.set(name, entryOf(rest));
+        c.entry = entryOf((c.entry?.registrations ?? []).filter((r) => r !== reg));
       };
     },
     emit(name, payload) {
-      const entry = entries.get(name);
-      if (!entry) return;
-      const list = entry.list;
-      const event = payload as TernEvent<typeof name>;
-      const low = seq++ % LOW_DIGITS.length;
-      if (low === 0 && seq > 1) high = prefix + Math.floor((seq - 1) / LOW_DIGITS.length).toString(36);
-      event.id = high + LOW_DIGITS[low]!;
-      if (event.ts === undefined) event.ts = Date.now();
-      for (let i = 0; i < list.length; i++) {
-        // A failing consumer must not break the broker or the other consumers.
-        try {
-          (list[i] as Listener<typeof name>)(event);
-        } catch (err) {
-          onListenerError?.(name, err);
-        }
-      }
+      channels.get(name)?.emit(payload as never);
     },
     has(name) {
-      const entry = entries.get(name);
-      if (!entry) return false;
-      if (entry.always > 0) return true;
-      const guards = entry.guards;
-      for (let i = 0; i < guards.length; i++) if (guards[i]!()) return true;
-      return false;
+      return channels.get(name)?.has() ?? false;
     },
+    channel,
   };
 }

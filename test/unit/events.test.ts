@@ -36,3 +36,24 @@ test('event ids are unique past the counter digits written from a table (1,296 a
   assert.deepEqual(ids.slice(1295, 1297).map((id) => parseInt(id.split('-')[1]!, 36)), [1295, 1296]);
   assert.equal(parseInt(ids.at(-1)!.split('-')[1]!, 36), ids.length - 1);
 });
+
+test("a channel is the event's emitting side: made before or after its listeners, it follows them, and shares the bus's ids", () => {
+  const bus = createEventBus();
+  const early = bus.channel('message.dropped');
+  assert.equal(bus.channel('message.dropped'), early, 'one channel per event');
+  assert.equal(early.has(), false);
+  const seen: string[] = [];
+  const off = bus.on('message.dropped', (e) => void seen.push(`${e.reason} ${e.id}`));
+  const late = bus.channel('message.dropped');
+  assert.equal(early.has(), true);
+  assert.equal(late.has(), true);
+  const msg = { topic: 't', qos: 0 as const, retain: false, payload: Buffer.from('x'), from_clientid: null, from_username: null, ts: 1, clientid: null };
+  early.emit({ ...msg, reason: 'queue_full' });
+  bus.emit('message.dropped', { ...msg, reason: 'expired' });
+  assert.equal(seen.length, 2);
+  assert.notEqual(seen[0]!.split(' ')[1], seen[1]!.split(' ')[1], 'the channel and the bus draw ids from one counter');
+  off();
+  assert.equal(early.has(), false);
+  early.emit({ ...msg, reason: 'queue_full' });
+  assert.equal(seen.length, 2);
+});
