@@ -159,8 +159,16 @@ test("a message's delivered events carry the time it was routed; a retained mess
   const sub = await connect(tcpUrl(tern), { clientId: 'ev-ts-sub' });
   await sub.subscribeAsync('ev/ts/live');
   const pub = await connect(tcpUrl(tern), { clientId: 'ev-ts-pub' });
-  await pub.publishAsync('ev/ts/live', 'x');
-  await until(() => seen.some((s) => s.name === 'message.publish' && s.e.topic === 'ev/ts/live'), 'message.publish');
+  // a clock that moves at every read, for this one message: two reads can never agree by chance
+  const realNow = Date.now;
+  let fake = realNow();
+  Date.now = () => ++fake;
+  try {
+    await pub.publishAsync('ev/ts/live', 'x');
+    await until(() => seen.some((s) => s.name === 'message.publish' && s.e.topic === 'ev/ts/live'), 'message.publish');
+  } finally {
+    Date.now = realNow;
+  }
   const live = (name: string) => seen.find((s) => s.name === name && s.e.topic === 'ev/ts/live')!.e;
   assert.equal(live('message.delivered').ts, live('message.publish').ts, 'one routing, one time');
 
