@@ -7,19 +7,21 @@
 //
 // When a batch commits: a batch is handed to the group commit when a QoS 1/2 PUBLISH waits for
 // it (uncommitted(): its PUBACK follows the commit, ~1 ms), when it reaches FLUSH_ROWS events,
-// or COMMIT_MS after its first event. Events no acknowledgement waits for (QoS 0 messages,
-// connects...) are thus on disk within COMMIT_MS plus the group commit's own ~1 ms, and a flood's
-// batches are still large (hundreds of events in 2 ms): the cost of a commit (~50 µs) is shared
-// by hundreds of events instead of tens.
+// COMMIT_MS after its first event while it holds fewer than FLOOD_ROWS, or else FLOOD_COMMIT_MS
+// after it. Events no acknowledgement waits for (QoS 0 messages, connects...) are thus on disk
+// within FLOOD_COMMIT_MS plus the group commit's own ~1 ms, and usually within COMMIT_MS.
 //
-// Why COMMIT_MS is 2, not 10: a commit blocks the broker's thread, and every CONNECT or PUBLISH
-// that arrives meanwhile waits for it. A commit's time grows with its bytes (a 10 ms batch of
-// client.connected events at ~3,500 connects/s: ~15 KB, 0.13 ms median and 0.35 ms p90; a 2 ms
-// one: 0.08-0.12 ms p90), so shorter, more frequent commits delay fewer connects by less. In the
-// webhook-connect bench (10 alternating runs each, plus 4): CONNACK p99 hook/no hook 1.14 with
-// 2 ms against 1.29 with 10 ms, connect rate 1.14 against 1.01, and no difference to measure in
-// the QoS 0/1 flood ratios (4 alternating runs each). 50 ms was worse still (the hook phases'
-// p99 0.94 ms, median of 5 runs, against 0.72 ms with 10 ms).
+// Why two delays: a commit blocks the broker's thread, and every CONNECT or PUBLISH that arrives
+// meanwhile waits for it. A commit's time grows with its bytes (a 10 ms batch of client.connected
+// events at ~3,500 connects/s: ~15 KB, 0.13 ms median and 0.35 ms p90; a 2 ms one: 0.08-0.12 ms
+// p90), so for a trickle of events short, frequent commits delay fewer connects by less: in the
+// webhook-connect bench (alternating runs, 14 with 2 ms and 13 with 10 ms) the CONNACK p99 ratio
+// hook/no hook read 1.14 against 1.29, the connect rate ratio 1.14 against 1.01; 50 ms was worse
+// still (the hook phases' p99 0.94 ms against 0.72 ms with 10 ms, 5 runs each). A flood is the
+// other way round: nobody waits on its commits, and each commit's fixed cost (BEGIN, COMMIT, the
+// hook's state row: ~60 µs) is shared by the batch, so its batches grow on to FLOOD_COMMIT_MS.
+// In a QoS 0 flood with a hook, 2 ms batches cost the broker's thread ~370 ns a message in
+// BEGIN/COMMIT alone (its CPU profile).
 //
 // Delivery rewrites nothing on success: an outcome moves the hook's cursor (one state row, which
 // also keeps the counters). An event that fails a try leaves its block for a row of its own in
@@ -59,6 +61,8 @@ interface Batch {
   outcomes: { hookId: number; write: () => void }[];
   /** handed to the group commit */
   handed: boolean;
+  /** past FLOOD_ROWS at COMMIT_MS: handed at FLOOD_COMMIT_MS */
+  flood: boolean;
   timer: NodeJS.Timeout | null;
   promise: Promise<void>;
   resolve: () => void;
@@ -96,8 +100,15 @@ export const FLUSH_ROWS = 2048;
  */
 const SPARES = 4;
 const SPARE_BYTES = 1 << 20;
-/** the longest an event waits for its batch to be handed to the group commit (see the top) */
+/** how long after its first event a small batch is handed to the group commit (see the top) */
 export const COMMIT_MS = 2;
+/**
+ * A batch holding this many events at COMMIT_MS (32,000 events/s) is a flood's: it is handed at
+ * FLOOD_COMMIT_MS. A QoS 0 flood with a hook records 80,000-230,000 events/s; connects, a few
+ * thousand.
+ */
+export const FLOOD_ROWS = 64;
+export const FLOOD_COMMIT_MS = 10;
 /** delivered rows kept per hook for GET .../deliveries?status=delivered */
 export const KEEP_DELIVERED = 1000;
 const PENDING = 0;
@@ -429,7 +440,7 @@ export class Outbox {
       resolve = res;
       reject = rej;
     });
-    const b: Batch = { byHook: new Map(), rows: 0, max: this.#d.max(), outcomes: [], handed: false, timer: null, promise, resolve, reject };
+    const b: Batch = { byHook: new Map(), rows: 0, max: this.#d.max(), outcomes: [], handed: false, flood: false, timer: null, promise, resolve, reject };
     // the callers' promise (add) needs no handler of its own: this one is it
     promise.then(() => this.#committed(b), noop);
     b.timer = setTimeout(this.#onTimer, COMMIT_MS);
@@ -437,7 +448,14 @@ export class Outbox {
   }
 
   readonly #onTimer = (): void => {
-    if (this.#current) this.#hand(this.#current);
+    const b = this.#current;
+    if (!b) return;
+    if (b.rows >= FLOOD_ROWS && !b.flood) {
+      b.flood = true;
+      b.timer = setTimeout(this.#onTimer, FLOOD_COMMIT_MS - COMMIT_MS);
+      return;
+    }
+    this.#hand(b);
   };
 
   #hand(b: Batch): void {

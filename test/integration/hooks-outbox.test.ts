@@ -15,8 +15,8 @@ import { connect, endAll, tempDir, testConfig } from '../helpers/tern.ts';
 import { withHookTern } from '../helpers/hooks.ts';
 import { OUTBOX_EVENTS_SQL, startReceiver } from '../helpers/receiver.ts';
 import { openStore } from '../../server/store/open.ts';
-import { createGroupCommit } from '../../server/store/group-commit.ts';
-import { FLUSH_ROWS, KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
+import { createGroupCommit, type BatchWriter } from '../../server/store/group-commit.ts';
+import { COMMIT_MS, FLOOD_COMMIT_MS, FLOOD_ROWS, FLUSH_ROWS, KEEP_DELIVERED, Outbox } from '../../server/hooks/outbox.ts';
 import { BlockBuilder, blockRow } from '../../server/hooks/block.ts';
 import { isBlockEvent, type QueuedEvent } from '../../server/hooks/pack.ts';
 import { packMeta, packPayload } from '../../server/hooks/pack.ts';
@@ -87,15 +87,29 @@ test(`delivered rows are pruned to the newest ${KEEP_DELIVERED} (and less than a
     assert.equal(delivered.data[0].body.payload, 'last', 'newest first');
   }));
 
-/** an Outbox on a store of its own (no broker), with a second, read-only connection to the file */
-async function withOutbox(max: number, body: (o: { outbox: Outbox; store: Awaited<ReturnType<typeof openStore>>; writer: ReturnType<typeof createGroupCommit>; reader: Database.Database; reopen: () => Outbox }) => Promise<void>): Promise<void> {
+/**
+ * An Outbox on a store of its own (no broker), with a second, read-only connection to the file;
+ * `handed` counts the batches the outbox has handed to the group commit.
+ */
+async function withOutbox(
+  max: number,
+  body: (o: { outbox: Outbox; store: Awaited<ReturnType<typeof openStore>>; writer: ReturnType<typeof createGroupCommit>; reader: Database.Database; reopen: () => Outbox; handed: () => number }) => Promise<void>,
+): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-outbox-'));
   const store = await openStore({ dataDir: dir, logger: silent });
   const writer = createGroupCommit(store.sqlite);
+  let handed = 0;
+  const counting: BatchWriter = {
+    run: (write) => {
+      handed++;
+      return writer.run(write);
+    },
+    flush: () => writer.flush(),
+  };
   const make = () => {
     const o = new Outbox({
       sqlite: store.sqlite,
-      writer,
+      writer: counting,
       max: () => max,
       inflightMax: () => 0,
       onDropped() {},
@@ -109,7 +123,7 @@ async function withOutbox(max: number, body: (o: { outbox: Outbox; store: Awaite
   };
   const reader = new Database(store.file, { readonly: true });
   try {
-    await body({ outbox: make(), store, writer, reader, reopen: make });
+    await body({ outbox: make(), store, writer, reader, reopen: make, handed: () => handed });
   } finally {
     reader.close();
     await writer.close();
@@ -135,6 +149,32 @@ test('a batch of 2048 events is committed at once, not at the group commit timer
     assert.equal((count.get() as { n: number }).n, 2048);
     assert.equal((reader.prepare('SELECT count(*) AS n FROM webhook_outbox_block').get() as { n: number }).n, 1, 'one row for the whole batch');
     await committed;
+  }));
+
+test(`a batch is handed to the group commit ${COMMIT_MS} ms after its first event, or at ${FLOOD_COMMIT_MS} ms when it holds ${FLOOD_ROWS} events by then (a flood's)`, (t) =>
+  withOutbox(100_000, async ({ outbox, handed, writer }) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const trickle = addEvent(outbox, 0);
+    t.mock.timers.tick(COMMIT_MS - 1);
+    assert.equal(handed(), 0);
+    t.mock.timers.tick(1);
+    assert.equal(handed(), 1, 'a trickle of events: handed at COMMIT_MS');
+    // the group commit's own timer (1 ms), then the batch is written: the next events make a new one
+    t.mock.timers.tick(1);
+    await trickle;
+
+    let flood: Promise<void> | undefined;
+    for (let i = 1; i <= FLOOD_ROWS; i++) flood = addEvent(outbox, i);
+    t.mock.timers.tick(COMMIT_MS);
+    assert.equal(handed(), 1, "a flood's batch grows on");
+    t.mock.timers.tick(FLOOD_COMMIT_MS - COMMIT_MS - 1);
+    assert.equal(handed(), 1);
+    t.mock.timers.tick(1);
+    assert.equal(handed(), 2, 'handed at FLOOD_COMMIT_MS');
+    // the group commit's own timer, then both batches are on disk
+    t.mock.timers.reset();
+    await writer.flush();
+    await flood;
   }));
 
 test("an outcome written with a batch of events is undone whole when one of its statements fails; the batch's events and other outcomes commit", () =>
