@@ -84,6 +84,9 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
         protoVer: packet.protocolVersion ?? 4,
       };
       r.fromConnect(info);
+      // the session's queued messages delivered next are stored messages, perhaps queued for
+      // other sessions too: not part of a routing
+      clock.reset();
       if (events.has('client.connect')) events.emit('client.connect', connInfo(r));
       const verdict = chain.runConnect(r, info);
       // the usual verdicts (anonymous, allow-list) arrive synchronously: no promise, no closure
@@ -285,8 +288,9 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
  * whole cost, and there was one per event). aedes hands each subscriber's authorizeForward its
  * routed copy of the PUBLISH and published the original, so the two are known by what they
  * share, the payload Buffer. It holds the last payload only, and forgets it when a routing ends
- * (published) and before the retained messages of a SUBSCRIBE, stored messages delivered again
- * at every subscribe; so a time is shared only within one routing, never by a later one.
+ * (published), before the retained messages of a SUBSCRIBE and before the queued messages of a
+ * CONNECT (stored messages, delivered again to each subscriber or session); so a time is shared
+ * only within one routing, never by a later one.
  */
 class RoutingClock {
   #key: unknown = null;
