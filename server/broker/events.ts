@@ -1,8 +1,9 @@
 // Tern's event bus: every EMQX hook point, with EMQX's names and fields. The broker emits;
 // metrics, $SYS, webhooks and the dashboard's live view consume. Emitting with no listener costs
-// one Map lookup, and emitters check has() before building a payload, so an event nobody listens
-// to costs nothing on the hot path; a listener that acts only sometimes says when (`when`), and
-// has() is false while none would act. The bus stamps each event with a unique id and, where the
+// one Map lookup (one property read through the event's channel, for the per-message emits), and
+// emitters check has() before building a payload, so an event nobody listens to costs nothing on
+// the hot path; a listener that acts only sometimes says when (`when`), and has() is false while
+// none would act. The bus stamps each event with a unique id and, where the
 // payload has none of its own, a timestamp (ms).
 import type { QoS } from './types.ts';
 

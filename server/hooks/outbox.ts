@@ -12,16 +12,11 @@
 // within FLOOD_COMMIT_MS plus the group commit's own ~1 ms, and usually within COMMIT_MS.
 //
 // Why two delays: a commit blocks the broker's thread, and every CONNECT or PUBLISH that arrives
-// meanwhile waits for it. A commit's time grows with its bytes (a 10 ms batch of client.connected
-// events at ~3,500 connects/s: ~15 KB, 0.13 ms median and 0.35 ms p90; a 2 ms one: 0.08-0.12 ms
-// p90), so for a trickle of events short, frequent commits delay fewer connects by less: in the
-// webhook-connect bench (alternating runs, 14 with 2 ms and 13 with 10 ms) the CONNACK p99 ratio
-// hook/no hook read 1.14 against 1.29, the connect rate ratio 1.14 against 1.01; 50 ms was worse
-// still (the hook phases' p99 0.94 ms against 0.72 ms with 10 ms, 5 runs each). A flood is the
-// other way round: nobody waits on its commits, and each commit's fixed cost (BEGIN, COMMIT, the
-// hook's state row: ~60 µs) is shared by the batch, so its batches grow on to FLOOD_COMMIT_MS.
-// In a QoS 0 flood with a hook, 2 ms batches cost the broker's thread ~370 ns a message in
-// BEGIN/COMMIT alone (its CPU profile).
+// meanwhile waits for it; a commit's time grows with its bytes. For a trickle of events (connects)
+// short, frequent commits delay fewer connects by less: the CONNACK p99 with a hook fell from
+// 1.29 to 1.14 of none going from 10 ms to 2 ms (50 ms was worse still). A flood is the other way
+// round: nobody waits on its commits, and each commit's fixed cost (~60 µs) is shared by the
+// batch. The measurements: BENCHMARKS.md, webhook scenarios, "Fourth round".
 //
 // Delivery rewrites nothing on success: an outcome moves the hook's cursor (one state row, which
 // also keeps the counters). An event that fails a try leaves its block for a row of its own in

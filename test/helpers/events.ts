@@ -42,6 +42,14 @@ function recorder<T>(subscribe: (push: (v: T) => void) => () => void): Recorded<
   };
 }
 
+/**
+ * Resolves once Date.now() has passed `ms`: for a test whose check splits events by millisecond
+ * (a condition on the clock, re-checked each turn of the event loop, not a sleep).
+ */
+export async function clockPast(ms: number): Promise<void> {
+  while (Date.now() <= ms) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Tern's event bus: the `name` events that match, from now on. */
 export function busEvents<K extends TernEventName>(bus: EventBus, name: K, match: (e: TernEvents[K]) => boolean = () => true): Recorded<TernEvents[K]> {
   return recorder((push) => bus.on(name, (e) => match(e) && push(e)));

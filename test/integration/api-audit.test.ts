@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testConfig, connect, endAll } from '../helpers/tern.ts';
 import { basic, startTernApi } from '../helpers/api-helpers.ts';
+import { clockPast } from '../helpers/events.ts';
 import { loadSpec } from '../../server/api/spec.ts';
 import type { AuditRow } from '../../server/api/services/audit.ts';
 
@@ -93,7 +94,7 @@ test('an API key is recorded as such; GET /audit filters by who, operation and t
     // the rows below fall in a later millisecond than the key's (the time filters split them
     // there): a clock read in the same millisecond as the key's row once counted it among them
     const keyAt = Date.parse((await get('operation=createApiKey')).data[0]!.created_at);
-    while (Date.now() <= keyAt) await new Promise((resolve) => setImmediate(resolve));
+    await clockPast(keyAt);
     const before = new Date(keyAt + 1).toISOString();
     for (const who of ['k1', 'k2', 'k3']) {
       assert.equal((await t.http.post('/api/v5/banned').set(basic(key.api_key, key.api_secret)).send({ as: 'clientid', who })).status, 200);

@@ -6,12 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestTern, testConfig, connect, tcpUrl, endAll } from '../helpers/tern.ts';
-import { busEvents } from '../helpers/events.ts';
-
-/** until Date.now() has passed `ms` (a condition on the clock, not a sleep) */
-async function clockPast(ms: number): Promise<void> {
-  while (Date.now() <= ms) await new Promise((r) => setImmediate(r));
-}
+import { busEvents, clockPast } from '../helpers/events.ts';
 
 for (const persistence of ['sqlite', 'memory'] as const) {
   test(`persistence ${persistence}: a message's deliveries and its message.publish carry one time; a stored message's later deliveries, their own`, async () => {
