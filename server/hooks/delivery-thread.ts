@@ -10,6 +10,10 @@ import { OutboxReader } from './outbox-reader.ts';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 import { HookWorker } from './worker.ts';
 import { CommitGate } from './commit-gate.ts';
+import { runInBackground } from '../thread-priority.ts';
+
+// deliveries wait for CPU the broker's thread leaves (thread-priority.ts)
+runInBackground();
 
 const port = parentPort!;
 const init = workerData as ThreadInit;
