@@ -1,11 +1,14 @@
-// Tern's background threads (webhook delivery, WAL checkpoints) run at a lower scheduling
-// priority than the broker's thread. Their work can wait: a webhook's events are durable in the
-// outbox and go out when there is CPU to spare, and a checkpoint can come later. The broker's
-// thread cannot: on a machine with few cores every millisecond a background thread takes from it
-// delays the CONNECTs and PUBLISHes of every client, which is what a webhook must never do
-// (issue 10). Measured on a 2-core machine: a QoS 0 flood with a message.publish hook on every
-// message kept 0.71 of the no-hook rate with equal priorities, 0.75 with these two threads at
-// nice 10 (BENCHMARKS.md, webhook scenarios, "Fifth round").
+// The webhook delivery thread runs at a lower scheduling priority than the broker's thread. Its
+// work can wait: a hook's events are durable in the outbox and go out when there is CPU to spare.
+// The broker's thread cannot: on a machine with few cores every millisecond the delivery thread
+// takes from it delays the CONNECTs and PUBLISHes of every client, which is what a webhook must
+// never do (issue 10). Measured on a 2-core machine: a QoS 0 flood with a message.publish hook on
+// every message kept 0.71 of the no-hook rate with equal priorities, 0.74 with the delivery thread
+// at nice 10 (BENCHMARKS.md, webhook scenarios, "Fifth round").
+//
+// The WAL checkpoint thread (store/checkpointer.ts) keeps the process's priority: at nice 10 its
+// checkpoints lagged under QoS 1 persistence, the WAL grew instead of being reused, and QoS 1
+// throughput fell by ~3.5%.
 //
 // Linux keeps a nice value per thread: setpriority(PRIO_PROCESS, tid) (os.setPriority) given a
 // thread's kernel id changes that thread alone. A process may always lower its own threads'

@@ -13,7 +13,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
-import { runInBackground } from '../thread-priority.ts';
 
 export const CHECKPOINT_MS = 100;
 /** the store's own automatic checkpoint while the thread runs (pages of 4 KiB: 64 MiB) */
@@ -57,12 +56,7 @@ parentPort.on('message', (m) => {
     parentPort.close();
   }
 });
-// its kernel id, as currentThreadId() in thread-priority.ts reads it: the store lowers its priority
-let tid = null;
-try {
-  tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()) || null;
-} catch {}
-parentPort.postMessage({ t: 'ready', tid });
+parentPort.postMessage({ t: 'ready' });
 `;
 
 export function startCheckpointer(sqlite: BetterSqlite3.Database, logger: Logger, intervalMs = CHECKPOINT_MS): Checkpointer {
@@ -78,10 +72,8 @@ export function startCheckpointer(sqlite: BetterSqlite3.Database, logger: Logger
     running = false;
     sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_PAGES}`);
   };
-  worker.on('message', (m: { t: 'ready'; tid: number | null } | { t: 'checkpointed'; pages: number } | { t: 'error'; message: string }) => {
+  worker.on('message', (m: { t: 'ready' } | { t: 'checkpointed'; pages: number } | { t: 'error'; message: string }) => {
     if (m.t === 'ready') {
-      // a checkpoint can wait for CPU the broker's thread leaves
-      runInBackground(m.tid);
       if (running && sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
       onReady();
     } else if (m.t === 'checkpointed') {

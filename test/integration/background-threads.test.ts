@@ -1,6 +1,6 @@
-// The background threads yield to the broker's thread (server/thread-priority.ts): the WAL
-// checkpoint thread and the webhook delivery thread run at BACKGROUND_NICE; the broker's thread
-// keeps the process's priority.
+// The webhook delivery thread yields to the broker's thread (server/thread-priority.ts): it runs
+// at BACKGROUND_NICE; the broker's thread and the WAL checkpoint thread keep the process's
+// priority.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -12,14 +12,16 @@ import { niceOf, threadNices } from '../helpers/threads.ts';
 
 const background = () => [...threadNices()].filter(([, nice]) => nice === BACKGROUND_NICE).map(([tid]) => tid);
 
-test('the store\'s checkpoint thread runs at the background priority, the opening thread at its own', async () => {
+test('the store\'s checkpoint thread keeps the process\'s priority', async () => {
   const mine = niceOf(process.pid);
-  const before = background();
+  const before = threadNices();
   const store = await openStore({ dataDir: tempDir(), logger: pino({ level: 'silent' }) });
   try {
     await store.checkpoints.ready;
-    const added = background().filter((tid) => !before.includes(tid));
-    assert.equal(added.length, 1, 'one thread more at the background priority: the checkpoint thread');
+    // the checkpoint thread is one of the threads the store started (SQLite and libuv may add others)
+    const started = [...threadNices()].filter(([tid]) => !before.has(tid));
+    assert.ok(started.length >= 1, 'the store started its checkpoint thread');
+    for (const [tid, nice] of started) assert.equal(nice, mine, `thread ${tid}`);
     assert.equal(niceOf(process.pid), mine);
   } finally {
     await store.close();
