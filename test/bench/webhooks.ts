@@ -247,6 +247,9 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
   }
   const elapsed = performance.now() - t0;
   const cpuUs = ((broker.cpuMs() - cpu0) * 1000) / count;
+  // the broker closes each socket once it has handled its DISCONNECT: the next phase starts on an
+  // idle broker, not behind N disconnects (its first connect otherwise waited 30-90 ms for them)
+  await Promise.all(socks.map((s) => (s.closed ? undefined : new Promise((resolve) => s.once('close', resolve)))));
   const [p50, p99] = percentiles(Float64Array.from(ms), [50, 99]);
   return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs, ms };
 }
@@ -259,6 +262,13 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
  * 12, 1.01-1.04× (2 runs), as the profile of the hook's own work per connect says.
  */
 const WARM_PHASES = 12;
+/**
+ * and at least this long after the process starts and after the first hook starts the delivery
+ * thread: each new isolate (the delivery thread, tsx's loader thread) runs V8's memory reducer
+ * once, three full GCs of 5-12 ms each ~8-10 s after it starts, on a core the broker and the
+ * harness share (seen with --trace-gc, as mark-compacts of those isolates in timed phases)
+ */
+const THREAD_SETTLE_MS = 12_000;
 
 function connectScenario(): Scenario {
   return {
@@ -284,13 +294,17 @@ function connectScenario(): Scenario {
         // warm-up, untimed: a fresh broker's connect path takes ~6,000 connects to settle (JIT
         // tiers, heap sizing): 765, 395, 330, 270 µs of CPU per connect in four phases of 2,000
         // with no hook. The AABBBBAA order cancels a linear drift, not that curve.
-        for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warm${w}-`, n);
+        const started = performance.now();
+        for (let w = 0; w < WARM_PHASES || performance.now() - started < THREAD_SETTLE_MS; w++) {
+          await timedConnects(broker, `whc-warm${w}-`, n);
+        }
         const runs: { hook: boolean; r: Awaited<ReturnType<typeof timedConnects>> }[] = [];
         let hookId: unknown;
         // two transitions only (each costs the untimed phases above), four timed phases of each kind
         for (const [k, withHook] of [false, false, true, true, true, true, false, false].entries()) {
           if (withHook && hookId === undefined) {
             const first = rx.nextRequest();
+            const created = performance.now();
             hookId = (await call(broker, 'POST', '/api/v5/hooks', { name: 'bench-connect', url: rx.url, events: ['client.connected'], timeout: 60_000 })).id;
             // untimed, like the warm-up above: the first hook starts the delivery thread, which
             // loads and compiles its modules once per process (seconds of CPU on both cores),
@@ -300,7 +314,10 @@ function connectScenario(): Scenario {
             // and, as at the start, untimed connects: the connect path, now with a listener on
             // client.connected, takes as long to settle again (895, 565, 460, 395, 310 µs per
             // connect in phases of 2,000 after the hook was created, against 345–355 without)
-            for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warmhook-${k}-${w}-`, n);
+            // (and THREAD_SETTLE_MS since the thread started: its isolates' memory reducer)
+            for (let w = 0; w < WARM_PHASES || performance.now() - created < THREAD_SETTLE_MS; w++) {
+              await timedConnects(broker, `whc-warmhook-${k}-${w}-`, n);
+            }
           }
           if (!withHook && hookId !== undefined) {
             await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);
