@@ -16,6 +16,7 @@ import { createMessageRouter } from './internals/mqemitter.ts';
 import type { AedesBroker, AedesClient, Client, ConnectPacket } from './aedes-types.ts';
 import type { ConnectInfo, ConnectRefusal, HookChain, MessagePacket, PublishRefusal } from './hook-chain.ts';
 import { wrapPublish } from './internals/aedes.ts';
+import { useLeanParserBuffers } from './internals/mqtt-packet.ts';
 import { RoutingClock } from './routing-clock.ts';
 
 export interface BrokerDeps {
@@ -54,6 +55,8 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
   const deliveredCh = events.channel('message.delivered');
   const ackedCh = events.channel('message.acked');
   const clock = new RoutingClock();
+  // before the first client's parser is made
+  useLeanParserBuffers();
 
   const aedes = (await Aedes.createBroker({
     id: initial.node.name,

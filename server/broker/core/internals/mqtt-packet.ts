@@ -1,8 +1,12 @@
 // Everything Tern relies on inside mqtt-packet's Parser, in one place (test/unit/internals.test.ts
 // pins it). aedes keeps one Parser per client (client._parser). How mqtt-packet gets its `debug`
 // is in mqtt-packet-debug.ts, which must run before mqtt-packet loads.
+import { createRequire } from 'node:module';
 import type { Client } from '../aedes-types.ts';
 import { clientParser } from './aedes.ts';
+
+/** mqtt-packet's own modules, and bl as mqtt-packet resolves it (the BufferList it was built on) */
+const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'));
 
 /** The parser internals aedes' client keeps: mqtt-packet's Parser. */
 interface PacketParser {
@@ -90,4 +94,39 @@ export function setMaxQosAllowed(aedes: object, maxQos: number, connected: Itera
  */
 export function hideCorkFromPacketWriter(stream: object): void {
   (stream as { cork?: unknown }).cork = undefined;
+}
+
+interface ResettableParser {
+  packet: unknown;
+  error: Error | null;
+  _list: unknown;
+  _stateCounter: number;
+  _resetState(): void;
+}
+type PacketClass = new () => unknown;
+type BufferListClass = new () => unknown;
+
+const parserProto = (fromMqttPacket('./parser.js') as { prototype: ResettableParser }).prototype;
+/** the package's own _resetState, kept for test/unit/internals.test.ts to check against */
+export const packageResetState: (this: ResettableParser) => void = parserProto._resetState;
+
+/**
+ * mqtt-packet's Parser buffers its input in `bl()`, a BufferListStream: a whole readable-stream
+ * Duplex (readable and writable state, listener lists) per parser, and aedes keeps a parser per
+ * client for as long as it is connected. The parser only calls BufferList methods on it (append,
+ * consume, length, readUInt8/16BE/32BE, slice, toString), so a plain BufferList serves it, at
+ * ~0.9 KB less heap per connection (BENCHMARKS.md, issue 9). _resetState, which the constructor
+ * and the first parse() after an error call, is replaced on the prototype by one that sets what
+ * the package's sets, with a BufferList. Once per process; parsers made earlier keep their bl().
+ */
+export function useLeanParserBuffers(): void {
+  if (parserProto._resetState !== packageResetState) return;
+  const Packet = fromMqttPacket('./packet.js') as PacketClass;
+  const BufferList = createRequire(fromMqttPacket.resolve('bl'))('./BufferList.js') as BufferListClass;
+  parserProto._resetState = function leanResetState(this: ResettableParser): void {
+    this.packet = new Packet();
+    this.error = null;
+    this._list = new BufferList();
+    this._stateCounter = 0;
+  };
 }
