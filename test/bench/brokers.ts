@@ -190,7 +190,26 @@ interface SpawnedBroker {
   startTimeoutMs: number;
 }
 
+/** brokers running now, with their temp dirs: killed if the harness is interrupted, so none outlives it */
+const live = new Map<ChildProcess, string>();
+let interruptible = false;
+
+function stopAllOnInterrupt(): void {
+  if (interruptible) return;
+  interruptible = true;
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      for (const [child, tmpDir] of live) {
+        child.kill('SIGKILL');
+        rmSync(tmpDir, { recursive: true, force: true });
+      }
+      process.exit(code);
+    });
+  }
+}
+
 async function launch(b: SpawnedBroker): Promise<RunningBroker> {
+  stopAllOnInterrupt();
   const logFile = path.join(b.tmpDir, 'broker.log');
   const fd = openSync(logFile, 'a');
   const [cmd, args] = withNofile(b.cmd, b.args, b.nofile);
@@ -212,6 +231,8 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
   child.on('error', (err) => (exitInfo = `spawn failed: ${err.message}`));
   if (child.pid === undefined) throw new Error(`${b.name}: could not spawn ${cmd}`);
   const pid = child.pid;
+  live.set(child, b.tmpDir);
+  child.once('exit', () => live.delete(child));
 
   const stop = async (): Promise<void> => {
     stopping = true;
