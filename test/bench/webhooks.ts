@@ -263,8 +263,8 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
  */
 const WARM_PHASES = 12;
 /**
- * and at least this long after the process starts and after the first hook starts the delivery
- * thread: each new isolate (the delivery thread, tsx's loader thread) runs V8's memory reducer
+ * The untimed phases also last at least this long after the process starts and after the first
+ * hook starts the delivery thread: each new isolate (the delivery thread, tsx's loader thread) runs V8's memory reducer
  * once, three full GCs of 5-12 ms each ~8-10 s after it starts, on a core the broker and the
  * harness share (seen with --trace-gc, as mark-compacts of those isolates in timed phases)
  */

@@ -85,5 +85,4 @@ describe('mqtt-packet Parser buffers (core/internals/mqtt-packet.ts useLeanParse
     assert.deepEqual(packets.map((p) => p.cmd), ['connect', 'publish', 'pingreq']);
     assert.equal(typeof (parser._list as { pipe?: unknown }).pipe, 'undefined');
   });
-
 });
