@@ -294,10 +294,13 @@ function connectScenario(): Scenario {
         // warm-up, untimed: a fresh broker's connect path takes ~6,000 connects to settle (JIT
         // tiers, heap sizing): 765, 395, 330, 270 µs of CPU per connect in four phases of 2,000
         // with no hook. The AABBBBAA order cancels a linear drift, not that curve.
-        const started = performance.now();
-        for (let w = 0; w < WARM_PHASES || performance.now() - started < THREAD_SETTLE_MS; w++) {
-          await timedConnects(broker, `whc-warm${w}-`, n);
-        }
+        /** WARM_PHASES untimed phases, and more until THREAD_SETTLE_MS after `since` when given */
+        const untimed = async (prefix: string, since?: number) => {
+          for (let w = 0; w < WARM_PHASES || (since !== undefined && performance.now() - since < THREAD_SETTLE_MS); w++) {
+            await timedConnects(broker, `${prefix}${w}-`, n);
+          }
+        };
+        await untimed('whc-warm', performance.now());
         const runs: { hook: boolean; r: Awaited<ReturnType<typeof timedConnects>> }[] = [];
         let hookId: unknown;
         // two transitions only (each costs the untimed phases above), four timed phases of each kind
@@ -315,15 +318,13 @@ function connectScenario(): Scenario {
             // client.connected, takes as long to settle again (895, 565, 460, 395, 310 µs per
             // connect in phases of 2,000 after the hook was created, against 345–355 without)
             // (and THREAD_SETTLE_MS since the thread started: its isolates' memory reducer)
-            for (let w = 0; w < WARM_PHASES || performance.now() - created < THREAD_SETTLE_MS; w++) {
-              await timedConnects(broker, `whc-warmhook-${k}-${w}-`, n);
-            }
+            await untimed(`whc-warmhook-${k}-`, created);
           }
           if (!withHook && hookId !== undefined) {
             await call(broker, 'DELETE', `/api/v5/hooks/${hookId}`);
             hookId = undefined;
             // the listener gone, the path settles once more: the same untimed connects
-            for (let w = 0; w < WARM_PHASES; w++) await timedConnects(broker, `whc-warmnone-${k}-${w}-`, n);
+            await untimed(`whc-warmnone-${k}-`);
           }
           runs.push({ hook: withHook, r: await timedConnects(broker, `whc-${k}-`, n) });
         }
