@@ -359,7 +359,7 @@ describe('aedes', () => {
     return c;
   }
 
-  test('handle(stream) returns the Client: its _parser is an mqtt-packet Parser (same package copy) pointing back at it, and a CONNECT timer is pending in _connectTimer (core/internals/aedes.ts clientParser, replaceConnectTimer; core/internals/mqtt-packet.ts)', async () => {
+  test('handle(stream) returns the Client: its _parser is an mqtt-packet Parser (same package copy) pointing back at it, and a CONNECT timer is pending in _connectTimer (core/internals/aedes.ts clientParser; core/internals/aedes-client.ts; core/internals/mqtt-packet.ts)', async () => {
     const { raw, client } = await accepted();
     try {
       assert.equal(Object.getPrototypeOf(client._parser), Object.getPrototypeOf(mqttPacket.parser()), 'aedes parses with the mqtt-packet Tern patches');
@@ -372,7 +372,7 @@ describe('aedes', () => {
     }
   });
 
-  test('CONNECT clears whatever timer _connectTimer holds then (so a replacement is cleared too); an error emitted on the client closes its connection (core/internals/aedes.ts replaceConnectTimer)', async () => {
+  test('CONNECT clears whatever timer _connectTimer holds then (so a replacement is cleared too); an error emitted on the client closes its connection (core/internals/aedes-client.ts arms _connectTimer with the zone idle_timeout)', async () => {
     const a = await accepted();
     clearTimeout(a.client._connectTimer!);
     const replacement = setTimeout(() => assert.fail('the replaced CONNECT timer fired'), 60_000);

@@ -1,23 +1,11 @@
 // The mqtt.* and zone limits of emqx.conf that aedes has no option for (or only a global one):
 // packet size, topic levels, QoS, retain, wildcard and shared subscriptions, subscriptions per
-// client, the CONNECT timeout per zone, and the listeners' access rules.
+// client, and the listeners' access rules.
 import net from 'node:net';
 import type { Config, ListenerConfig, ZoneConfig } from '../../config/types.ts';
-import type { Client } from '../core/aedes-types.ts';
 import type { ClientContext, MessagePacket, SubscribeRequest } from '../core/hook-chain.ts';
-import { replaceConnectTimer } from '../core/internals/aedes.ts';
 export { packetSizeLimiter, limitSubscribeQos, setMaxQosAllowed } from '../core/internals/mqtt-packet.ts';
 import { topicFilterProblem } from './topic.ts';
-
-/**
- * Replaces aedes' global CONNECT timeout with the zone's idle_timeout. aedes' own timeout is set to
- * the external zone's (createBroker), so only connections to other zones pay for a second timer.
- */
-export function limitConnectWait(client: Client, idleTimeoutMs: number): void {
-  replaceConnectTimer(client, idleTimeoutMs, () =>
-    (client as unknown as { emit(e: string, err: Error): void }).emit('error', new Error('connect did not arrive in time (idle_timeout)')),
-  );
-}
 
 /** listener.<proto>.<name>.access.<n>: first matching rule wins; no rule matching allows. */
 export function accessCheck(l: ListenerConfig): ((ip: string | undefined) => boolean) | undefined {

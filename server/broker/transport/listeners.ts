@@ -16,7 +16,8 @@ import type { ListenerStatus } from '../types.ts';
 import type { AedesBroker, AedesClient } from '../core/aedes-types.ts';
 import type { ConfigSource } from '../../config/source.ts';
 import { SessionRecord } from '../session/session-record.ts';
-import { accessCheck, limitConnectWait, packetSizeLimiter, limitSubscribeQos, setMaxQosAllowed } from '../protocol/limits.ts';
+import { createClient } from '../core/internals/aedes-client.ts';
+import { accessCheck, packetSizeLimiter, limitSubscribeQos, setMaxQosAllowed } from '../protocol/limits.ts';
 import { createWriteBatcher, type WriteBatcher } from './write-batcher.ts';
 
 export class ListenerError extends Error {
@@ -228,12 +229,12 @@ class Listener {
     // TCP and TLS only: aedes' close after a refusing CONNACK destroys a WebSocket stream at once,
     // so a frame still corked in the socket below it would be lost
     if (stream === transport) this.shared.batcher.attach(transport);
-    const client = this.shared.aedes.handle(stream, req) as AedesClient;
-    client.tern = new SessionRecord(l.zone, running.id, client);
     const c = this.shared.config.get();
+    // the zone's idle_timeout bounds the wait for CONNECT (aedes' connectTimeout is broker-wide)
+    const client = createClient(this.shared.aedes, stream, req, (c.zones[l.zone] ?? c.zones.external!).idle_timeout) as AedesClient;
+    client.tern = new SessionRecord(l.zone, running.id, client);
     this.shared.limitPacketSize(client);
     limitSubscribeQos(client);
-    limitConnectWait(client, (c.zones[l.zone] ?? c.zones.external!).idle_timeout);
   }
 
   /** Binds a new socket at l's address, accepting for this listener (TLS: with `files`). */

@@ -62,17 +62,6 @@ export function clientParser<T>(client: Client): T | undefined {
   return (client as unknown as { _parser?: T })._parser;
 }
 
-/**
- * Replaces aedes' CONNECT timer (_connectTimer, armed at accept with the broker-wide
- * connectTimeout) with one of the given length, when it differs.
- */
-export function replaceConnectTimer(client: Client, ms: number, onTimeout: () => void): void {
-  const c = client as unknown as { _connectTimer: NodeJS.Timeout | null; broker: { connectTimeout: number } };
-  if (!c._connectTimer || c.broker.connectTimeout === ms) return;
-  clearTimeout(c._connectTimer);
-  c._connectTimer = setTimeout(onTimeout, ms);
-}
-
 /** aedes sets _disconnected when the client ended with a DISCONNECT packet [MQTT-3.14.4-3]. */
 export function sentDisconnect(client: Client): boolean {
   return (client as unknown as { _disconnected?: boolean })._disconnected === true;

@@ -1,0 +1,324 @@
+// Tern's own construction of aedes' per-connection Client, the one place that does it
+// (test/unit/aedes-client.test.ts pins it against the installed aedes).
+//
+// Why: aedes' Client constructor allocates, for every connection and for as long as it lasts,
+// four closures of its own (nextBatch, deliver0, deliverQoS, getToForwardPacket), four bound
+// functions, end-of-stream's seven listener closures, an EventEmitter listener table with a once
+// wrapper, two dictionary-mode maps, a Set and two arrays: ~3 KB of heap per idle connection
+// (BENCHMARKS.md, issue 9). Here a client is an object of aedes' Client prototype (every method,
+// handler and `instanceof` works as before) whose fields are set by a plain function: the
+// listeners on the connection and the parser are shared functions reading `this.client`, and what
+// a connection may never use (its subscription maps, the QoS 2 window, the drain queue, the two
+// delivery functions) is made on first use through accessors on an intermediate prototype.
+//
+// aedes' handlers talk to the client through two events only ('error' and 'connected'), so the
+// client does not carry an EventEmitter table: emit() handles those two and passes anything else
+// to EventEmitter if someone listens. Everything else aedes reads or writes on a client is a field
+// set here with aedes' meaning; the pin test compares the fields with aedes' own constructor's.
+import { createRequire } from 'node:module';
+import { EventEmitter } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import AedesPacket from 'aedes-packet';
+import type { AedesPublishPacket } from 'aedes';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { AedesBroker, AedesClient } from '../aedes-types.ts';
+
+const require = createRequire(import.meta.url);
+/** aedes' own modules (not in its package exports): the same instances aedes itself loaded */
+const aedesDir = path.dirname(require.resolve('aedes'));
+const load = async <T>(rel: string): Promise<T> => ((await import(pathToFileURL(path.join(aedesDir, rel)).href)) as { default: T }).default;
+
+type Done = (err?: Error | null) => void;
+type Handle = (client: LeanClient, packet: object, done: Done) => void;
+type Write = (client: LeanClient, packet: object, done: (err: Error | null) => void) => void;
+type QoSPacketClass = new (original: object, client: LeanClient) => AedesPublishPacket & { writeCallback: Done };
+
+/** aedes' Client class: its prototype carries every method a client has */
+export const AedesClientClass = await load<new (broker: AedesBroker, conn: Duplex, req?: IncomingMessage) => AedesClient>('lib/client.js');
+const handle = await load<Handle>('lib/handlers/index.js');
+const write = await load<Write>('lib/write.js');
+const QoSPacket = await load<QoSPacketClass>('lib/qos-packet.js');
+const mqtt = require(require.resolve('mqtt-packet', { paths: [aedesDir] })) as { parser(): ParserLike };
+const Packet = AedesPacket as unknown as new (p: object, broker: AedesBroker) => AedesPublishPacket;
+
+interface ParserLike extends EventEmitter {
+  client: LeanClient;
+  _queue: object[] | null;
+  parse(buf: Buffer): number;
+}
+
+type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
+
+type Broker = AedesBroker & {
+  opts: { concurrency: number; drainTimeout?: number };
+  queueLimit: number;
+  connectTimeout: number;
+  persistence: { outgoingUpdate(c: LeanClient, p: object): Promise<unknown>; outgoingClearMessageId(c: LeanClient, p: object): Promise<unknown> };
+  authorizeForward(c: LeanClient, p: AedesPublishPacket): AedesPublishPacket | null | undefined;
+};
+
+function noop(): void {}
+
+// ---- shared listeners: `this` is the parser or the connection, each pointing at its client ----
+
+/** aedes' enqueue: a packet is handled at once when the client is connected or it is the first */
+function onPacket(this: ParserLike, packet: object): void {
+  const client = this.client;
+  client._parsingBatch++;
+  if (client.connackSent || client._parsingBatch === 1) {
+    handle(client, packet, client._nextBatch);
+  } else {
+    const q = (this._queue ??= []);
+    if (q.length < client.broker.queueLimit) q.push(packet);
+    else this.emit('error', new Error('Client queue limit reached'));
+  }
+}
+
+function onParserError(this: ParserLike, err: Error): void {
+  this.client._onError(err);
+}
+
+function onReadable(this: { client: LeanClient }): void {
+  this.client._nextBatch();
+}
+
+function onConnError(this: { client: LeanClient }, err: Error): void {
+  this.client._onError(err);
+}
+
+/** aedes closes on 'end' and when end-of-stream reports the stream finished (closed, for a socket) */
+function onConnEnd(this: { client: LeanClient }): void {
+  this.client.close();
+}
+
+/** close() calls _eos() once: the end-of-stream listener goes */
+function detachEndOfStream(this: LeanClient): void {
+  this.conn.removeListener('close', onConnEnd);
+}
+
+function onConnectTimeout(client: LeanClient): void {
+  client._onError(new Error('connect did not arrive in time'));
+}
+
+/** aedes' nextBatch: reads the next chunk once every packet of the previous one is handled */
+function nextBatch(this: LeanClient, err?: Error | null): void {
+  if (err) {
+    this._onError(err);
+    return;
+  }
+  if (this._paused) return;
+  this._parsingBatch--;
+  if (this._parsingBatch <= 0) {
+    this._parsingBatch = 0;
+    const buf = (this.conn as unknown as { read(n: null): Buffer | null }).read(null);
+    if (buf) this._parser.parse(buf);
+  }
+}
+
+/** aedes' dequeue: the packets that arrived before CONNACK, once connected */
+function dequeue(client: LeanClient): void {
+  const q = client._parser._queue;
+  client._parser._queue = null;
+  if (q) for (const packet of q) handle(client, packet, client._nextBatch);
+}
+
+// ---- the two delivery functions aedes subscribes with (made once a client needs them) ----------
+
+function dedupe(client: LeanClient, packet: AedesPublishPacket): boolean {
+  const id = (packet as { brokerId?: string }).brokerId;
+  if (!id) return true;
+  const counter = (packet as { brokerCounter: number }).brokerCounter;
+  const duplicates = (client._dups ??= Object.create(null) as Record<string, number>);
+  const fresh = (duplicates[id] ?? 0) < counter;
+  if (fresh) duplicates[id] = counter;
+  return fresh;
+}
+
+function toForward(client: LeanClient, packet: AedesPublishPacket): AedesPublishPacket | null | undefined {
+  // MQTT 5 no-local, as aedes checks it
+  if ((packet as { clientId?: string }).clientId === client.id && (packet as { nl?: boolean }).nl) return undefined;
+  return dedupe(client, packet) ? client.broker.authorizeForward(client, packet) : undefined;
+}
+
+function writeQoS(client: LeanClient, packet: AedesPublishPacket & { writeCallback: Done }, err?: unknown): void {
+  if (err) {
+    client._onError(err as Error);
+    packet.writeCallback();
+    return;
+  }
+  write(client, packet, (werr) => {
+    if (werr) client._onError(werr);
+    packet.writeCallback();
+  });
+}
+
+function makeDeliver0(client: LeanClient): Deliver {
+  const broker = client.broker;
+  return function deliverQoS0(original, done) {
+    const forward = toForward(client, original);
+    if (!forward) {
+      setImmediate(done);
+      return;
+    }
+    // as aedes: the write waits for the next turn, so a deep fan-out does not grow the stack
+    setImmediate(() => {
+      const packet = new Packet(forward, broker);
+      packet.qos = 0;
+      write(client, packet, (err) => {
+        client._onError(err);
+        done();
+      });
+    });
+  };
+}
+
+function makeDeliverQoS(client: LeanClient): Deliver {
+  return function deliverQoS(original, done) {
+    if (original.qos === 0) {
+      (client as unknown as { deliver0: Deliver }).deliver0(original, done);
+      return;
+    }
+    const forward = toForward(client, original);
+    if (forward) {
+      setImmediate(() => {
+        const packet = new QoSPacket(forward, client);
+        // downgraded to the subscription's QoS
+        const sub = client._subs?.[packet.topic];
+        if (sub && (sub.qos || 0) < packet.qos) packet.qos = sub.qos as 0 | 1 | 2;
+        packet.writeCallback = done;
+        if (client.clean || packet.retain) writeQoS(client, packet);
+        else {
+          const then = (err?: unknown) => writeQoS(client, packet, err);
+          client.broker.persistence.outgoingUpdate(client, packet).then(() => then(), then);
+        }
+      });
+    } else if (!client.clean) {
+      client.broker.persistence.outgoingClearMessageId(client, original).then(noop, noop);
+      setImmediate(done);
+    } else {
+      setImmediate(done);
+    }
+  };
+}
+
+// ---- the client -----------------------------------------------------------------------------
+
+/**
+ * A client as aedes' handlers see it: aedes' fields with aedes' meaning, on an object whose
+ * prototype chain runs through aedes' Client.prototype (every method but emit is aedes').
+ */
+class LeanClient {
+  closed = false;
+  connecting = false;
+  connected = false;
+  connackSent = false;
+  errored = false;
+  id: string | null = null;
+  clean = true;
+  version: number | null = null;
+  broker: Broker;
+  conn: Duplex & { client?: LeanClient };
+  _disconnected = false;
+  _authorized = false;
+  _parsingBatch = 1;
+  _nextId = Math.ceil(Math.random() * 65535);
+  _drainTimer: NodeJS.Timeout | null = null;
+  _onDrainBound: (() => void) | null = null;
+  req: IncomingMessage | undefined;
+  connDetails: unknown;
+  will: unknown = null;
+  _will: unknown = null;
+  _parser: ParserLike;
+  _nextBatch: (err?: Error | null) => void;
+  _eos: () => void = detachEndOfStream;
+  _keepaliveTimer: NodeJS.Timeout | null = null;
+  _keepaliveInterval = -1;
+  _connectTimer: NodeJS.Timeout | null;
+  _paused = false;
+  /** Tern's session record (listeners.ts) */
+  tern: unknown = null;
+  // made on first use, through the accessors below
+  _subs: Record<string, { qos: number }> | null = null;
+  _dups: Record<string, number> | null = null;
+  _inflight: Set<number> | null = null;
+  _drains: Done[] | null = null;
+  _deliver0: Deliver | null = null;
+  _deliverQoS: Deliver | null = null;
+
+  constructor(broker: Broker, conn: Duplex, req: IncomingMessage | undefined, connectWaitMs: number) {
+    this.broker = broker;
+    this.conn = conn;
+    (conn as LeanClient['conn']).client = this;
+    this.req = req;
+    this.connDetails = req ? (req as { connDetails?: unknown }).connDetails : null;
+    const parser = mqtt.parser();
+    parser.client = this;
+    parser._queue = null;
+    parser.on('packet', onPacket);
+    parser.on('error', onParserError);
+    this._parser = parser;
+    this._nextBatch = nextBatch.bind(this);
+    conn.on('readable', onReadable);
+    conn.on('error', onConnError);
+    conn.on('end', onConnEnd);
+    conn.on('close', onConnEnd);
+    this._connectTimer = setTimeout(onConnectTimeout, connectWaitMs, this);
+  }
+
+  get subscriptions(): Record<string, { qos: number }> {
+    return (this._subs ??= Object.create(null) as Record<string, { qos: number }>);
+  }
+
+  get duplicates(): Record<string, number> {
+    return (this._dups ??= Object.create(null) as Record<string, number>);
+  }
+
+  get _inboundInflight(): Set<number> {
+    return (this._inflight ??= new Set<number>());
+  }
+
+  // close() and the drain handlers put a fresh [] here: an empty list is kept as none
+  get _pendingDrains(): Done[] {
+    return (this._drains ??= []);
+  }
+
+  set _pendingDrains(list: Done[]) {
+    this._drains = list.length > 0 ? list : null;
+  }
+
+  get deliver0(): Deliver {
+    return (this._deliver0 ??= makeDeliver0(this));
+  }
+
+  get deliverQoS(): Deliver {
+    return (this._deliverQoS ??= makeDeliverQoS(this));
+  }
+
+  /** aedes' handlers emit 'error' and 'connected' on a client; anything else goes to EventEmitter listeners, if any */
+  emit(event: string, arg?: unknown): boolean {
+    if (event === 'error') this._onError(arg as Error);
+    else if (event === 'connected') dequeue(this);
+    if ((this as { _events?: object })._events !== undefined) return (EventEmitter.prototype.emit as (this: unknown, e: string, a?: unknown) => boolean).call(this, event, arg);
+    return event === 'error' || event === 'connected';
+  }
+}
+// aedes' Client methods (close, publish, subscribe, waitForDrain, _onError, ...) and EventEmitter's
+interface LeanClient {
+  _onError(err?: Error | null): void;
+  close(done?: () => void): void;
+}
+Object.setPrototypeOf(LeanClient.prototype, AedesClientClass.prototype);
+
+/**
+ * What aedes' `broker.handle(conn, req)` does, with the lean client: returns the new client.
+ * `connectWaitMs` is how long the connection may wait for its CONNECT (aedes' connectTimeout
+ * unless given).
+ */
+export function createClient(broker: AedesBroker, conn: Duplex, req?: IncomingMessage, connectWaitMs?: number): AedesClient {
+  const b = broker as Broker;
+  // as aedes' handle(): waitForDrain without a drainTimeout adds a 'drain' listener per write
+  conn.setMaxListeners(b.opts.concurrency * 2);
+  return new LeanClient(b, conn, req, connectWaitMs ?? b.connectTimeout) as unknown as AedesClient;
+}
