@@ -1,5 +1,6 @@
 // Everything Tern relies on inside aedes beyond its documented options, in one place
-// (test/unit/internals.test.ts pins each of these against the installed aedes).
+// (test/unit/internals.test.ts pins each of these against the installed aedes), but for the
+// per-connection Client Tern builds itself: aedes-client.ts (pinned by test/unit/aedes-client.test.ts).
 import type { AedesPublishPacket, PublishPacket } from 'aedes';
 import type { AedesBroker, Client } from '../aedes-types.ts';
 import AedesPacket from 'aedes-packet';
