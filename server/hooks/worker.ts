@@ -126,12 +126,9 @@ export class HookWorker {
             continue;
           }
           if (!this.#inflight && rows.length < hook.batch_size && hook.batch_time > 0) {
-            // a partial batch: give the next commits up to batch_time to fill it (a flood fills
-            // it at once: the wait ends when the commits since the read would complete it)
-            await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, hook.batch_time);
+            rows = await this.#fill(rows, mark);
             if (this.#stopped) break;
             hook = this.#hook;
-            rows = d.next(hook.id, this.#cursor, hook.batch_size);
             if (rows.length === 0) continue;
           }
           body = d.body(rows, hook);
@@ -162,6 +159,28 @@ export class HookWorker {
       }
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * A partial batch, given the next commits up to batch_time to fill it (a flood fills it at
+   * once). The commit counter counts every hook's rows, and a commit between the noted count
+   * (`mark`) and the read is counted twice, in the rows and in the count: a wait can end a row
+   * or more early. So the rows are read again after each wait, and the wait goes on from a fresh
+   * count until the batch is full or batch_time (of the hook's definition now) has passed.
+   */
+  async #fill(rows: QueuedEvent[], mark: number): Promise<QueuedEvent[]> {
+    const d = this.#d;
+    const start = performance.now();
+    for (;;) {
+      const hook = this.#hook;
+      const left = start + hook.batch_time - performance.now();
+      if (left <= 0 || rows.length >= hook.batch_size) return rows;
+      await d.waitCommits(hook.id, mark, hook.batch_size - rows.length, left);
+      if (this.#stopped) return rows;
+      mark = d.commits();
+      rows = d.next(this.#hook.id, this.#cursor, this.#hook.batch_size);
+      if (rows.length === 0) return rows;
     }
   }
 

@@ -78,3 +78,53 @@ test('the next full batch is read while a request is out; a failed batch is retr
   // failed try was dropped, read again during the retry, and used
   assert.equal(reads.filter((a) => a === 2).length, 1);
 });
+
+test('a partial batch waits for the rows that fill it even when a commit lands between its read and the commit count it notes', async () => {
+  const batching: Hook = { ...hook, batch_size: 10, batch_time: 60_000 };
+  const rows: OutboxRow[] = [];
+  let counter = 0;
+  const waiters: { at: number; resolve: () => void }[] = [];
+  const commit = () => {
+    counter++;
+    rows.push({ id: counter, meta: `e${counter}`, payload: null, body: null, attempts: 0 });
+    for (const w of waiters.splice(0)) {
+      if (counter >= w.at) w.resolve();
+      else waiters.push(w);
+    }
+  };
+  commit();
+  let firstRead = true;
+  const sent: string[] = [];
+  let answered!: () => void;
+  const first = new Promise<void>((resolve) => (answered = resolve));
+  const deps: WorkerDeps = {
+    next: (_id, after, limit) => {
+      // the race: row 2 is committed after the loop noted the counter and before it read
+      if (firstRead) {
+        firstRead = false;
+        commit();
+      }
+      return rows.filter((r) => r.id > after).slice(0, limit).map((r) => ({ ...r }));
+    },
+    body: (rs) => `[${rs.map((r) => (r as OutboxRow).meta).join(',')}]`,
+    send: async (_h, body): Promise<SendResult> => {
+      sent.push(String(body));
+      return { ok: true, status: 200, body: '', error: null, ms: 1 };
+    },
+    sending: () => {},
+    outcome: () => answered(),
+    commits: () => counter,
+    // batch_time is a minute: only commits end these waits here
+    waitCommits: (_id, from, need) => new Promise<void>((resolve) => (counter >= from + need ? resolve() : waiters.push({ at: from + need, resolve }))),
+    wake: () => {},
+  };
+  const w = new HookWorker(batching, 0, deps);
+  w.start();
+  for (let i = 3; i <= 10; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    commit();
+  }
+  await first;
+  w.stop();
+  assert.deepEqual(sent[0], `[${Array.from({ length: 10 }, (_, i) => `e${i + 1}`).join(',')}]`, 'the first request carries the whole batch');
+});
