@@ -91,7 +91,7 @@ describe('the lean client in Tern', () => {
     return c;
   }
 
-  test('an idle connection holds one function of its own and none of the parts it has not used', async () => {
+  test('an idle connection holds one function of its own and none of the parts it has not used, also once its subscriptions are counted and listed', async () => {
     const idle = await connect(url, { clientId: 'lean-idle' });
     try {
       const c = clientOf('lean-idle');
@@ -99,6 +99,13 @@ describe('the lean client in Tern', () => {
       assert.deepEqual(ownFunctions, ['_nextBatch']);
       for (const slot of ['_subs', '_dups', '_inflight', '_drains', '_deliver0', '_deliverQoS']) assert.equal(c[slot], null, slot);
       assert.equal(c._events, undefined, 'no EventEmitter table');
+      // what reads every connection's subscriptions (the counts of $SYS and /stats, the client
+      // views of the API) reads them without making the map
+      tern.sessions.subscriptionCounts();
+      assert.equal(tern.sessions.get('lean-idle')?.subscriptions_cnt, 0);
+      assert.deepEqual(tern.sessions.subscriptions('lean-idle'), []);
+      tern.sessions.list({}, { page: 1, limit: 100 });
+      assert.equal(c._subs, null, 'still no subscription map');
     } finally {
       await idle.endAsync();
     }

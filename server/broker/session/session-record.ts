@@ -8,6 +8,7 @@
 import type { ClientContext, ConnectInfo } from '../core/hook-chain.ts';
 import type { Client } from 'aedes';
 import type { QoS } from '../types.ts';
+import { subscriptionsOf } from '../core/internals/aedes-client.ts';
 
 /** the aedes client of a connection, as far as the record reads it (core/aedes-types.ts has the full shape) */
 type LiveClient = Client & { subscriptions: Record<string, { qos: QoS }> };
@@ -90,12 +91,14 @@ export class SessionRecord implements ClientContext {
   }
 
   subscriptionCount(): number {
-    const subs = (this.client ?? this.connection)?.subscriptions;
+    const conn = this.client ?? this.connection;
+    const subs = conn && subscriptionsOf(conn);
     return subs ? Object.keys(subs).length : 0;
   }
 
   hasSubscription(topic: string): boolean {
-    const subs = (this.client ?? this.connection)?.subscriptions;
+    const conn = this.client ?? this.connection;
+    const subs = conn && subscriptionsOf(conn);
     return subs !== undefined && topic in subs;
   }
 }

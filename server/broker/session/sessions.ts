@@ -20,6 +20,7 @@ import { shareGroup, topicMatches, topicFilterProblem } from '../protocol/topic.
 import { badRequest, notFound, TernError } from '../../errors.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import { hasLiveSubscriber, sentDisconnect } from '../core/internals/aedes.ts';
+import { subscriptionsOf } from '../core/internals/aedes-client.ts';
 
 export interface Sessions extends SessionRegistry {
   /** handed to the persistence: EMQX's per-zone mqueue settings */
@@ -307,7 +308,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     const zone = zoneOf(r.zone);
     const { ip, port } = address(r);
     const stats = persistence && !r.clean ? persistence.stats(r.clientid) : undefined;
-    const subs = r.client ? Object.keys(r.client.subscriptions ?? {}).length : (stats?.subscriptions_cnt ?? 0);
+    const subs = r.client ? Object.keys(subscriptionsOf(r.client) ?? {}).length : (stats?.subscriptions_cnt ?? 0);
     return {
       clientid: r.clientid,
       username: r.username,
@@ -382,7 +383,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
 
   function clientSubscriptions(r: SessionRecord): SubscriptionInfo[] {
     if (r.client) {
-      return Object.entries(r.client.subscriptions ?? {}).map(([topic, s]) => subscriptionInfo(r.clientid, topic, s.qos));
+      return Object.entries(subscriptionsOf(r.client) ?? {}).map(([topic, s]) => subscriptionInfo(r.clientid, topic, s.qos as QoS));
     }
     if (!persistence || r.clean) return [];
     return persistence.subscriptions(r.clientid).map((s) => subscriptionInfo(r.clientid, s.topic, s.qos as QoS));
@@ -592,7 +593,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       };
       for (const r of records.values()) {
         if (r.client) {
-          for (const topic in r.client.subscriptions) one(topic);
+          for (const topic in subscriptionsOf(r.client)) one(topic);
         } else if (!r.clean && persistence) {
           for (const sub of persistence.subscriptions(r.clientid)) one(sub.topic);
         }

@@ -21,6 +21,7 @@
 import type { ConfigSource } from '../../config/source.ts';
 import type { Logger } from '../../logger.ts';
 import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
+import { subscriptionsOf } from '../core/internals/aedes-client.ts';
 import { deliverToClient, hasLiveSubscriber, makePacket, mayHaveLiveSubscriberUnder, suppressAedesSysTopics } from '../core/internals/aedes.ts';
 import type { ConnectionFacts, EventBus, TernEvents } from '../events.ts';
 import { topicMatches } from '../protocol/topic.ts';
@@ -89,7 +90,7 @@ export function startSysPublisher(deps: SysPublisherDeps): SysPublisher {
 
   function anySysReader(): boolean {
     for (const c of sysReaders) {
-      if (!c.closed && Object.keys(c.subscriptions ?? {}).some(readsSys)) return true;
+      if (!c.closed && Object.keys(subscriptionsOf(c) ?? {}).some(readsSys)) return true;
       sysReaders.delete(c);
     }
     return false;

@@ -312,6 +312,15 @@ interface LeanClient {
 Object.setPrototypeOf(LeanClient.prototype, AedesClientClass.prototype);
 
 /**
+ * A client's subscriptions by filter, for code that only reads them: a lean client that has none
+ * answers undefined rather than making its map (reading `subscriptions` would make one, and a count
+ * over every connection would then give each idle one a map). Other clients answer their own.
+ */
+export function subscriptionsOf(client: object): Readonly<Record<string, { qos: number }>> | undefined {
+  return client instanceof LeanClient ? (client._subs ?? undefined) : (client as { subscriptions?: Record<string, { qos: number }> }).subscriptions;
+}
+
+/**
  * What aedes' `broker.handle(conn, req)` does, with the lean client: returns the new client.
  * `connectWaitMs` is how long the connection may wait for its CONNECT (aedes' connectTimeout
  * unless given).
