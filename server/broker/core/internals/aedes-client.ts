@@ -2,14 +2,15 @@
 // (test/unit/aedes-client.test.ts pins it against the installed aedes).
 //
 // Why: aedes' Client constructor allocates, for every connection and for as long as it lasts,
-// four closures of its own (nextBatch, deliver0, deliverQoS, getToForwardPacket), four bound
-// functions, end-of-stream's seven listener closures, an EventEmitter listener table with a once
-// wrapper, two dictionary-mode maps, a Set and two arrays: ~3 KB of heap per idle connection
-// (BENCHMARKS.md, issue 9). Here a client is an object of aedes' Client prototype (every method,
-// handler and `instanceof` works as before) whose fields are set by a plain function: the
-// listeners on the connection and the parser are shared functions reading `this.client`, and what
-// a connection may never use (its subscription maps, the QoS 2 window, the drain queue, the two
-// delivery functions) is made on first use through accessors on an intermediate prototype.
+// four closures of its own (nextBatch, deliver0, deliverQoS, getToForwardPacket), bound functions,
+// end-of-stream's seven listener closures, an EventEmitter listener table with a once wrapper,
+// two dictionary-mode maps, a Set and two arrays: ~3 KB of heap per idle connection
+// (BENCHMARKS.md, issue 9). Here a client is a LeanClient, a class whose prototype sits on aedes'
+// Client.prototype (every aedes method, handler and `instanceof` works as before) and whose
+// constructor sets aedes' fields: the listeners on the connection and the parser are shared
+// functions reading `this.client`, and what a connection may never use (its subscription maps, the
+// QoS 2 window, the drain queue, the two delivery functions) is made on first use, through
+// accessors. Code that only reads a client's subscriptions uses subscriptionsOf, which makes none.
 //
 // aedes' handlers talk to the client through two events only ('error' and 'connected'), so the
 // client does not carry an EventEmitter table: emit() handles those two and passes anything else
