@@ -8,7 +8,6 @@
 import type { ClientContext, ConnectInfo } from '../core/hook-chain.ts';
 import type { Client } from 'aedes';
 import type { QoS } from '../types.ts';
-import { subscriptionsOf } from '../core/internals/aedes-client.ts';
 
 /** the aedes client of a connection, as far as the record reads it (core/aedes-types.ts has the full shape) */
 type LiveClient = Client & { subscriptions: Record<string, { qos: QoS }> };
@@ -90,15 +89,15 @@ export class SessionRecord implements ClientContext {
     return this.address().ip;
   }
 
+  // Both are read at SUBSCRIBE (the max_subscriptions check), where aedes makes the client's map
+  // anyway; code that reads every connection's subscriptions uses core/internals' subscriptionsOf.
   subscriptionCount(): number {
-    const conn = this.client ?? this.connection;
-    const subs = conn && subscriptionsOf(conn);
+    const subs = (this.client ?? this.connection)?.subscriptions;
     return subs ? Object.keys(subs).length : 0;
   }
 
   hasSubscription(topic: string): boolean {
-    const conn = this.client ?? this.connection;
-    const subs = conn && subscriptionsOf(conn);
+    const subs = (this.client ?? this.connection)?.subscriptions;
     return subs !== undefined && topic in subs;
   }
 }
