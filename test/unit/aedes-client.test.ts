@@ -126,7 +126,7 @@ describe('the lean client in Tern', () => {
       assert.equal(got!.payload, 'one');
       await sub.unsubscribeAsync('lean/+');
       await pub.publishAsync('lean/a', 'two', { qos: 1 });
-      // a second subscriber proves the message was routed; the first got nothing more
+      // 'two' went to no one: the next message this client gets is 'three', on a new subscription
       await sub.subscribeAsync('lean/other');
       await pub.publishAsync('lean/other', 'three', { qos: 1 });
       const [next] = await nextMessages(sub, 1);

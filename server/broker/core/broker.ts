@@ -65,7 +65,8 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     concurrency: MQ_CONCURRENCY,
     mq: createMessageRouter(MQ_CONCURRENCY),
 
-    // the CONNECT wait of the external zone; listeners of other zones replace it per connection
+    // the CONNECT wait of the external zone: only a client made without a wait of its own uses it
+    // (each listener gives createClient its zone's idle_timeout)
     connectTimeout: initial.zones.external?.idle_timeout ?? 15_000,
     // aedes refuses topics deeper than this itself (and clamps it to 100); ours is a chain step
     maxTopicLevels: 100,
