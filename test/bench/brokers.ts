@@ -44,9 +44,16 @@ export interface RunningBroker {
   rssKB(): number;
   /** heapUsed in bytes after a forced GC; undefined for non-Node brokers */
   heapUsed(): Promise<number | undefined>;
+  /** after a forced GC: heapUsed and what V8's young generation holds (bytes); undefined for non-Node brokers */
+  memory(): Promise<NodeMemory | undefined>;
   /** undefined while running, else why it ended */
   exited(): string | undefined;
   stop(): Promise<void>;
+}
+
+export interface NodeMemory {
+  heapUsed: number;
+  youngBytes: number;
 }
 
 export interface BrokerVariant {
@@ -255,6 +262,25 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
   }
 
   let reqId = 0;
+  const memory = (): Promise<NodeMemory | undefined> => {
+    if (!b.ipc || !child.connected) return Promise.resolve(undefined);
+    const id = ++reqId;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        child.off('message', onMsg);
+        resolve(undefined);
+      }, 15_000);
+      const onMsg = (m: unknown): void => {
+        const r = m as { type?: string; id?: number; heapUsed?: number; youngBytes?: number };
+        if (r?.type !== 'memory' || r.id !== id) return;
+        clearTimeout(t);
+        child.off('message', onMsg);
+        resolve(r.heapUsed === undefined ? undefined : { heapUsed: r.heapUsed, youngBytes: r.youngBytes ?? 0 });
+      };
+      child.on('message', onMsg);
+      child.send({ type: 'memory', id, gc: true });
+    });
+  };
   return {
     name: b.name,
     pid,
@@ -264,25 +290,8 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
     logFile,
     cpuMs: () => procCpuMs(pid),
     rssKB: () => procRssKB(pid),
-    heapUsed: () => {
-      if (!b.ipc || !child.connected) return Promise.resolve(undefined);
-      const id = ++reqId;
-      return new Promise((resolve) => {
-        const t = setTimeout(() => {
-          child.off('message', onMsg);
-          resolve(undefined);
-        }, 15_000);
-        const onMsg = (m: unknown): void => {
-          const r = m as { type?: string; id?: number; heapUsed?: number };
-          if (r?.type !== 'memory' || r.id !== id) return;
-          clearTimeout(t);
-          child.off('message', onMsg);
-          resolve(r.heapUsed);
-        };
-        child.on('message', onMsg);
-        child.send({ type: 'memory', id, gc: true });
-      });
-    },
+    heapUsed: () => memory().then((m) => m?.heapUsed),
+    memory,
     exited: () => exitInfo,
     stop,
   };

@@ -124,18 +124,20 @@ async function main(): Promise<void> {
 
   const notes: string[] = [];
 
-  // Each side of `connections` holds one socket per client, in separate processes.
+  // Each side of `connections` holds one socket per client, in separate processes (N, then N/5
+  // more for the marginal figure).
   let connections = o.connections ?? (o.quick ? 2000 : 10_000);
-  const needFd = connections + 512;
+  const fdFor = (n: number): number => Math.ceil(n * 1.2) + 512;
+  const needFd = fdFor(connections);
   const { soft, hard } = nofileLimit();
   if (hard < needFd) {
-    const scaled = Math.max(100, Math.floor(hard) - 512);
+    const scaled = Math.max(100, Math.floor((hard - 512) / 1.2));
     notes.push(`open-files hard limit is ${hard}: connections scaled down from ${connections} to ${scaled}`);
     connections = scaled;
   } else if (soft < needFd) {
     notes.push(`open-files soft limit ${soft} raised to ${needFd} for the broker and generator processes (ulimit -n)`);
   }
-  const nofile = Math.min(hard, Math.max(soft, connections + 512));
+  const nofile = Math.min(hard, Math.max(soft, fdFor(connections)));
   const params: ScenarioParams = { quick: o.quick, nofile, connections, workers: o.workers };
 
   const unavailable = new Map<string, string | undefined>();

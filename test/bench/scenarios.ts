@@ -216,6 +216,36 @@ function sleep(ms: number): Promise<void> {
  */
 const HELD_MS = 15_000;
 
+/**
+ * What `extra` more idle clients add to a broker already holding N: RSS less V8's young generation
+ * (Node brokers), each read after a full GC, per added client. The readings before and after are
+ * taken alike, so neither the young generation's size (32 MB after a connect burst until V8's memory
+ * reducer shrinks it, 3 KB per client of 10,000) nor what the broker's start-up left behind (the
+ * other readings' "before" is 0.3 s after start) lands in the figure: it is what a connection costs.
+ */
+async function marginalRss(broker: RunningBroker, p: ScenarioParams, extra: number, notes: string[]): Promise<number> {
+  const settled = async (): Promise<number> => {
+    const m = await broker.memory();
+    // the pages a full GC frees are unmapped by a V8 thread shortly after it
+    await sleep(250);
+    return broker.rssKB() - (m ? m.youngBytes / 1024 : 0);
+  };
+  const before = await settled();
+  let after = NaN;
+  const { results } = await runLoadgen<ConnectionsResult>(
+    [idleClients(broker, { count: extra, clientIdPrefix: 'idle-extra-', connectTimeoutMs: 60_000, holdMs: 60_000 })],
+    broker,
+    p.nofile,
+    async () => {
+      await sleep(500);
+      after = await settled();
+    },
+  );
+  const added = results[0]?.connected ?? 0;
+  if (added < extra) notes.push(`marginal: ${extra - added} of ${extra} added clients failed`);
+  return added > 0 ? (after - before) / added : NaN;
+}
+
 /** A generator job opening idle clients (keepalive 300 s, 500 connects in flight) that stay up
  *  until the harness says go; the three connection-holding scenarios differ only in `fields`. */
 function idleClients(
@@ -422,11 +452,12 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'connections',
     description:
-      'open N idle clients (10,000; --quick 2,000; keepalive 300 s, clean session) with at most 500 CONNECTs awaiting CONNACK; connects/s, and broker RSS (VmRSS) and heap (heapUsed after GC) growth per connection once all are up, and RSS again 15 s later (held)',
+      'open N idle clients (10,000; --quick 2,000; keepalive 300 s, clean session) with at most 500 CONNECTs awaiting CONNACK; connects/s, and broker RSS (VmRSS) and heap (heapUsed after GC) growth per connection once all are up, and RSS again 15 s later (held); then N/5 more clients: RSS less V8\'s young generation, each read after a full GC, grown per added client (marginal)',
     metrics: [
       { name: 'connections-rate', unit: 'conn/s', better: 'higher' },
       { name: 'connections-rss-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-rss-held-per-conn', unit: 'KB', better: 'lower' },
+      { name: 'connections-rss-marginal-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-heap-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-cpu-per-conn', unit: 'µs', better: 'lower' },
     ],
@@ -450,6 +481,7 @@ export const SCENARIOS: Scenario[] = [
       );
       const overflowsBefore = listenOverflows();
       let rssHeld = NaN;
+      let marginal = NaN;
       const { results, cpu } = await runLoadgen<ConnectionsResult>(specs, broker, p.nofile, async () => {
         await sleep(500);
         heapAfter = await broker.heapUsed();
@@ -460,6 +492,7 @@ export const SCENARIOS: Scenario[] = [
         // calmed. HELD_MS later is what the broker holds for its idle connections.
         await sleep(HELD_MS);
         rssHeld = broker.rssKB();
+        marginal = await marginalRss(broker, p, Math.max(1, Math.round(p.connections / 5)), notes);
       });
       const result = {
         connected: results.reduce((s, r) => s + r.connected, 0),
@@ -478,6 +511,7 @@ export const SCENARIOS: Scenario[] = [
           'connections-rate': n / (result.elapsedMs / 1000),
           'connections-rss-per-conn': n > 0 ? (rssAfter - rssBefore) / n : NaN,
           'connections-rss-held-per-conn': n > 0 ? (rssHeld - rssBefore) / n : NaN,
+          'connections-rss-marginal-per-conn': marginal,
           'connections-heap-per-conn': n > 0 && heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / 1024 / n : NaN,
           // broker CPU per accepted client: a machine that stalls the broker (another tenant, a
           // slow stretch) lowers connects/s but leaves this nearly unchanged
