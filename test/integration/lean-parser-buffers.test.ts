@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
-import { packageResetState, useLeanParserBuffers } from '../../server/broker/core/internals/mqtt-packet.ts';
+import { PACKAGE_STATES, forgetConnectPacket, packageResetState, shareParserStates, useLeanParserBuffers } from '../../server/broker/core/internals/mqtt-packet.ts';
 import { connect, endAll, startTestTern, tcpUrl } from '../helpers/tern.ts';
 
 const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'));
@@ -84,5 +84,82 @@ describe('mqtt-packet Parser buffers (core/internals/mqtt-packet.ts useLeanParse
     parser.parse(mqttPacket.generate({ cmd: 'pingreq' }));
     assert.deepEqual(packets.map((p) => p.cmd), ['connect', 'publish', 'pingreq']);
     assert.equal(typeof (parser._list as { pipe?: unknown }).pipe, 'undefined');
+  });
+});
+
+// core/internals/mqtt-packet.ts shareParserStates / forgetConnectPacket: what an idle parser keeps
+describe('mqtt-packet Parser settings and states (shareParserStates, forgetConnectPacket)', () => {
+  const source = readFileSync(fromMqttPacket.resolve('./parser.js'), 'utf8');
+
+  test("the package gives each parser its own _states, with PACKAGE_STATES' names, and only indexes it", () => {
+    const a = mqttPacket.parser() as unknown as ParserState;
+    const b = mqttPacket.parser() as unknown as ParserState;
+    assert.deepEqual(a._states, [...PACKAGE_STATES]);
+    assert.notEqual(a._states, b._states, 'an array per parser: what sharing saves');
+    // written only where parser() sets it: a shared array is never changed under another parser
+    assert.equal([...source.matchAll(/this\._states\s*=[^=]/g)].length, 1);
+    assert.doesNotMatch(source, /this\._states\.(push|splice|pop|shift|unshift|reverse|sort|fill)\b|this\._states\[[^\]]+\]\s*=[^=]/);
+  });
+
+  test('the package keeps the CONNECT packet as the settings, and reads only protocolVersion and bridgeMode of them', () => {
+    // where settings is assigned: parser(opt) and the CONNECT parse
+    const writes = [...source.matchAll(/this\.settings\s*=\s*([^\n]+)/g)].map((m) => m[1]!.trim());
+    assert.deepEqual(writes, ['opt || {}', 'packet']);
+    const reads = new Set([...source.matchAll(/this\.settings\.(\w+)/g)].map((m) => m[1]!));
+    assert.deepEqual([...reads].sort(), ['bridgeMode', 'protocolVersion']);
+    // nothing writes a field of settings (a shared, frozen object would refuse it)
+    assert.doesNotMatch(source, /this\.settings\.\w+\s*=[^=]/);
+    const p = mqttPacket.parser() as unknown as ParserState & { settings: unknown };
+    const connect = mqttPacket.generate({ cmd: 'connect', clientId: 'pinned', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30 });
+    let parsed: unknown;
+    (p as unknown as import('node:events').EventEmitter).on('packet', (pk: unknown) => (parsed = pk));
+    (p as unknown as { parse(b: Buffer): void }).parse(connect);
+    assert.equal(p.settings, parsed, 'the CONNECT packet stays as the parser settings');
+  });
+
+  test('a parser made by the lean client, before any packet, shares PACKAGE_STATES and an empty frozen settings object', () => {
+    const p = mqttPacket.parser() as unknown as ParserState & { settings: object };
+    shareParserStates(p);
+    assert.equal(p._states, PACKAGE_STATES);
+    assert.ok(Object.isFrozen(p.settings) && Object.keys(p.settings).length === 0);
+    const q = mqttPacket.parser() as unknown as ParserState & { settings: object };
+    shareParserStates(q);
+    assert.equal(q.settings, p.settings);
+    // and it still parses a CONNECT, then forgets it
+    let parsed: { clientId?: string } | undefined;
+    (p as unknown as import('node:events').EventEmitter).on('packet', (pk: { clientId?: string }) => (parsed = pk));
+    (p as unknown as { parse(b: Buffer): void }).parse(mqttPacket.generate({ cmd: 'connect', clientId: 'x', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0 }));
+    assert.equal(parsed?.clientId, 'x');
+    forgetConnectPacket(p);
+    assert.deepEqual({ ...p.settings }, { protocolVersion: 4, bridgeMode: false });
+  });
+
+  test("a Tern client's parser shares its _states and, after CONNECT, a frozen settings object instead of the packet", async () => {
+    const tern = await startTestTern();
+    try {
+      const a = await connect(tcpUrl(tern), { clientId: 'lean-settings-a', username: 'u', password: 'secret-password' });
+      const b = await connect(tcpUrl(tern), { clientId: 'lean-settings-b' });
+      try {
+        type Parsed = ParserState & { settings: Record<string, unknown> };
+        const pa = (tern.aedes.clients['lean-settings-a'] as unknown as { _parser: Parsed })._parser;
+        const pb = (tern.aedes.clients['lean-settings-b'] as unknown as { _parser: Parsed })._parser;
+        // one array for both (the package's names, or the size limiter's list when max_packet_size is set)
+        assert.equal(pa._states, pb._states);
+        assert.equal(pa.settings, pb.settings, 'one settings object for both');
+        assert.ok(Object.isFrozen(pa.settings));
+        assert.deepEqual({ ...pa.settings }, { protocolVersion: 4, bridgeMode: false });
+        assert.equal(pa.settings.clientId, undefined, 'the CONNECT packet is gone');
+        assert.equal(pa.settings.password, undefined);
+        // and the connection still works both ways after it
+        const got = new Promise<string>((resolve) => b.once('message', (_t, m) => resolve(m.toString())));
+        await b.subscribeAsync('lean/settings', { qos: 1 });
+        await a.publishAsync('lean/settings', 'after connect', { qos: 1 });
+        assert.equal(await got, 'after connect');
+      } finally {
+        await endAll(a, b);
+      }
+    } finally {
+      await tern.close();
+    }
   });
 });

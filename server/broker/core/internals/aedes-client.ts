@@ -25,6 +25,7 @@ import type { AedesPublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { AedesBroker, AedesClient } from '../aedes-types.ts';
+import { forgetConnectPacket, shareParserStates } from './mqtt-packet.ts';
 
 const require = createRequire(import.meta.url);
 /** aedes' own modules (not in its package exports): the same instances aedes itself loaded */
@@ -67,6 +68,8 @@ function noop(): void {}
 /** aedes' enqueue: a packet is handled at once when the client is connected or it is the first */
 function onPacket(this: ParserLike, packet: object): void {
   const client = this.client;
+  // the parser keeps its CONNECT as its settings: a shared object instead (mqtt-packet.ts)
+  if (!client.connackSent && (packet as { cmd?: string }).cmd === 'connect') forgetConnectPacket(this);
   client._parsingBatch++;
   if (client.connackSent || client._parsingBatch === 1) {
     handle(client, packet, client._nextBatch);
@@ -257,6 +260,7 @@ class LeanClient {
     const parser = mqtt.parser();
     parser.client = this;
     parser._queue = null;
+    shareParserStates(parser);
     parser.on('packet', onPacket);
     parser.on('error', onParserError);
     this._parser = parser;

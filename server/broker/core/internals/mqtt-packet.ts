@@ -97,6 +97,45 @@ export function hideCorkFromPacketWriter(stream: object): void {
   (stream as { cork?: unknown }).cork = undefined;
 }
 
+/** mqtt-packet's own `_states`, which its parser() gives every parser as an array of its own */
+export const PACKAGE_STATES: readonly string[] = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket']);
+
+/** what a parser reads of its `settings` once the CONNECT is parsed */
+interface ParserSettings {
+  protocolVersion?: number;
+  bridgeMode?: boolean;
+}
+const sharedSettings = new Map<string, ParserSettings>();
+const NO_SETTINGS: ParserSettings = Object.freeze({});
+
+/**
+ * What an idle connection's parser keeps, made shared. mqtt-packet's parser() gives each parser
+ * a `_states` array of its own (the parser only indexes it), and its CONNECT parse sets the
+ * parser's `settings` to the CONNECT packet itself, which then stays for the connection's
+ * lifetime (client id, username, password Buffer, will, properties) although the parser reads
+ * only `protocolVersion` and `bridgeMode` of it afterwards. A new parser gets the shared
+ * `_states`; once its CONNECT has been emitted, forgetConnectPacket gives it a shared settings
+ * object with those two fields. test/integration/lean-parser-buffers.test.ts pins both.
+ */
+export function shareParserStates(parser: object): void {
+  const p = parser as { _states: readonly string[]; settings?: ParserSettings };
+  p._states = PACKAGE_STATES;
+  // parser() sets an empty object of its own until the CONNECT replaces it
+  if (p.settings && Object.keys(p.settings).length === 0) p.settings = NO_SETTINGS;
+}
+
+export function forgetConnectPacket(parser: object): void {
+  const p = parser as { settings?: ParserSettings };
+  const connect = p.settings;
+  if (!connect) return;
+  const protocolVersion = connect.protocolVersion;
+  const bridgeMode = connect.bridgeMode === true;
+  const key = `${protocolVersion}:${bridgeMode}`;
+  let shared = sharedSettings.get(key);
+  if (!shared) sharedSettings.set(key, (shared = Object.freeze({ protocolVersion, bridgeMode })));
+  p.settings = shared;
+}
+
 interface ResettableParser {
   packet: unknown;
   error: Error | null;
