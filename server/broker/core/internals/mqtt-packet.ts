@@ -1,7 +1,7 @@
 // Everything Tern relies on inside mqtt-packet's Parser, in one place (test/unit/internals.test.ts
-// pins it, and test/integration/lean-parser-buffers.test.ts the parser's buffer). aedes keeps one
-// Parser per client (client._parser). How mqtt-packet gets its `debug` is in mqtt-packet-debug.ts,
-// which must run before mqtt-packet loads.
+// pins it, and test/integration/lean-parser-buffers.test.ts the parser's buffer, settings and
+// states). aedes keeps one Parser per client (client._parser). How mqtt-packet gets its `debug`
+// is in mqtt-packet-debug.ts, which must run before mqtt-packet loads.
 import { createRequire } from 'node:module';
 import type { Client } from '../aedes-types.ts';
 import { clientParser } from './aedes.ts';
