@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BROKERS, DEFAULT_BROKERS, mosquittoVersion, nofileLimit, type BrokerVariant, type RunningBroker } from './brokers.ts';
-import { SCENARIOS, type CpuEvidence, type Metric, type Scenario, type ScenarioParams } from './scenarios.ts';
+import { MARGINAL_SHARE, SCENARIOS, type CpuEvidence, type Metric, type Scenario, type ScenarioParams } from './scenarios.ts';
 import { median, summarize, type Summary } from './stats.ts';
 
 interface Options {
@@ -124,14 +124,14 @@ async function main(): Promise<void> {
 
   const notes: string[] = [];
 
-  // Each side of `connections` holds one socket per client, in separate processes (N, then N/5
-  // more for the marginal figure).
+  // Each side of `connections` holds one socket per client, in separate processes (N, then
+  // N × MARGINAL_SHARE more for the marginal figure).
   let connections = o.connections ?? (o.quick ? 2000 : 10_000);
-  const fdFor = (n: number): number => Math.ceil(n * 1.2) + 512;
+  const fdFor = (n: number): number => Math.ceil(n * (1 + MARGINAL_SHARE)) + 512;
   const needFd = fdFor(connections);
   const { soft, hard } = nofileLimit();
   if (hard < needFd) {
-    const scaled = Math.max(100, Math.floor((hard - 512) / 1.2));
+    const scaled = Math.max(100, Math.floor((hard - 512) / (1 + MARGINAL_SHARE)));
     notes.push(`open-files hard limit is ${hard}: connections scaled down from ${connections} to ${scaled}`);
     connections = scaled;
   } else if (soft < needFd) {

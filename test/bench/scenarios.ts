@@ -216,6 +216,9 @@ function sleep(ms: number): Promise<void> {
  */
 const HELD_MS = 15_000;
 
+/** connections: the marginal figure's added clients, as a share of N (run.ts sizes the open-files limit by it) */
+export const MARGINAL_SHARE = 0.2;
+
 /**
  * What `extra` more idle clients add to a broker already holding N: RSS less V8's young generation
  * (Node brokers), each read after a full GC, per added client. The readings before and after are
@@ -492,7 +495,7 @@ export const SCENARIOS: Scenario[] = [
         // calmed. HELD_MS later is what the broker holds for its idle connections.
         await sleep(HELD_MS);
         rssHeld = broker.rssKB();
-        marginal = await marginalRss(broker, p, Math.max(1, Math.round(p.connections / 5)), notes);
+        marginal = await marginalRss(broker, p, Math.max(1, Math.round(p.connections * MARGINAL_SHARE)), notes);
       });
       const result = {
         connected: results.reduce((s, r) => s + r.connected, 0),
