@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
-import { PACKAGE_STATES, forgetConnectPacket, packageResetState, shareParserStates, useLeanParserBuffers } from '../../server/broker/core/internals/mqtt-packet.ts';
+import { IDLE_PACKET, PACKAGE_STATES, compactParserListeners, forgetConnectPacket, packageResetState, parseChunk, shareParserStates, useLeanParserBuffers } from '../../server/broker/core/internals/mqtt-packet.ts';
 import { connect, endAll, startTestTern, tcpUrl } from '../helpers/tern.ts';
 
 const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'));
@@ -161,5 +162,102 @@ describe('mqtt-packet Parser settings and states (shareParserStates, forgetConne
     } finally {
       await tern.close();
     }
+  });
+});
+
+// core/internals/mqtt-packet.ts parseChunk: an idle parser parks its next packet and its list's array
+describe('a parser between reads (parseChunk)', () => {
+  const source = readFileSync(fromMqttPacket.resolve('./parser.js'), 'utf8');
+  type Chunked = ParserState & { parse(b: Buffer): number; _list: { length: number; _bufs: unknown[] } } & EventEmitter;
+
+  test('the package makes the next packet as soon as one is emitted, and parse() starts from this.packet and this._list', () => {
+    // what parking relies on: at state 0 with nothing buffered the parser's packet is a fresh one
+    assert.match(source, /this\.emit\('packet', this\.packet\)[\s\S]{0,200}this\.packet = new Packet\(\)/);
+    assert.match(source, /parse \(buf\) \{\s*if \(this\.error\) this\._resetState\(\)\s*this\._list\.append\(buf\)/);
+    // and the BufferList keeps its chunks in the _bufs array, emptied by consume
+    const bl = readFileSync(createRequire(fromMqttPacket.resolve('bl')).resolve('./BufferList.js'), 'utf8');
+    assert.match(bl, /this\._bufs = \[\]/);
+    assert.match(bl, /this\._bufs\.shift\(\)/);
+  });
+
+  test('a whole packet leaves the parser parked; a split one keeps its parts until it is complete', () => {
+    useLeanParserBuffers();
+    const parser = mqttPacket.parser() as unknown as Chunked;
+    const cmds: string[] = [];
+    parser.on('packet', (p: mqttPacket.Packet) => cmds.push(p.cmd));
+    parseChunk(parser, mqttPacket.generate({ cmd: 'pingreq' }));
+    assert.deepEqual(cmds, ['pingreq']);
+    assert.equal(parser.packet, IDLE_PACKET, 'parked: the shared packet');
+    assert.equal(parser._list._bufs.length, 0);
+    const publish = mqttPacket.generate({ cmd: 'publish', topic: 't/split', payload: Buffer.alloc(50, 1), qos: 0, retain: false, dup: false });
+    parseChunk(parser, publish.subarray(0, 3));
+    assert.notEqual(parser.packet, IDLE_PACKET, 'mid-packet: its own packet');
+    assert.ok(parser._list.length > 0, 'the partial bytes stay buffered');
+    parseChunk(parser, publish.subarray(3));
+    assert.deepEqual(cmds, ['pingreq', 'publish']);
+    assert.equal(parser.packet, IDLE_PACKET);
+    // two packets in one chunk, after being parked
+    parseChunk(parser, Buffer.concat([mqttPacket.generate({ cmd: 'pingreq' }), publish]));
+    assert.deepEqual(cmds, ['pingreq', 'publish', 'pingreq', 'publish']);
+    // the shared packet refuses a write: a parse() that skipped parseChunk fails rather than sharing state
+    assert.ok(Object.isFrozen(IDLE_PACKET));
+    assert.throws(() => parser.parse(mqttPacket.generate({ cmd: 'pingreq' })), TypeError);
+  });
+
+  test("a Tern client's idle parser is parked, and the connection works after it", async () => {
+    const tern = await startTestTern();
+    try {
+      const a = await connect(tcpUrl(tern), { clientId: 'parked-a' });
+      const b = await connect(tcpUrl(tern), { clientId: 'parked-b' });
+      try {
+        const parserOf = (id: string) => (tern.aedes.clients[id] as unknown as { _parser: Chunked })._parser;
+        assert.equal(parserOf('parked-a').packet, IDLE_PACKET);
+        const got = new Promise<string>((resolve) => b.once('message', (_t, m) => resolve(m.toString())));
+        await b.subscribeAsync('parked/t', { qos: 1 });
+        await a.publishAsync('parked/t', Buffer.alloc(70_000, 97), { qos: 1 });
+        assert.equal((await got).length, 70_000);
+        assert.equal(parserOf('parked-a').packet, IDLE_PACKET);
+        assert.equal(parserOf('parked-b').packet, IDLE_PACKET);
+      } finally {
+        await endAll(a, b);
+      }
+    } finally {
+      await tern.close();
+    }
+  });
+});
+
+// core/internals/mqtt-packet.ts compactParserListeners
+describe("a parser's listener table (compactParserListeners)", () => {
+  test("Node's EventEmitter keeps listeners in _events by event name, in a prototype-less object", () => {
+    const e = new EventEmitter();
+    const f = () => {};
+    e.on('packet', f);
+    const events = (e as unknown as { _events: Record<string, unknown> })._events;
+    assert.equal(events.packet, f);
+    assert.equal(Object.getPrototypeOf(events), null);
+  });
+
+  test('the compact table keeps every listener, adds and removes more, and has no inherited keys', () => {
+    const e = new EventEmitter();
+    const got: string[] = [];
+    e.on('packet', (x: string) => got.push(`p:${x}`));
+    e.on('error', (x: string) => got.push(`e:${x}`));
+    compactParserListeners(e);
+    const table = (e as unknown as { _events: object })._events;
+    assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(table)), null);
+    assert.equal('toString' in table, false);
+    assert.equal('constructor' in table, false);
+    e.emit('packet', '1');
+    e.emit('error', '2');
+    const first = (x: string) => got.push(`first:${x}`);
+    e.prependListener('packet', first);
+    e.emit('packet', '3');
+    e.removeListener('packet', first);
+    e.emit('packet', '4');
+    e.on('toString', () => got.push('toString'));
+    e.emit('toString');
+    assert.deepEqual(got, ['p:1', 'e:2', 'first:3', 'p:3', 'p:4', 'toString']);
+    assert.deepEqual(e.eventNames().sort(), ['error', 'packet', 'toString']);
   });
 });

@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import { AedesClientClass, createClient } from '../../server/broker/core/internals/aedes-client.ts';
 import mqttPacket from 'mqtt-packet';
@@ -73,6 +76,23 @@ describe("aedes' Client, as the lean client rebuilds it", () => {
     const lean = createClient(aedes as never, new PassThrough()) as unknown as Record<string, unknown> & { _connectTimer: NodeJS.Timeout };
     clearTimeout(lean._connectTimer);
     for (const name of used) assert.ok(name in lean, `aedes' handlers use client.${name}`);
+  });
+});
+
+// ---- the shapes V8 gives what every idle connection keeps (BENCHMARKS.md issue 9, ninth pass) ----
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const tsxLoader = import.meta.resolve('tsx');
+
+describe("a lean client's own function and its parser's listener table under tsx (fast properties, not dictionaries)", () => {
+  test('both have fast properties, where a bound function declaration has not (what tsx\'s keepNames does)', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '--import', tsxLoader, path.join(root, 'test/fixtures/v8/lean-client-shapes.ts')], { cwd: root });
+    const shapes = JSON.parse(stdout) as Record<string, boolean>;
+    // the control first: if tsx stops renaming functions, bind's copy is fast again and the
+    // method below is no longer needed (nothing breaks)
+    assert.equal(shapes.declaredBound, false, 'under tsx, a function declaration bound is a dictionary-mode copy');
+    assert.equal(shapes.nextBatch, true, '_nextBatch is a bound method (~0.3 KB less per connection)');
+    assert.equal(shapes.parserListeners, true, "the parser's _events is a compact table (~0.14 KB less per connection)");
   });
 });
 

@@ -25,7 +25,7 @@ import type { AedesPublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { AedesBroker, AedesClient } from '../aedes-types.ts';
-import { forgetConnectPacket, shareParserStates } from './mqtt-packet.ts';
+import { compactParserListeners, forgetConnectPacket, parseChunk, shareParserStates } from './mqtt-packet.ts';
 
 const require = createRequire(import.meta.url);
 /** aedes' own modules (not in its package exports): the same instances aedes itself loaded */
@@ -104,21 +104,6 @@ function detachEndOfStream(this: LeanClient): void {
 
 function onConnectTimeout(client: LeanClient): void {
   client._onError(new Error('connect did not arrive in time'));
-}
-
-/** aedes' nextBatch: reads the next chunk once every packet of the previous one is handled */
-function nextBatch(this: LeanClient, err?: Error | null): void {
-  if (err) {
-    this._onError(err);
-    return;
-  }
-  if (this._paused) return;
-  this._parsingBatch--;
-  if (this._parsingBatch <= 0) {
-    this._parsingBatch = 0;
-    const buf = (this.conn as unknown as { read(n: null): Buffer | null }).read(null);
-    if (buf) this._parser.parse(buf);
-  }
 }
 
 /** aedes' dequeue: the packets that arrived before CONNACK, once connected */
@@ -263,13 +248,32 @@ class LeanClient {
     shareParserStates(parser);
     parser.on('packet', onPacket);
     parser.on('error', onParserError);
+    compactParserListeners(parser);
     this._parser = parser;
-    this._nextBatch = nextBatch.bind(this);
+    // a method's bound copy, not a function declaration's: tsx compiles with esbuild's keepNames,
+    // which redefines every declared function's `name`, and bind() of such a function makes a
+    // dictionary-mode copy (~0.3 KB per connection, BENCHMARKS.md issue 9, ninth pass)
+    this._nextBatch = this._readNextBatch.bind(this);
     conn.on('readable', onReadable);
     conn.on('error', onConnError);
     conn.on('end', onConnEnd);
     conn.on('close', onConnEnd);
     this._connectTimer = setTimeout(onConnectTimeout, connectWaitMs, this);
+  }
+
+  /** aedes' nextBatch: reads the next chunk once every packet of the previous one is handled */
+  _readNextBatch(err?: Error | null): void {
+    if (err) {
+      this._onError(err);
+      return;
+    }
+    if (this._paused) return;
+    this._parsingBatch--;
+    if (this._parsingBatch <= 0) {
+      this._parsingBatch = 0;
+      const buf = (this.conn as unknown as { read(n: null): Buffer | null }).read(null);
+      if (buf) parseChunk(this._parser, buf);
+    }
   }
 
   get subscriptions(): Record<string, { qos: number }> {

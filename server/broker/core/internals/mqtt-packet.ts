@@ -170,3 +170,54 @@ export function useLeanParserBuffers(): void {
     this._stateCounter = 0;
   };
 }
+
+/** an EventEmitter's listener table with fast properties and no prototype (see compactParserListeners) */
+class ListenerTable {}
+Object.setPrototypeOf(ListenerTable.prototype, null);
+delete (ListenerTable.prototype as { constructor?: unknown }).constructor;
+
+/**
+ * Node's EventEmitter keeps its listeners in `_events`, made with `{ __proto__: null }`: a
+ * dictionary-mode object (~0.18 KB with its hash table) that every idle connection's parser keeps
+ * for its two listeners. Once they are added, the table is copied into an object of one shared
+ * shape, still without a prototype, so any event name stays a plain key (~40 bytes).
+ * EventEmitter reads and writes `_events` by key only; listeners added later go on the copy.
+ */
+export function compactParserListeners(emitter: object): void {
+  const e = emitter as { _events?: Record<string | symbol, unknown> };
+  const events = e._events;
+  if (!events) return;
+  const table = new ListenerTable() as Record<string | symbol, unknown>;
+  for (const key of Reflect.ownKeys(events)) table[key] = events[key];
+  e._events = table;
+}
+
+interface ChunkParser {
+  packet: unknown;
+  error: Error | null;
+  _list: { length: number; _bufs: unknown[] };
+  _stateCounter: number;
+  parse(buf: Buffer): number;
+}
+
+const PacketOfParser = fromMqttPacket('./packet.js') as PacketClass;
+/** what a parked parser holds as its packet: frozen, so a parse() that skipped parseChunk fails loudly */
+export const IDLE_PACKET: object = Object.freeze(new PacketOfParser());
+
+/**
+ * parser.parse(buf), and between two reads a parser at a packet boundary holds nothing of its
+ * own: mqtt-packet's parser makes the next packet's object (0.12 KB) as soon as one is emitted,
+ * and its buffer list keeps the backing store of its emptied array (0.15 KB), both for as long as
+ * the connection is idle. Parked, the parser holds a shared frozen packet until the next chunk.
+ * Only at a boundary (state 0, nothing buffered): a packet split across reads keeps its parts.
+ */
+export function parseChunk(parser: object, buf: Buffer): void {
+  const p = parser as ChunkParser;
+  if (p.packet === IDLE_PACKET) p.packet = new PacketOfParser();
+  p.parse(buf);
+  if (p._stateCounter === 0 && p._list.length === 0 && p.error === null) {
+    p.packet = IDLE_PACKET;
+    // length 0 releases the array's backing store; the next append makes a new one
+    p._list._bufs.length = 0;
+  }
+}
