@@ -12,11 +12,23 @@ import type { QoS } from '../types.ts';
 /** the aedes client of a connection, as far as the record reads it (core/aedes-types.ts has the full shape) */
 type LiveClient = Client & { subscriptions: Record<string, { qos: QoS }> };
 
+/** the bits of SessionRecord.flags */
+const FLAG = {
+  clean: 1,
+  isSuperuser: 2,
+  kicked: 4,
+  banned: 8,
+  takenOver: 16,
+  keepaliveTimedOut: 32,
+  announced: 64,
+} as const;
+
 export class SessionRecord implements ClientContext {
   /** '' until CONNECT */
   clientid = '';
+  /** the boolean facts below, one bit each (see FLAG): one field instead of seven per connection */
+  private flags: number = FLAG.clean;
   username: string | null = null;
-  clean = true;
   protoName = 'MQTT';
   protoVer = 4;
   keepalive = 0;
@@ -33,19 +45,8 @@ export class SessionRecord implements ClientContext {
   recvMsg = 0;
   sendMsg = 0;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
-  isSuperuser = false;
   /** the ACL's decision cache for this connection (broker/access/acl.ts owns its shape) */
   aclCache: object | undefined = undefined;
-  /** closed by the management plane */
-  kicked = false;
-  /** closed because a ban matched it (reported as reason banned) */
-  banned = false;
-  /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
-  takenOver = false;
-  /** aedes reported a keepalive timeout for this connection */
-  keepaliveTimedOut = false;
-  /** client.connected was told for this connection (client.disconnected then repeats its facts) */
-  announced = false;
   /** the CONNECT was refused (CONNACK code), or null, and why */
   refusedWith: number | null = null;
   refusedBecause: string | null = null;
@@ -58,6 +59,58 @@ export class SessionRecord implements ClientContext {
    * refused entry, by topic (core/broker.ts fills it); null otherwise
    */
   subscribeRefusals: Map<string, string> | null = null;
+
+  get clean(): boolean {
+    return (this.flags & FLAG.clean) !== 0;
+  }
+  set clean(v: boolean) {
+    this.flag(FLAG.clean, v);
+  }
+  get isSuperuser(): boolean {
+    return (this.flags & FLAG.isSuperuser) !== 0;
+  }
+  set isSuperuser(v: boolean) {
+    this.flag(FLAG.isSuperuser, v);
+  }
+  /** closed by the management plane */
+  get kicked(): boolean {
+    return (this.flags & FLAG.kicked) !== 0;
+  }
+  set kicked(v: boolean) {
+    this.flag(FLAG.kicked, v);
+  }
+  /** closed because a ban matched it (reported as reason banned) */
+  get banned(): boolean {
+    return (this.flags & FLAG.banned) !== 0;
+  }
+  set banned(v: boolean) {
+    this.flag(FLAG.banned, v);
+  }
+  /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
+  get takenOver(): boolean {
+    return (this.flags & FLAG.takenOver) !== 0;
+  }
+  set takenOver(v: boolean) {
+    this.flag(FLAG.takenOver, v);
+  }
+  /** aedes reported a keepalive timeout for this connection */
+  get keepaliveTimedOut(): boolean {
+    return (this.flags & FLAG.keepaliveTimedOut) !== 0;
+  }
+  set keepaliveTimedOut(v: boolean) {
+    this.flag(FLAG.keepaliveTimedOut, v);
+  }
+  /** client.connected was told for this connection (client.disconnected then repeats its facts) */
+  get announced(): boolean {
+    return (this.flags & FLAG.announced) !== 0;
+  }
+  set announced(v: boolean) {
+    this.flag(FLAG.announced, v);
+  }
+
+  private flag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
+  }
 
   constructor(
     /** zone of the listener that accepted the connection */
@@ -73,7 +126,8 @@ export class SessionRecord implements ClientContext {
     this.clientid = info.clientid;
     this.username = info.username ?? null;
     this.clean = info.clean;
-    this.protoName = info.protoName;
+    // the parsed name is a string of its own per connection; the literal is one for all
+    this.protoName = info.protoName === 'MQTT' ? 'MQTT' : info.protoName;
     this.protoVer = info.protoVer;
     this.keepalive = info.keepalive;
   }
