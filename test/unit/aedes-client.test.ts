@@ -20,7 +20,7 @@ import { openRaw } from '../helpers/raw.ts';
 const aedesDir = path.dirname(createRequire(import.meta.url).resolve('aedes'));
 
 /** what the lean client adds to aedes' fields: its lazily made parts' slots, Tern's record, the state aedes adds later */
-const TERN_FIELDS = ['tern', '_subs', '_dups', '_inflight', '_drains', '_deliver0', '_deliverQoS', '_paused', '_onDrainBound'];
+const TERN_FIELDS = ['tern', '_subs', '_dups', '_inflight', '_drains', '_deliver0', '_deliverQoS', '_paused', '_onDrainBound', '_seen'];
 /** aedes' fields the lean client makes on first use, through accessors */
 const ACCESSORS = ['subscriptions', 'duplicates', '_inboundInflight', '_pendingDrains', 'deliver0', 'deliverQoS'];
 /** aedes' client is an EventEmitter through its constructor's listeners; the lean one only when someone listens */
@@ -77,6 +77,23 @@ describe("aedes' Client, as the lean client rebuilds it", () => {
     clearTimeout(lean._connectTimer);
     for (const name of used) assert.ok(name in lean, `aedes' handlers use client.${name}`);
   });
+
+  test("aedes' keepalive is a Timeout per client, set in the CONNECT handler, refreshed per packet and cleared on close (what the lean client's sweep replaces)", () => {
+    const read = (rel: string) => fs.readFileSync(path.join(aedesDir, rel), 'utf8');
+    const connect = read('lib/handlers/connect.js');
+    assert.match(connect, /client\._keepaliveInterval = \(this\.packet\.keepalive \* 1500\) \+ 1/);
+    assert.match(connect, /client\._keepaliveTimer = setTimeout\(keepaliveTimeout, client\._keepaliveInterval\)/);
+    assert.match(connect, /function keepaliveTimeout \(\) \{\s*client\.broker\.emit\('keepaliveTimeout', client\)\s*client\.emit\('error', new Error\('keep alive timeout'\)\)/);
+    // setKeepAlive runs before the client is told 'connected', where the lean client adopts it
+    assert.ok(connect.indexOf('setKeepAlive,') < connect.indexOf("this.client.emit('connected')"));
+    assert.match(read('lib/handlers/index.js'), /if \(client\._keepaliveInterval > 0\) \{\s*client\._keepaliveTimer\.refresh\(\)/);
+    assert.match(read('lib/client.js'), /if \(this\._keepaliveTimer\) \{\s*clearTimeout\(this\._keepaliveTimer\)/);
+    // and nothing else in aedes touches the timer
+    const uses = ['lib/handlers/connect.js', 'lib/handlers/index.js', 'lib/client.js', 'aedes.js'].flatMap((f) => [...read(f).matchAll(/_keepaliveTimer\b[^\n]*/g)].map((m) => m[0]));
+    assert.equal(uses.length, 6, uses.join('\n'));
+    // clearTimeout ignores an object that is not a timer (the lean client, once it is its own)
+    assert.doesNotThrow(() => clearTimeout({ refresh() {} } as unknown as NodeJS.Timeout));
+  });
 });
 
 // ---- the shapes V8 gives what every idle connection keeps (BENCHMARKS.md issue 9, ninth pass) ----
@@ -128,6 +145,27 @@ describe('the lean client in Tern', () => {
       assert.equal(c._subs, null, 'still no subscription map');
     } finally {
       await idle.endAsync();
+    }
+  });
+
+  test('a connected client is its own keepalive timer: aedes\' Timeout is gone, and packets within the keepalive keep it connected', async () => {
+    const c = await connect(url, { clientId: 'lean-keepalive', keepalive: 1, reconnectPeriod: 0 });
+    try {
+      const lean = clientOf('lean-keepalive');
+      assert.equal(lean._keepaliveTimer, lean, 'no Timeout of its own');
+      assert.equal(lean._keepaliveInterval, 1501);
+      // mqtt.js pings every keepalive (1 s); after four PINGRESPs (well past 1.5 s and the sweep's
+      // two ticks) the client is still connected
+      let pongs = 0;
+      await new Promise<void>((resolve) => {
+        c.on('packetreceive', (p) => {
+          if (p.cmd === 'pingresp' && ++pongs === 4) resolve();
+        });
+      });
+      assert.equal(c.connected, true);
+      assert.equal(clientOf('lean-keepalive'), lean, 'the same connection');
+    } finally {
+      await c.endAsync();
     }
   });
 

@@ -192,6 +192,70 @@ function makeDeliverQoS(client: LeanClient): Deliver {
   };
 }
 
+// ---- keepalive: one sweep for every client instead of a timer per connection -----------------
+
+/**
+ * aedes gives each connection with a keepalive a Timeout of its own and a closure for it (~0.25 KB
+ * with the Timeout's boxed times, for as long as the client is connected) and refreshes the
+ * Timeout on every packet it handles (`client._keepaliveTimer.refresh()`). Once connected, a lean
+ * client is its own keepalive timer: aedes' Timeout is cleared, refresh() stamps the sweep's tick,
+ * and one interval for the process closes, as aedes' timer would (its 'keepaliveTimeout' event,
+ * then the 'keep alive timeout' error), each client whose last packet is older than aedes'
+ * interval (1.5 × keepalive + 1 ms [MQTT-3.1.2-24]). A tick is SWEEP_MS: a client goes at most
+ * two ticks late, never early. aedes' close() hands the client to clearTimeout, which ignores it.
+ */
+const SWEEP_MS = 500;
+/** sweeps since the sweep started: a small integer, so a client's stamp is no boxed number */
+let tick = 0;
+let sweep: NodeJS.Timeout | null = null;
+/** the brokers whose clients the sweep reads (aedes' clients map: the connected ones) */
+const swept = new Set<Broker>();
+
+function onKeepaliveTimeout(client: LeanClient): void {
+  client._keepaliveTimer = null;
+  client.broker.emit('keepaliveTimeout', client);
+  client.emit('error', new Error('keep alive timeout'));
+}
+
+function sweepKeepalives(): void {
+  tick++;
+  for (const broker of swept) {
+    const clients = (broker as unknown as { clients: Record<string, unknown> }).clients;
+    for (const id in clients) {
+      const c = clients[id];
+      if (!(c instanceof LeanClient) || c._keepaliveTimer !== c || c._keepaliveInterval <= 0) continue;
+      // the stamp was taken somewhere within its tick: a whole tick more has surely passed
+      if ((tick - c._seen - 1) * SWEEP_MS >= c._keepaliveInterval) onKeepaliveTimeout(c);
+    }
+  }
+}
+
+function unsweep(this: Broker): void {
+  swept.delete(this);
+  if (swept.size === 0 && sweep) {
+    clearInterval(sweep);
+    sweep = null;
+  }
+}
+
+/** on 'connected' (aedes has set its keepalive timer by then): the client takes the timer's place */
+function adoptKeepalive(client: LeanClient): void {
+  const timer = client._keepaliveTimer;
+  if (!timer || timer === client) return;
+  clearTimeout(timer as NodeJS.Timeout);
+  client._keepaliveTimer = client;
+  client._seen = tick;
+  const broker = client.broker;
+  if (!swept.has(broker)) {
+    swept.add(broker);
+    broker.once('closed', unsweep);
+    if (!sweep) {
+      sweep = setInterval(sweepKeepalives, SWEEP_MS);
+      sweep.unref();
+    }
+  }
+}
+
 // ---- the client -----------------------------------------------------------------------------
 
 /**
@@ -222,8 +286,11 @@ class LeanClient {
   _parser: ParserLike;
   _nextBatch: (err?: Error | null) => void;
   _eos: () => void = detachEndOfStream;
-  _keepaliveTimer: NodeJS.Timeout | null = null;
+  /** aedes' Timeout until connected, then the client itself (see adoptKeepalive) */
+  _keepaliveTimer: NodeJS.Timeout | LeanClient | null = null;
   _keepaliveInterval = -1;
+  /** the keepalive sweep's tick at the last packet handled */
+  _seen = 0;
   _connectTimer: NodeJS.Timeout | null;
   _paused = false;
   /** Tern's session record (listeners.ts) */
@@ -259,6 +326,11 @@ class LeanClient {
     conn.on('end', onConnEnd);
     conn.on('close', onConnEnd);
     this._connectTimer = setTimeout(onConnectTimeout, connectWaitMs, this);
+  }
+
+  /** what aedes calls on its keepalive timer for every packet it handles: the client is its timer once connected */
+  refresh(): void {
+    this._seen = tick;
   }
 
   /** aedes' nextBatch: reads the next chunk once every packet of the previous one is handled */
@@ -308,7 +380,10 @@ class LeanClient {
   /** aedes' handlers emit 'error' and 'connected' on a client; anything else goes to EventEmitter listeners, if any */
   emit(event: string, arg?: unknown): boolean {
     if (event === 'error') this._onError(arg as Error);
-    else if (event === 'connected') dequeue(this);
+    else if (event === 'connected') {
+      adoptKeepalive(this);
+      dequeue(this);
+    }
     if ((this as { _events?: object })._events !== undefined) return (EventEmitter.prototype.emit as (this: unknown, e: string, a?: unknown) => boolean).call(this, event, arg);
     return event === 'error' || event === 'connected';
   }
