@@ -220,6 +220,16 @@ const HELD_MS = 15_000;
 export const MARGINAL_SHARE = 0.2;
 
 /**
+ * The broker's VmRSS less what V8's young generation holds (Node brokers, over the memory probe),
+ * read after a full GC and 250 ms for V8 to unmap the pages it freed. KB.
+ */
+async function settledRss(broker: RunningBroker): Promise<number> {
+  const m = await broker.memory();
+  await sleep(250);
+  return broker.rssKB() - (m ? m.youngBytes / 1024 : 0);
+}
+
+/**
  * What `extra` more idle clients add to a broker already holding N: RSS less V8's young generation
  * (Node brokers), each read after a full GC, per added client. The readings before and after are
  * taken alike, so neither the young generation's size (32 MB after a connect burst until V8's memory
@@ -227,13 +237,7 @@ export const MARGINAL_SHARE = 0.2;
  * other readings' "before" is 0.3 s after start) lands in the figure: it is what a connection costs.
  */
 async function marginalRss(broker: RunningBroker, p: ScenarioParams, extra: number, notes: string[]): Promise<number> {
-  const settled = async (): Promise<number> => {
-    const m = await broker.memory();
-    // the pages a full GC frees are unmapped by a V8 thread shortly after it
-    await sleep(250);
-    return broker.rssKB() - (m ? m.youngBytes / 1024 : 0);
-  };
-  const before = await settled();
+  const before = await settledRss(broker);
   let after = NaN;
   const { results } = await runLoadgen<ConnectionsResult>(
     [idleClients(broker, { count: extra, clientIdPrefix: 'idle-extra-', connectTimeoutMs: 60_000, holdMs: 60_000 })],
@@ -241,7 +245,7 @@ async function marginalRss(broker: RunningBroker, p: ScenarioParams, extra: numb
     p.nofile,
     async () => {
       await sleep(500);
-      after = await settled();
+      after = await settledRss(broker);
     },
   );
   const added = results[0]?.connected ?? 0;
@@ -455,11 +459,12 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'connections',
     description:
-      'open N idle clients (10,000; --quick 2,000; keepalive 300 s, clean session) with at most 500 CONNECTs awaiting CONNACK; connects/s, and broker RSS (VmRSS) and heap (heapUsed after GC) growth per connection once all are up, and RSS again 15 s later (held); then N/5 more clients: RSS less V8\'s young generation, each read after a full GC, grown per added client (marginal)',
+      'open N idle clients (10,000; --quick 2,000; keepalive 300 s, clean session) with at most 500 CONNECTs awaiting CONNACK; connects/s, and broker RSS (VmRSS) and heap (heapUsed after GC) growth per connection once all are up, and RSS again 15 s later (held), and RSS less V8\'s young generation, each read after a full GC, from before the clients to held (settled); then N/5 more clients: RSS less V8\'s young generation, each read after a full GC, grown per added client (marginal)',
     metrics: [
       { name: 'connections-rate', unit: 'conn/s', better: 'higher' },
       { name: 'connections-rss-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-rss-held-per-conn', unit: 'KB', better: 'lower' },
+      { name: 'connections-rss-settled-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-rss-marginal-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-heap-per-conn', unit: 'KB', better: 'lower' },
       { name: 'connections-cpu-per-conn', unit: 'µs', better: 'lower' },
@@ -469,6 +474,7 @@ export const SCENARIOS: Scenario[] = [
       await sleep(300);
       const heapBefore = await broker.heapUsed();
       const rssBefore = broker.rssKB();
+      const settledBefore = await settledRss(broker);
       let rssAfter = NaN;
       let heapAfter: number | undefined;
       // loopback connects cost the connecting side as much as the broker: --workers spreads them
@@ -484,6 +490,7 @@ export const SCENARIOS: Scenario[] = [
       );
       const overflowsBefore = listenOverflows();
       let rssHeld = NaN;
+      let settledHeld = NaN;
       let marginal = NaN;
       const { results, cpu } = await runLoadgen<ConnectionsResult>(specs, broker, p.nofile, async () => {
         await sleep(500);
@@ -495,6 +502,7 @@ export const SCENARIOS: Scenario[] = [
         // calmed. HELD_MS later is what the broker holds for its idle connections.
         await sleep(HELD_MS);
         rssHeld = broker.rssKB();
+        settledHeld = await settledRss(broker);
         marginal = await marginalRss(broker, p, Math.max(1, Math.round(p.connections * MARGINAL_SHARE)), notes);
       });
       const result = {
@@ -514,6 +522,7 @@ export const SCENARIOS: Scenario[] = [
           'connections-rate': n / (result.elapsedMs / 1000),
           'connections-rss-per-conn': n > 0 ? (rssAfter - rssBefore) / n : NaN,
           'connections-rss-held-per-conn': n > 0 ? (rssHeld - rssBefore) / n : NaN,
+          'connections-rss-settled-per-conn': n > 0 ? (settledHeld - settledBefore) / n : NaN,
           'connections-rss-marginal-per-conn': marginal,
           'connections-heap-per-conn': n > 0 && heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / 1024 / n : NaN,
           // broker CPU per accepted client: a machine that stalls the broker (another tenant, a
