@@ -231,10 +231,11 @@ function throughputScenario(qos: 0 | 1): Scenario {
 }
 
 /** `count` connects one after another (clean, keepalive 60), each timed to its CONNACK, then all closed */
-async function timedConnects(broker: RunningBroker, prefix: string, count: number): Promise<{ rate: number; p50: number; p99: number; cpuUs: number; ms: number[] }> {
+async function timedConnects(broker: RunningBroker, prefix: string, count: number): Promise<{ rate: number; p50: number; p99: number; cpuUs: number; mainUs: number; ms: number[] }> {
   const socks: net.Socket[] = [];
   const ms: number[] = [];
   const cpu0 = broker.cpuMs();
+  const main0 = mainThreadCpuMs(broker.pid);
   const t0 = performance.now();
   try {
     for (let i = 0; i < count; i++) {
@@ -247,11 +248,12 @@ async function timedConnects(broker: RunningBroker, prefix: string, count: numbe
   }
   const elapsed = performance.now() - t0;
   const cpuUs = ((broker.cpuMs() - cpu0) * 1000) / count;
+  const mainUs = ((mainThreadCpuMs(broker.pid) - main0) * 1000) / count;
   // the broker closes each socket once it has handled its DISCONNECT: the next phase starts on an
   // idle broker, not behind N disconnects (its first connect otherwise waited 30-90 ms for them)
   await Promise.all(socks.map((s) => (s.closed ? undefined : new Promise((resolve) => s.once('close', resolve)))));
   const [p50, p99] = percentiles(Float64Array.from(ms), [50, 99]);
-  return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs, ms };
+  return { rate: count / (elapsed / 1000), p50: p50!, p99: p99!, cpuUs, mainUs, ms };
 }
 
 /**
@@ -350,7 +352,7 @@ function connectScenario(): Scenario {
             'webhook-connect-cpu-ratio': mean(true, (r) => r.cpuUs) / mean(false, (r) => r.cpuUs),
             'webhook-connect-p99-aa': p99AA,
           },
-          notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms, broker ${Math.round(x.r.cpuUs)} µs/conn`).join('; ')],
+          notes: [runs.map((x) => `${x.hook ? 'hook' : 'none'} ${Math.round(x.r.rate)}/s p99 ${x.r.p99.toFixed(2)} ms, broker ${Math.round(x.r.cpuUs)} µs/conn (main thread ${Math.round(x.r.mainUs)})`).join('; ')],
         };
       } finally {
         await rx.close();
