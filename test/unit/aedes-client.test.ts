@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
-import { AedesClientClass, createClient } from '../../server/broker/core/internals/aedes-client.ts';
+import { AedesClientClass, createClient, sweptClients } from '../../server/broker/core/internals/aedes-client.ts';
 import mqttPacket from 'mqtt-packet';
 import { startTestTern, testConfig, connect, nextMessages } from '../helpers/tern.ts';
 import type { Tern } from '../../server/tern.ts';
@@ -167,6 +167,17 @@ describe('the lean client in Tern', () => {
     } finally {
       await c.endAsync();
     }
+  });
+
+  test('the keepalive sweep holds a client while it is connected, and lets it go when it closes', async () => {
+    const before = sweptClients();
+    const c = await connect(url, { clientId: 'lean-swept', keepalive: 30, reconnectPeriod: 0 });
+    assert.equal(sweptClients(), before + 1);
+    const lean = clientOf('lean-swept') as { conn: import('node:net').Socket };
+    const closed = new Promise((resolve) => lean.conn.once('close', resolve));
+    await c.endAsync();
+    await closed;
+    assert.equal(sweptClients(), before);
   });
 
   test('a subscription makes the map and the delivery function once, and the same function is unsubscribed', async () => {

@@ -97,9 +97,10 @@ function onConnEnd(this: { client: LeanClient }): void {
   this.client.close();
 }
 
-/** close() calls _eos() once: the end-of-stream listener goes */
+/** close() calls _eos() once: the end-of-stream listener goes, and the client leaves the keepalive sweep */
 function detachEndOfStream(this: LeanClient): void {
   this.conn.removeListener('close', onConnEnd);
+  keepalives.delete(this);
 }
 
 function onConnectTimeout(client: LeanClient): void {
@@ -208,10 +209,17 @@ const SWEEP_MS = 500;
 /** sweeps since the sweep started: a small integer, so a client's stamp is no boxed number */
 let tick = 0;
 let sweep: NodeJS.Timeout | null = null;
-/** the brokers whose clients the sweep reads (aedes' clients map: the connected ones) */
-const swept = new Set<Broker>();
+/**
+ * the connected clients that are their own keepalive timer: a Set (~32 bytes a client, iterated in
+ * ~16 µs per 1,000) rather than aedes' clients map, whose for-in over 10,000 ids took 2 ms a sweep
+ */
+const keepalives = new Set<LeanClient>();
+
+/** how many connected clients the keepalive sweep holds (for tests: a closed one must not stay) */
+export const sweptClients = (): number => keepalives.size;
 
 function onKeepaliveTimeout(client: LeanClient): void {
+  keepalives.delete(client);
   client._keepaliveTimer = null;
   client.broker.emit('keepaliveTimeout', client);
   client.emit('error', new Error('keep alive timeout'));
@@ -219,20 +227,11 @@ function onKeepaliveTimeout(client: LeanClient): void {
 
 function sweepKeepalives(): void {
   tick++;
-  for (const broker of swept) {
-    const clients = (broker as unknown as { clients: Record<string, unknown> }).clients;
-    for (const id in clients) {
-      const c = clients[id];
-      if (!(c instanceof LeanClient) || c._keepaliveTimer !== c || c._keepaliveInterval <= 0) continue;
-      // the stamp was taken somewhere within its tick: a whole tick more has surely passed
-      if ((tick - c._seen - 1) * SWEEP_MS >= c._keepaliveInterval) onKeepaliveTimeout(c);
-    }
+  for (const c of keepalives) {
+    // the stamp was taken somewhere within its tick: a whole tick more has surely passed
+    if (c._keepaliveInterval > 0 && (tick - c._seen - 1) * SWEEP_MS >= c._keepaliveInterval) onKeepaliveTimeout(c);
   }
-}
-
-function unsweep(this: Broker): void {
-  swept.delete(this);
-  if (swept.size === 0 && sweep) {
+  if (keepalives.size === 0 && sweep) {
     clearInterval(sweep);
     sweep = null;
   }
@@ -241,18 +240,14 @@ function unsweep(this: Broker): void {
 /** on 'connected' (aedes has set its keepalive timer by then): the client takes the timer's place */
 function adoptKeepalive(client: LeanClient): void {
   const timer = client._keepaliveTimer;
-  if (!timer || timer === client) return;
+  if (!timer || timer === client || client.closed) return;
   clearTimeout(timer as NodeJS.Timeout);
   client._keepaliveTimer = client;
   client._seen = tick;
-  const broker = client.broker;
-  if (!swept.has(broker)) {
-    swept.add(broker);
-    broker.once('closed', unsweep);
-    if (!sweep) {
-      sweep = setInterval(sweepKeepalives, SWEEP_MS);
-      sweep.unref();
-    }
+  keepalives.add(client);
+  if (!sweep) {
+    sweep = setInterval(sweepKeepalives, SWEEP_MS);
+    sweep.unref();
   }
 }
 
