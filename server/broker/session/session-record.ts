@@ -27,7 +27,7 @@ export class SessionRecord implements ClientContext {
   /** '' until CONNECT */
   clientid = '';
   /** the boolean facts below, one bit each (see FLAG): one field instead of seven per connection */
-  private flags: number = FLAG.clean;
+  flags: number = FLAG.clean;
   username: string | null = null;
   protoName = 'MQTT';
   protoVer = 4;
@@ -60,57 +60,19 @@ export class SessionRecord implements ClientContext {
    */
   subscribeRefusals: Map<string, string> | null = null;
 
-  get clean(): boolean {
-    return (this.flags & FLAG.clean) !== 0;
-  }
-  set clean(v: boolean) {
-    this.flag(FLAG.clean, v);
-  }
-  get isSuperuser(): boolean {
-    return (this.flags & FLAG.isSuperuser) !== 0;
-  }
-  set isSuperuser(v: boolean) {
-    this.flag(FLAG.isSuperuser, v);
-  }
+  // the facts kept in `flags` (accessors defined below the class)
+  declare clean: boolean;
+  declare isSuperuser: boolean;
   /** closed by the management plane */
-  get kicked(): boolean {
-    return (this.flags & FLAG.kicked) !== 0;
-  }
-  set kicked(v: boolean) {
-    this.flag(FLAG.kicked, v);
-  }
+  declare kicked: boolean;
   /** closed because a ban matched it (reported as reason banned) */
-  get banned(): boolean {
-    return (this.flags & FLAG.banned) !== 0;
-  }
-  set banned(v: boolean) {
-    this.flag(FLAG.banned, v);
-  }
+  declare banned: boolean;
   /** closed because a new connection with the same client id arrived [MQTT-3.1.4-2] */
-  get takenOver(): boolean {
-    return (this.flags & FLAG.takenOver) !== 0;
-  }
-  set takenOver(v: boolean) {
-    this.flag(FLAG.takenOver, v);
-  }
+  declare takenOver: boolean;
   /** aedes reported a keepalive timeout for this connection */
-  get keepaliveTimedOut(): boolean {
-    return (this.flags & FLAG.keepaliveTimedOut) !== 0;
-  }
-  set keepaliveTimedOut(v: boolean) {
-    this.flag(FLAG.keepaliveTimedOut, v);
-  }
+  declare keepaliveTimedOut: boolean;
   /** client.connected was told for this connection (client.disconnected then repeats its facts) */
-  get announced(): boolean {
-    return (this.flags & FLAG.announced) !== 0;
-  }
-  set announced(v: boolean) {
-    this.flag(FLAG.announced, v);
-  }
-
-  private flag(bit: number, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit;
-  }
+  declare announced: boolean;
 
   constructor(
     /** zone of the listener that accepted the connection */
@@ -154,6 +116,19 @@ export class SessionRecord implements ClientContext {
     const subs = (this.client ?? this.connection)?.subscriptions;
     return subs !== undefined && topic in subs;
   }
+}
+
+// each FLAG name is a boolean property of every record, one bit of its `flags`
+for (const [name, bit] of Object.entries(FLAG)) {
+  Object.defineProperty(SessionRecord.prototype, name, {
+    get(this: SessionRecord): boolean {
+      return (this.flags & bit) !== 0;
+    },
+    set(this: SessionRecord, on: boolean) {
+      this.flags = on ? this.flags | bit : this.flags & ~bit;
+    },
+    configurable: true,
+  });
 }
 
 function clientAddress(client: Client): { ip: string | null; port: number | null } {
