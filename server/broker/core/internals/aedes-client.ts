@@ -16,6 +16,8 @@
 // client does not carry an EventEmitter table: emit() handles those two and passes anything else
 // to EventEmitter if someone listens. Everything else aedes reads or writes on a client is a field
 // set here with aedes' meaning; the pin test compares the fields with aedes' own constructor's.
+// Once connected, a client is also its own keepalive timer, checked by one sweep for all clients
+// instead of aedes' Timeout per connection (see adoptKeepalive below).
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { pathToFileURL } from 'node:url';
