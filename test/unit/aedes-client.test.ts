@@ -105,8 +105,8 @@ describe("a lean client's own function and its parser's listener table under tsx
   test('both have fast properties, where a bound function declaration has not (what tsx\'s keepNames does)', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '--import', tsxLoader, path.join(root, 'test/fixtures/v8/lean-client-shapes.ts')], { cwd: root });
     const shapes = JSON.parse(stdout) as Record<string, boolean>;
-    // the control first: if tsx stops renaming functions, bind's copy is fast again and the
-    // method below is no longer needed (nothing breaks)
+    // the control first: if tsx stops renaming functions, bind's copy is fast again and this
+    // fails, to say the bound method (and this test's reason) is no longer needed
     assert.equal(shapes.declaredBound, false, 'under tsx, a function declaration bound is a dictionary-mode copy');
     assert.equal(shapes.nextBatch, true, '_nextBatch is a bound method (~0.3 KB less per connection)');
     assert.equal(shapes.parserListeners, true, "the parser's _events is a compact table (~0.14 KB less per connection)");

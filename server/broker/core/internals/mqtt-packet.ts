@@ -144,6 +144,8 @@ interface ResettableParser {
   _resetState(): void;
 }
 type PacketClass = new () => unknown;
+/** mqtt-packet's Packet, the object its parser fills (made by the lean _resetState and by parseChunk) */
+const Packet = fromMqttPacket('./packet.js') as PacketClass;
 type BufferListClass = new () => unknown;
 
 const parserProto = (fromMqttPacket('./parser.js') as { prototype: ResettableParser }).prototype;
@@ -161,7 +163,6 @@ export const packageResetState: (this: ResettableParser) => void = parserProto._
  */
 export function useLeanParserBuffers(): void {
   if (parserProto._resetState !== packageResetState) return;
-  const Packet = fromMqttPacket('./packet.js') as PacketClass;
   const BufferList = createRequire(fromMqttPacket.resolve('bl'))('./BufferList.js') as BufferListClass;
   parserProto._resetState = function leanResetState(this: ResettableParser): void {
     this.packet = new Packet();
@@ -200,9 +201,8 @@ interface ChunkParser {
   parse(buf: Buffer): number;
 }
 
-const PacketOfParser = fromMqttPacket('./packet.js') as PacketClass;
 /** what a parked parser holds as its packet: frozen, so a parse() that skipped parseChunk fails loudly */
-export const IDLE_PACKET: object = Object.freeze(new PacketOfParser());
+export const IDLE_PACKET: object = Object.freeze(new Packet());
 
 /**
  * parser.parse(buf), and between two reads a parser at a packet boundary holds nothing of its
@@ -213,7 +213,7 @@ export const IDLE_PACKET: object = Object.freeze(new PacketOfParser());
  */
 export function parseChunk(parser: object, buf: Buffer): void {
   const p = parser as ChunkParser;
-  if (p.packet === IDLE_PACKET) p.packet = new PacketOfParser();
+  if (p.packet === IDLE_PACKET) p.packet = new Packet();
   p.parse(buf);
   if (p._stateCounter === 0 && p._list.length === 0 && p.error === null) {
     p.packet = IDLE_PACKET;
