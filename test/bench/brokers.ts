@@ -46,6 +46,11 @@ export interface RunningBroker {
   heapUsed(): Promise<number | undefined>;
   /** after a forced GC: heapUsed and what V8's young generation holds (bytes); undefined for non-Node brokers */
   memory(): Promise<NodeMemory | undefined>;
+  /**
+   * A request to the broker over its IPC channel (Node brokers: memory-probe.ts, or a bench entry
+   * such as tern-bus-counter.ts): its reply, or undefined when it has no channel or no answer
+   */
+  ask<R extends object>(type: string, body?: object): Promise<R | undefined>;
   /** undefined while running, else why it ended */
   exited(): string | undefined;
   stop(): Promise<void>;
@@ -124,6 +129,17 @@ export function procCpuMs(pid: number): number {
   // fields after "(comm) ": state is field 3, utime field 14, stime field 15
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
+/** utime+stime of the broker's main thread (its event loop: tid = pid) in ms, from /proc */
+export function mainThreadCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
 }
 
 /** CPU time all processors spent busy (not idle, not iowait) since boot, ms, from /proc/stat */
@@ -262,7 +278,8 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
   }
 
   let reqId = 0;
-  const memory = (): Promise<NodeMemory | undefined> => {
+  /** one request over the IPC channel: the reply of the same type and id, or undefined (no channel, or none within 15 s) */
+  const ask = <R extends object>(type: string, body: object = {}): Promise<R | undefined> => {
     if (!b.ipc || !child.connected) return Promise.resolve(undefined);
     const id = ++reqId;
     return new Promise((resolve) => {
@@ -271,16 +288,20 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
         resolve(undefined);
       }, 15_000);
       const onMsg = (m: unknown): void => {
-        const r = m as { type?: string; id?: number; heapUsed?: number; youngBytes?: number };
-        if (r?.type !== 'memory' || r.id !== id) return;
+        const r = m as ({ type?: string; id?: number } & R) | null;
+        if (r?.type !== type || r.id !== id) return;
         clearTimeout(t);
         child.off('message', onMsg);
-        resolve(r.heapUsed === undefined ? undefined : { heapUsed: r.heapUsed, youngBytes: r.youngBytes ?? 0 });
+        resolve(r);
       };
       child.on('message', onMsg);
-      child.send({ type: 'memory', id, gc: true });
+      child.send({ ...body, type, id });
     });
   };
+  const memory = (): Promise<NodeMemory | undefined> =>
+    ask<{ heapUsed?: number; youngBytes?: number }>('memory', { gc: true }).then((r) =>
+      r?.heapUsed === undefined ? undefined : { heapUsed: r.heapUsed, youngBytes: r.youngBytes ?? 0 },
+    );
   return {
     name: b.name,
     pid,
@@ -292,6 +313,7 @@ async function launch(b: SpawnedBroker): Promise<RunningBroker> {
     rssKB: () => procRssKB(pid),
     heapUsed: () => memory().then((m) => m?.heapUsed),
     memory,
+    ask,
     exited: () => exitInfo,
     stop,
   };

@@ -14,6 +14,7 @@ import type { ConnectionsResult, ConnectionsSpec, LoadEvent, LoadResult, LoadSpe
 import { percentiles } from './stats.ts';
 import { PUBACK, openClient, publishPacket, subscribePacket } from './wire.ts';
 import { webhookScenarios } from './webhooks.ts';
+import { busListenerScenarios } from './bus-listener.ts';
 
 export interface Metric {
   name: string;
@@ -387,10 +388,10 @@ const POLL_PATHS = ['/api/v5/clients?page=1&limit=100', '/api/v5/stats', '/api/v
 /** upper bound on poll rounds in one segment */
 const MAX_POLL_ROUNDS = 600;
 /** windows of qos0-while-polled: short, since Tern's flood rate wanders by ±15% over seconds */
-const POLL_WINDOW_MS = 2000;
+export const POLL_WINDOW_MS = 2000;
 
 /** qos0-fanin's load (also qos0-while-polled's) */
-function fanInShape(): TrafficShape {
+export function fanInShape(): TrafficShape {
   return {
     subscribers: [{ count: 1, topic: 'bench/fanin/+', qos: 0, clientIdPrefix: 'fanin-sub' }],
     publishers: [{ count: 10, topic: 'bench/fanin/{i}', qos: 0, payloadBytes: PAYLOAD, clientIdPrefix: 'fanin-pub' }],
@@ -538,6 +539,7 @@ export const SCENARIOS: Scenario[] = [
   mqueueDepthLookup(),
   apiClientsList(),
   qos0WhilePolled(),
+  ...busListenerScenarios(),
   ...accessScenarios(),
   qos0WhileReloaded(),
   reloadWithClients(),
@@ -808,10 +810,10 @@ function startPoller(api: ApiClient, paths: string[], everyMs: number) {
   });
 }
 
-type PollKind = 'unpolled' | 'polled';
+export type PollKind = 'unpolled' | 'polled';
 
 /** ABBA blocks, alternately starting with A and B: U P P U, P U U P, U P P U, ... */
-function abbaOrder(blocks: number): PollKind[] {
+export function abbaOrder(blocks: number): PollKind[] {
   const out: PollKind[] = [];
   for (let b = 0; b < blocks; b++) {
     const [x, y]: PollKind[] = b % 2 === 0 ? ['unpolled', 'polled'] : ['polled', 'unpolled'];
@@ -821,22 +823,30 @@ function abbaOrder(blocks: number): PollKind[] {
 }
 
 /** what the harness does in the 'polled' windows of a flood (GETs, reloads), timed per call */
-interface WindowedLoad<T extends { ms: number[]; error?: string }> {
+export interface WindowedLoad<T extends { ms: number[]; error?: string }> {
   setActive(on: boolean): void;
   stop(): Promise<T>;
 }
 
 /**
- * qos0-fanin's flood through back-to-back windows in `order`, `load` on in the 'polled' ones
+ * A flood (qos0-fanin's unless `shape` is given) through back-to-back windows in `order`, `load` on in the 'polled' ones
  * (switched at the generator's window boundaries: one flood, so no subscriber leaves while the
  * broker still queues messages for it; see the qos0 note in BENCHMARKS.md). Returns the flood,
  * what the load did, and msg/s per window with the mean of each kind.
  */
-async function floodWithLoad<T extends { ms: number[]; error?: string }>(broker: RunningBroker, p: ScenarioParams, order: PollKind[], load: WindowedLoad<T>, onStopped: () => void) {
+export async function floodWithLoad<T extends { ms: number[]; error?: string }>(
+  broker: RunningBroker,
+  p: ScenarioParams,
+  order: PollKind[],
+  load: WindowedLoad<T>,
+  onStopped: () => void,
+  /** the flood: qos0-fanin's unless given */
+  shape: TrafficShape = fanInShape(),
+) {
   let r: Awaited<ReturnType<typeof runTrafficShape>>;
   let done: T;
   try {
-    r = await runTrafficShape(broker, p, { ...fanInShape(), measureMs: POLL_WINDOW_MS, windows: order.length }, (e) => {
+    r = await runTrafficShape(broker, p, { ...shape, measureMs: POLL_WINDOW_MS, windows: order.length }, (e) => {
       if (e.event === 'measure-start') load.setActive(order[0] === 'polled');
       else if (e.event === 'window-end') load.setActive(order[e.index + 1] === 'polled');
       else if (e.event === 'measure-end') load.setActive(false);

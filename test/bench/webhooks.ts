@@ -10,13 +10,11 @@ import http from 'node:http';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { apiLogin, type ApiClient } from './api.ts';
-import type { RunningBroker } from './brokers.ts';
+import { mainThreadCpuMs, type RunningBroker } from './brokers.ts';
 import type { Measurement, Scenario, ScenarioParams } from './scenarios.ts';
 import { runTrafficShape } from './scenarios.ts';
 import type { TrafficSpec } from './spec.ts';
 import { percentiles } from './stats.ts';
-import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import type { LoadEvent } from './spec.ts';
 import { DISCONNECT_PACKET, openClient } from './wire.ts';
 
@@ -100,18 +98,6 @@ async function call(broker: RunningBroker, method: 'GET' | 'POST' | 'PUT' | 'DEL
 }
 
 const perSecond = (n: number, spec: TrafficSpec): number => n / (spec.measureMs / 1000);
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** utime+stime of the broker's main thread (its event loop: tid = pid) in ms, from /proc */
-function mainThreadCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 /**
  * One traffic phase, with the broker's main-thread CPU over its measure window as well as the
