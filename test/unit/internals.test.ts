@@ -261,6 +261,38 @@ describe('mqemitter', () => {
     assert.equal(internals.length, 0);
     assert.equal(deepest, 4, 'the four queued messages drained on one stack');
   });
+
+  test('the queue beyond `concurrency` is _messageQueue and _messageCallbacks, used through push, shift and length only, and mq.length is its length (core/internals/mqemitter.ts createMessageRouter swaps in Fifos)', () => {
+    const mq = mqemitter({ concurrency: 1 });
+    const internals = mq as unknown as EmitterInternals & Record<'_messageQueue' | '_messageCallbacks', unknown>;
+    assert.ok(Array.isArray(internals._messageQueue) && Array.isArray(internals._messageCallbacks), 'two arrays of their own');
+    const used = new Set<string>();
+    // array-backed stand-ins that record every property mqemitter reads on them
+    const watched = (name: string) =>
+      new Proxy([] as unknown[], {
+        get(target, key, receiver) {
+          if (typeof key === 'string') used.add(`${name}.${key}`);
+          const v = Reflect.get(target, key, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    internals._messageQueue = watched('queue');
+    internals._messageCallbacks = watched('callbacks');
+    let hold: (() => void) | undefined;
+    const got: number[] = [];
+    mq.on('q', (m, cb) => {
+      got.push((m as unknown as { n: number }).n);
+      if (hold === undefined) hold = cb;
+      else cb();
+    });
+    const done: number[] = [];
+    for (let n = 0; n < 4; n++) mq.emit({ topic: 'q', n }, () => done.push(n));
+    assert.equal(internals.length, 3, 'three queued behind the first');
+    hold!();
+    assert.deepEqual(got, [0, 1, 2, 3]);
+    assert.deepEqual(done, [0, 1, 2, 3]);
+    assert.deepEqual([...used].sort(), ['callbacks.push', 'callbacks.shift', 'queue.length', 'queue.push', 'queue.shift']);
+  });
 });
 
 // ---- aedes (with aedes-packet and aedes-persistence) ----------------------------------------------
