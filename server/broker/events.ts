@@ -4,7 +4,9 @@
 // emitters check has() before building a payload, so an event nobody listens to costs nothing on
 // the hot path; a listener that acts only sometimes says when (`when`), and has() is false while
 // none would act. The bus stamps each event with a unique id and, where the
-// payload has none of its own, a timestamp (ms).
+// payload has none of its own, a timestamp (ms). A message event whose listeners all borrow
+// (read it only during the call) may be one lent object per channel, refilled per event, with its
+// id made when read: what a listened message costs is then its listeners' work.
 import type { QoS } from './types.ts';
 
 export interface ClientInfo {
@@ -152,6 +154,14 @@ export const EVENT_NAMES: readonly TernEventName[] = [
 
 export interface ListenOptions {
   /**
+   * The listener reads the event only while it is called: it keeps no reference to the event
+   * object itself (the values it read, strings and the payload Buffer, it may keep). While every
+   * listener of a message event borrows, the emitter may pass the channel's one lent object
+   * (lend()), refilled for each event, whose id is made only when read: a listened message then
+   * allocates nothing for its events.
+   */
+  borrows?: boolean;
+  /**
    * Whether the listener would do anything with an event now. While it answers false (and no
    * listener without `when` is on), has() answers false, so emitters skip building the payload:
    * a consumer that acts only sometimes ($SYS: while someone subscribes) costs nothing per event
@@ -168,6 +178,12 @@ export interface ListenOptions {
 export interface EventChannel<K extends TernEventName> {
   has(): boolean;
   emit(payload: Emitted<K>): void;
+  /**
+   * A message event's one reusable object, for the emitter to fill and pass to emit(), while every
+   * listener borrows (ListenOptions.borrows); null when one does not, or while the object is out
+   * (an emit of this event from inside one of its listeners): then a fresh object.
+   */
+  lend(): LentMessage | null;
 }
 
 export interface EventBus {
@@ -181,6 +197,7 @@ export interface EventBus {
 interface Registration {
   fn: Listener<never>;
   when: (() => boolean) | undefined;
+  borrows: boolean;
 }
 
 /** an event's listeners, and what has() reads; replaced on change (never mutated) */
@@ -191,13 +208,21 @@ interface Entry {
   always: number;
   /** the `when` of the others */
   guards: (() => boolean)[];
+  /** every listener borrows: the event may be the lent object */
+  borrowed: boolean;
 }
 
 function entryOf(registrations: Registration[]): Entry | null {
   if (registrations.length === 0) return null;
   const guards: (() => boolean)[] = [];
   for (const r of registrations) if (r.when) guards.push(r.when);
-  return { registrations, list: registrations.map((r) => r.fn), always: registrations.length - guards.length, guards };
+  return {
+    registrations,
+    list: registrations.map((r) => r.fn),
+    always: registrations.length - guards.length,
+    guards,
+    borrowed: registrations.every((r) => r.borrows),
+  };
 }
 
 /** '00' .. 'zz': the last two base-36 digits of an event id's counter */
@@ -212,12 +237,62 @@ class IdSource {
   // with it, 1.00× with no id at all).
   readonly #prefix = Date.now().toString(36) + '-';
   #seq = 0;
+  /** the counter's digits above the last two, for counter values in #block */
+  #block = 0;
   #high = this.#prefix + '0';
 
   next(): string {
-    const low = this.#seq++ % LOW_DIGITS.length;
-    if (low === 0 && this.#seq > 1) this.#high = this.#prefix + Math.floor((this.#seq - 1) / LOW_DIGITS.length).toString(36);
-    return this.#high + LOW_DIGITS[low]!;
+    return this.format(this.#seq++);
+  }
+
+  /** the next counter value, for an id made later, when it is read (format) */
+  take(): number {
+    return this.#seq++;
+  }
+
+  format(seq: number): string {
+    const block = Math.floor(seq / LOW_DIGITS.length);
+    if (block !== this.#block) {
+      this.#block = block;
+      this.#high = this.#prefix + block.toString(36);
+    }
+    return this.#high + LOW_DIGITS[seq - block * LOW_DIGITS.length]!;
+  }
+}
+
+const NO_PAYLOAD = Buffer.alloc(0);
+
+/**
+ * A message event's fields in one object a channel lends (EventChannel.lend): refilled by the
+ * emitter for each event, its id made from its counter value when first read. A message.publish
+ * leaves clientid and username as they were: its consumers read its own fields only.
+ */
+export class LentMessage {
+  topic = '';
+  qos: QoS = 0;
+  retain = false;
+  payload: Buffer = NO_PAYLOAD;
+  from_clientid: string | null = null;
+  from_username: string | null = null;
+  clientid = '';
+  username: string | null = null;
+  ts = 0;
+  /** the event's counter value (IdSource.take), set by emit() */
+  seq = -1;
+  #idSeq = -1;
+  #id = '';
+  readonly #ids: IdSource;
+
+  constructor(ids: IdSource) {
+    this.#ids = ids;
+  }
+
+  get id(): string {
+    if (this.#idSeq !== this.seq) {
+      this.#idSeq = this.seq;
+      this.#id = this.#ids.format(this.seq);
+    }
+    return this.#id;
   }
 }
 
@@ -234,6 +309,16 @@ class Channel<K extends TernEventName> implements EventChannel<K> {
     this.#onError = onError;
   }
 
+  #lent: LentMessage | null = null;
+  /** the lent object is with the listeners now */
+  #lending = false;
+
+  lend(): LentMessage | null {
+    const entry = this.entry;
+    if (!entry || !entry.borrowed || this.#lending) return null;
+    return (this.#lent ??= new LentMessage(this.#ids));
+  }
+
   has(): boolean {
     const entry = this.entry;
     if (!entry) return false;
@@ -248,8 +333,14 @@ class Channel<K extends TernEventName> implements EventChannel<K> {
     if (!entry) return;
     const list = entry.list;
     const event = payload as TernEvent<K>;
-    event.id = this.#ids.next();
-    if (event.ts === undefined) event.ts = Date.now();
+    const lent = (payload as unknown) === this.#lent;
+    if (lent) {
+      this.#lending = true;
+      (payload as LentMessage).seq = this.#ids.take();
+    } else {
+      event.id = this.#ids.next();
+      if (event.ts === undefined) event.ts = Date.now();
+    }
     for (let i = 0; i < list.length; i++) {
       // A failing consumer must not break the broker or the other consumers.
       try {
@@ -258,6 +349,7 @@ class Channel<K extends TernEventName> implements EventChannel<K> {
         this.#onError?.(this.#name, err);
       }
     }
+    if (lent) this.#lending = false;
   }
 }
 
@@ -272,7 +364,7 @@ export function createEventBus(onListenerError?: (name: string, err: unknown) =>
   return {
     on(name, fn, opts) {
       const c = channel(name);
-      const reg: Registration = { fn: fn as Listener<never>, when: opts?.when };
+      const reg: Registration = { fn: fn as Listener<never>, when: opts?.when, borrows: opts?.borrows === true };
       c.entry = entryOf([...(c.entry?.registrations ?? []), reg]);
       return () => {
         c.entry = entryOf((c.entry?.registrations ?? []).filter((r) => r !== reg));

@@ -209,7 +209,8 @@ export async function createWebhooks(deps: WebhooksDeps): Promise<Webhooks> {
       }
     }
     for (const name of next.keys()) {
-      if (!unsubscribe.has(name)) unsubscribe.set(name, events.on(name, onEvent(name) as never));
+      // each listener packs its event into the outbox (pack.ts, block.ts) before it returns: it borrows
+      if (!unsubscribe.has(name)) unsubscribe.set(name, events.on(name, onEvent(name) as never, { borrows: true }));
     }
   }
 

@@ -12,7 +12,9 @@ let off: (() => void)[] | null = null;
 
 function listen(tern: Tern, on: boolean): void {
   if (on && !off) {
-    off = [tern.events.on('message.publish', () => void counts.publish++), tern.events.on('message.delivered', () => void counts.delivered++)];
+    // it reads nothing of the event and keeps nothing: it borrows (events.ts, ListenOptions)
+    const opts = { borrows: true };
+    off = [tern.events.on('message.publish', () => void counts.publish++, opts), tern.events.on('message.delivered', () => void counts.delivered++, opts)];
   } else if (!on && off) {
     for (const fn of off) fn();
     off = null;

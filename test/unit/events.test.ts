@@ -57,3 +57,70 @@ test("a channel is the event's emitting side: made before or after its listeners
   early.emit({ ...msg, reason: 'queue_full' });
   assert.equal(seen.length, 2);
 });
+
+test('while every listener of a message event borrows, the channel lends one object: refilled per event, its id made when read, unique and shared with the fresh events’ counter', () => {
+  const bus = createEventBus();
+  const ch = bus.channel('message.delivered');
+  assert.equal(ch.lend(), null, 'no listener: nothing to lend');
+  const seen: { id: string; again: string; topic: string; clientid: string; object: object }[] = [];
+  const off = bus.on('message.delivered', (e) => void seen.push({ id: e.id, again: e.id, topic: e.topic, clientid: e.clientid, object: e }), { borrows: true });
+  const lent = ch.lend();
+  assert.ok(lent, 'every listener borrows');
+  assert.equal(ch.lend(), lent, 'one object per channel');
+  const payload = Buffer.from('x');
+  for (const topic of ['a', 'b']) {
+    const e = ch.lend()!;
+    Object.assign(e, { topic, qos: 1, retain: false, payload, from_clientid: 'p', from_username: null, clientid: `r-${topic}`, username: null, ts: 1 });
+    ch.emit(e);
+  }
+  // a listener that keeps the event: no more lending, a fresh object per event
+  const kept: object[] = [];
+  const offKeeper = bus.on('message.delivered', (e) => void kept.push(e));
+  assert.equal(ch.lend(), null, 'one listener does not borrow');
+  ch.emit({ topic: 'c', qos: 0, retain: false, payload, from_clientid: null, from_username: null, clientid: 'r-c', username: null, ts: 2 });
+  offKeeper();
+  assert.equal(ch.lend(), lent, 'lent again once only borrowers listen');
+  off();
+
+  assert.deepEqual(seen.map((s) => [s.topic, s.clientid]), [['a', 'r-a'], ['b', 'r-b'], ['c', 'r-c']]);
+  assert.equal(seen[0]!.object, lent);
+  assert.equal(seen[1]!.object, lent);
+  assert.notEqual(seen[2]!.object, lent);
+  assert.equal(kept[0], seen[2]!.object);
+  for (const s of seen) assert.equal(s.again, s.id, 'the same id at every read');
+  // one counter for lent and fresh events: consecutive, in emit order
+  assert.deepEqual(seen.map((s) => parseInt(s.id.split('-')[1]!, 36)), [0, 1, 2]);
+  assert.equal(new Set(seen.map((s) => s.id.split('-')[0])).size, 1);
+});
+
+test("an event emitted from inside a borrowing listener of the same event gets a fresh object: the lent one is still out", () => {
+  const bus = createEventBus();
+  const ch = bus.channel('message.publish');
+  const seen: { topic: string; id: string; lent: boolean }[] = [];
+  let lent: object | null = null;
+  bus.on(
+    'message.publish',
+    (e) => {
+      if (e.topic === 'outer') {
+        assert.equal(ch.lend(), null, 'out with the outer event');
+        ch.emit({ topic: 'inner', qos: 0, retain: false, payload: Buffer.alloc(0), from_clientid: null, from_username: null, ts: 5 });
+      }
+      // read after the inner emit: the outer event is unchanged by it
+      seen.push({ topic: e.topic, id: e.id, lent: e === lent });
+    },
+    { borrows: true },
+  );
+  lent = ch.lend();
+  const e = ch.lend()!;
+  Object.assign(e, { topic: 'outer', qos: 0, retain: false, payload: Buffer.alloc(0), from_clientid: null, from_username: null, ts: 4 });
+  ch.emit(e);
+  assert.deepEqual(
+    seen.map((s) => [s.topic, s.lent]),
+    [
+      ['inner', false],
+      ['outer', true],
+    ],
+  );
+  assert.notEqual(seen[0]!.id, seen[1]!.id);
+  assert.equal(ch.lend(), lent, 'back once the outer emit returned');
+});

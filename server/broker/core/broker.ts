@@ -9,7 +9,7 @@ import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 import type { ConfigSource } from '../../config/source.ts';
 import type { Config } from '../../config/types.ts';
 import type { Logger } from '../../logger.ts';
-import type { EventBus } from '../events.ts';
+import type { EventBus, LentMessage } from '../events.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { createMessageRouter } from './internals/mqemitter.ts';
@@ -148,7 +148,11 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       const r = (client as AedesClient).tern;
       if (!r) return packet;
       if (!chain.runAuthorizeForward(r, packet as MessagePacket)) return null;
-      if (deliveredCh.has()) deliveredCh.emit(receiverEvent(packet as MessagePacket, r.clientid, r.username, clock.of(packet.payload)));
+      if (deliveredCh.has()) {
+        const ts = clock.of(packet.payload);
+        const lent = deliveredCh.lend();
+        deliveredCh.emit(lent ? fillReceiver(lent, packet as MessagePacket, r.clientid, r.username, ts) : receiverEvent(packet as MessagePacket, r.clientid, r.username, ts));
+      }
       // aedes keeps no in-flight copy for a clean session, so its 'ack' carries no packet: keep
       // the deliveries awaiting acknowledgement in send order, which is the order a client must
       // acknowledge them in [MQTT-4.6.0-2]
@@ -158,7 +162,11 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
 
     published(packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) {
       const r = client ? ((client as AedesClient).tern ?? null) : null;
-      if (publishCh.has()) publishCh.emit(publishEvent(packet as MessagePacket, r?.username ?? null, clock.of(packet.payload)));
+      if (publishCh.has()) {
+        const ts = clock.of(packet.payload);
+        const lent = publishCh.lend();
+        publishCh.emit(lent ? fillPublish(lent, packet as MessagePacket, r?.username ?? null, ts) : publishEvent(packet as MessagePacket, r?.username ?? null, ts));
+      }
       clock.reset();
       const out = chain.runPublished(packet as MessagePacket, r);
       if (out instanceof Promise) out.then(() => done(), done);
@@ -315,6 +323,27 @@ function receiverEvent(packet: MessagePacket, clientid: string, username: string
     clientid,
     username,
   };
+}
+
+// The same fields written into the channel's lent object (events.ts, LentMessage) while every
+// listener borrows: no object per event.
+
+function fillPublish(e: LentMessage, packet: MessagePacket, fromUsername: string | null, ts: number): LentMessage {
+  e.ts = ts;
+  e.topic = packet.topic;
+  e.qos = packet.qos;
+  e.retain = packet.retain ?? false;
+  e.payload = payloadBuffer(packet.payload);
+  e.from_clientid = packet.clientId ?? null;
+  e.from_username = fromUsername;
+  return e;
+}
+
+function fillReceiver(e: LentMessage, packet: MessagePacket, clientid: string, username: string | null, ts: number): LentMessage {
+  fillPublish(e, packet, null, ts);
+  e.clientid = clientid;
+  e.username = username;
+  return e;
 }
 
 function messageInfo(packet: MessagePacket, fromUsername: string | null) {
