@@ -5,8 +5,9 @@
 // the hot path; a listener that acts only sometimes says when (`when`), and has() is false while
 // none would act. The bus stamps each event with a unique id and, where the
 // payload has none of its own, a timestamp (ms). A message event whose listeners all borrow
-// (read it only during the call) may be one lent object per channel, refilled per event, with its
-// id made when read: what a listened message costs is then its listeners' work.
+// (read it only during the call) may be one lent object per channel, a view of the message being
+// routed whose fields, id and time are made when read: what a listened message costs is then its
+// listeners' work.
 import type { QoS } from './types.ts';
 
 export interface ClientInfo {
@@ -157,8 +158,8 @@ export interface ListenOptions {
    * The listener reads the event only while it is called: it keeps no reference to the event
    * object itself (the values it read, strings and the payload Buffer, it may keep). While every
    * listener of a message event borrows, the emitter may pass the channel's one lent object
-   * (lend()), refilled for each event, whose id is made only when read: a listened message then
-   * allocates nothing for its events.
+   * (lend()), set to each event's message, whose fields are read (its id made, its clock read)
+   * only when the listener reads them: a listened message then allocates nothing for its events.
    */
   borrows?: boolean;
   /**
@@ -260,25 +261,43 @@ class IdSource {
   }
 }
 
-const NO_PAYLOAD = Buffer.alloc(0);
+/**
+ * What a lent message event is read from: the PUBLISH being routed (the bus knows it only by these
+ * fields).
+ */
+export interface MessageSource {
+  topic: string;
+  qos: QoS;
+  retain?: boolean;
+  payload: Buffer | string;
+  clientId?: string;
+}
+
+/** the time of a message's routing, by its payload (the broker's RoutingClock) */
+export interface MessageClock {
+  of(payload: unknown): number;
+}
+
+const NO_SOURCE: MessageSource = { topic: '', qos: 0, payload: Buffer.alloc(0) };
+const NO_CLOCK: MessageClock = { of: () => Date.now() };
 
 /**
- * A message event's fields in one object a channel lends (EventChannel.lend): refilled by the
- * emitter for each event, its id made from its counter value when first read. A message.publish
- * leaves clientid and username as they were: its consumers read its own fields only.
+ * A message event a channel lends (EventChannel.lend): a view of the message being routed, set
+ * by the emitter for each event (fill), whose fields are read from it when a listener reads them.
+ * A listener that reads nothing costs the emitter five stores; one that reads ts makes the clock
+ * read then (during its call, the moment an eager event would have read it), one that reads id
+ * makes the id then. A message.publish has the receiver's clientid '' and username null.
  */
 export class LentMessage {
-  topic = '';
-  qos: QoS = 0;
-  retain = false;
-  payload: Buffer = NO_PAYLOAD;
-  from_clientid: string | null = null;
-  from_username: string | null = null;
-  clientid = '';
-  username: string | null = null;
-  ts = 0;
   /** the event's counter value (IdSource.take), set by emit() */
   seq = -1;
+  #source: MessageSource = NO_SOURCE;
+  #fromUsername: string | null = null;
+  #clientid = '';
+  #username: string | null = null;
+  #clock: MessageClock = NO_CLOCK;
+  #tsSeq = -1;
+  #ts = 0;
   #idSeq = -1;
   #id = '';
   readonly #ids: IdSource;
@@ -287,6 +306,49 @@ export class LentMessage {
     this.#ids = ids;
   }
 
+  /** the next event's message; clientid/username are the receiver's (message.delivered) */
+  fill(source: MessageSource, fromUsername: string | null, clientid: string, username: string | null, clock: MessageClock): this {
+    this.#source = source;
+    this.#fromUsername = fromUsername;
+    this.#clientid = clientid;
+    this.#username = username;
+    this.#clock = clock;
+    return this;
+  }
+
+  get topic(): string {
+    return this.#source.topic;
+  }
+  get qos(): QoS {
+    return this.#source.qos;
+  }
+  get retain(): boolean {
+    return this.#source.retain ?? false;
+  }
+  /** a broker-side publish may carry a string: a Buffer of it per read */
+  get payload(): Buffer {
+    const p = this.#source.payload;
+    return typeof p === 'string' ? Buffer.from(p) : p;
+  }
+  get from_clientid(): string | null {
+    return this.#source.clientId ?? null;
+  }
+  get from_username(): string | null {
+    return this.#fromUsername;
+  }
+  get clientid(): string {
+    return this.#clientid;
+  }
+  get username(): string | null {
+    return this.#username;
+  }
+  get ts(): number {
+    if (this.#tsSeq !== this.seq) {
+      this.#tsSeq = this.seq;
+      this.#ts = this.#clock.of(this.#source.payload);
+    }
+    return this.#ts;
+  }
   get id(): string {
     if (this.#idSeq !== this.seq) {
       this.#idSeq = this.seq;

@@ -55,6 +55,14 @@ export function busEvents<K extends TernEventName>(bus: EventBus, name: K, match
   return recorder((push) => bus.on(name, (e) => match(e) && push(e)));
 }
 
+/**
+ * The same, from a listener that borrows (events.ts, ListenOptions.borrows): it records what
+ * `read` takes of each event during its call, as a broker's own borrowing consumer would.
+ */
+export function borrowedBusEvents<K extends TernEventName, T>(bus: EventBus, name: K, read: (e: TernEvents[K]) => T, match: (e: TernEvents[K]) => boolean = () => true): Recorded<T> {
+  return recorder((push) => bus.on(name, (e) => match(e) && push(read(e)), { borrows: true }));
+}
+
 type Listener = (...args: never[]) => void;
 interface Emitter {
   on(name: string, fn: Listener): unknown;

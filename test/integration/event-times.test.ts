@@ -2,18 +2,22 @@
 // message.publish share the time of its routing (one clock read, server/broker/core/broker.ts
 // RoutingClock), and a stored message delivered later (retained at a subscribe, queued at a
 // reconnect) carries the time of that delivery. In both persistence modes: in memory mode the
-// stored messages' payload Buffers are the same objects at every delivery.
+// stored messages' payload Buffers are the same objects at every delivery. And for listeners that
+// borrow (the lent event reads its clock only when ts is read: events.ts, LentMessage).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestTern, testConfig, connect, tcpUrl, endAll } from '../helpers/tern.ts';
-import { busEvents, clockPast } from '../helpers/events.ts';
+import { borrowedBusEvents, busEvents, clockPast } from '../helpers/events.ts';
 
-for (const persistence of ['sqlite', 'memory'] as const) {
-  test(`persistence ${persistence}: a message's deliveries and its message.publish carry one time; a stored message's later deliveries, their own`, async () => {
+const mine = (e: { topic: string }) => e.topic.startsWith('times/');
+const times = (e: { topic: string; clientid?: string; ts: number }) => ({ topic: e.topic, clientid: e.clientid ?? '', ts: e.ts });
+
+for (const [persistence, borrows] of (['sqlite', 'memory'] as const).flatMap((p) => [false, true].map((b) => [p, b] as const))) {
+  test(`persistence ${persistence}, ${borrows ? 'borrowing' : 'keeping'} listeners: a message's deliveries and its message.publish carry one time; a stored message's later deliveries, their own`, async () => {
     const tern = await startTestTern(testConfig((c) => (c.persistence = persistence)));
     try {
-      const delivered = busEvents(tern.events, 'message.delivered', (e) => e.topic.startsWith('times/'));
-      const published = busEvents(tern.events, 'message.publish', (e) => e.topic.startsWith('times/'));
+      const delivered = borrows ? borrowedBusEvents(tern.events, 'message.delivered', times, mine) : busEvents(tern.events, 'message.delivered', mine);
+      const published = borrows ? borrowedBusEvents(tern.events, 'message.publish', times, mine) : busEvents(tern.events, 'message.publish', mine);
       const to = (clientid: string, topic: string) => delivered.seen.filter((e) => e.clientid === clientid && e.topic === topic);
 
       // live: under a clock that moves at every read, so two reads can never agree by chance

@@ -69,9 +69,7 @@ test('while every listener of a message event borrows, the channel lends one obj
   assert.equal(ch.lend(), lent, 'one object per channel');
   const payload = Buffer.from('x');
   for (const topic of ['a', 'b']) {
-    const e = ch.lend()!;
-    Object.assign(e, { topic, qos: 1, retain: false, payload, from_clientid: 'p', from_username: null, clientid: `r-${topic}`, username: null, ts: 1 });
-    ch.emit(e);
+    ch.emit(ch.lend()!.fill({ topic, qos: 1, payload, clientId: 'p' }, null, `r-${topic}`, null, { of: () => 1 }));
   }
   // a listener that keeps the event: no more lending, a fresh object per event
   const kept: object[] = [];
@@ -111,9 +109,7 @@ test("an event emitted from inside a borrowing listener of the same event gets a
     { borrows: true },
   );
   lent = ch.lend();
-  const e = ch.lend()!;
-  Object.assign(e, { topic: 'outer', qos: 0, retain: false, payload: Buffer.alloc(0), from_clientid: null, from_username: null, ts: 4 });
-  ch.emit(e);
+  ch.emit(ch.lend()!.fill({ topic: 'outer', qos: 0, payload: Buffer.alloc(0) }, null, '', null, { of: () => 4 }));
   assert.deepEqual(
     seen.map((s) => [s.topic, s.lent]),
     [
@@ -123,4 +119,37 @@ test("an event emitted from inside a borrowing listener of the same event gets a
   );
   assert.notEqual(seen[0]!.id, seen[1]!.id);
   assert.equal(ch.lend(), lent, 'back once the outer emit returned');
+});
+
+test('a lent message event is a view of its message: each field read from it, the clock read only when a listener reads ts (once per event, by the payload)', () => {
+  const bus = createEventBus();
+  const ch = bus.channel('message.delivered');
+  const clockReads: unknown[] = [];
+  let now = 100;
+  const clock = { of: (key: unknown) => (clockReads.push(key), ++now) };
+  const seen: unknown[][] = [];
+  let readTs = false;
+  bus.on(
+    'message.delivered',
+    (e) => {
+      seen.push([e.topic, e.qos, e.retain, e.payload.toString(), e.from_clientid, e.from_username, e.clientid, e.username]);
+      if (readTs) seen.push([e.ts, e.ts]);
+    },
+    { borrows: true },
+  );
+  const payload = Buffer.from('p1');
+  ch.emit(ch.lend()!.fill({ topic: 't/1', qos: 1, retain: true, payload, clientId: 'pub' }, 'alice', 'sub', 'bob', clock));
+  assert.deepEqual(clockReads, [], 'ts not read: no clock read');
+  readTs = true;
+  ch.emit(ch.lend()!.fill({ topic: 't/2', qos: 0, payload }, null, 'sub2', null, clock));
+  // a broker-side publish may carry a string payload
+  ch.emit(ch.lend()!.fill({ topic: 't/3', qos: 2, payload: 'text' }, null, 'sub3', null, clock));
+  assert.deepEqual(seen, [
+    ['t/1', 1, true, 'p1', 'pub', 'alice', 'sub', 'bob'],
+    ['t/2', 0, false, 'p1', null, null, 'sub2', null],
+    [101, 101],
+    ['t/3', 2, false, 'text', null, null, 'sub3', null],
+    [102, 102],
+  ]);
+  assert.deepEqual(clockReads, [payload, 'text'], 'one clock read per event that a listener read ts of, keyed by its payload');
 });

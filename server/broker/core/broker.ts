@@ -9,7 +9,7 @@ import type { AedesPublishPacket, PublishPacket, Subscription } from 'aedes';
 import type { ConfigSource } from '../../config/source.ts';
 import type { Config } from '../../config/types.ts';
 import type { Logger } from '../../logger.ts';
-import type { EventBus, LentMessage } from '../events.ts';
+import type { EventBus } from '../events.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { createMessageRouter } from './internals/mqemitter.ts';
@@ -149,9 +149,9 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
       if (!r) return packet;
       if (!chain.runAuthorizeForward(r, packet as MessagePacket)) return null;
       if (deliveredCh.has()) {
-        const ts = clock.of(packet.payload);
+        // lent: the listeners read the fields (and the clock) from the packet, if at all
         const lent = deliveredCh.lend();
-        deliveredCh.emit(lent ? fillReceiver(lent, packet as MessagePacket, r.clientid, r.username, ts) : receiverEvent(packet as MessagePacket, r.clientid, r.username, ts));
+        deliveredCh.emit(lent ? lent.fill(packet as MessagePacket, null, r.clientid, r.username, clock) : receiverEvent(packet as MessagePacket, r.clientid, r.username, clock.of(packet.payload)));
       }
       // aedes keeps no in-flight copy for a clean session, so its 'ack' carries no packet: keep
       // the deliveries awaiting acknowledgement in send order, which is the order a client must
@@ -163,9 +163,9 @@ export async function createBroker(deps: BrokerDeps): Promise<AedesBroker> {
     published(packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) {
       const r = client ? ((client as AedesClient).tern ?? null) : null;
       if (publishCh.has()) {
-        const ts = clock.of(packet.payload);
         const lent = publishCh.lend();
-        publishCh.emit(lent ? fillPublish(lent, packet as MessagePacket, r?.username ?? null, ts) : publishEvent(packet as MessagePacket, r?.username ?? null, ts));
+        const fromUsername = r?.username ?? null;
+        publishCh.emit(lent ? lent.fill(packet as MessagePacket, fromUsername, '', null, clock) : publishEvent(packet as MessagePacket, fromUsername, clock.of(packet.payload)));
       }
       clock.reset();
       const out = chain.runPublished(packet as MessagePacket, r);
@@ -323,27 +323,6 @@ function receiverEvent(packet: MessagePacket, clientid: string, username: string
     clientid,
     username,
   };
-}
-
-// The same fields written into the channel's lent object (events.ts, LentMessage) while every
-// listener borrows: no object per event.
-
-function fillPublish(e: LentMessage, packet: MessagePacket, fromUsername: string | null, ts: number): LentMessage {
-  e.ts = ts;
-  e.topic = packet.topic;
-  e.qos = packet.qos;
-  e.retain = packet.retain ?? false;
-  e.payload = payloadBuffer(packet.payload);
-  e.from_clientid = packet.clientId ?? null;
-  e.from_username = fromUsername;
-  return e;
-}
-
-function fillReceiver(e: LentMessage, packet: MessagePacket, clientid: string, username: string | null, ts: number): LentMessage {
-  fillPublish(e, packet, null, ts);
-  e.clientid = clientid;
-  e.username = username;
-  return e;
 }
 
 function messageInfo(packet: MessagePacket, fromUsername: string | null) {
