@@ -11,7 +11,7 @@ import type { Metrics } from './sys/metrics.ts';
 import type { PersistPacket, TernPersistence } from './persistence/types.ts';
 import type { EventBus } from './events.ts';
 import { SYSDESCR } from './sys/sys-publisher.ts';
-import { shareGroup } from './protocol/topic.ts';
+import { shareGroup } from './topic.ts';
 
 export interface ControlDeps {
   config: ConfigSource;

@@ -14,7 +14,7 @@ import type { Database } from '../store/database.ts';
 import type { BatchWriter } from '../store/group-commit.ts';
 import type { EventBus, TernEvent, TernEventName } from '../broker/events.ts';
 import type { HookChain } from '../broker/core/hook-chain.ts';
-import { topicMatches } from '../broker/protocol/topic.ts';
+import { topicMatches } from '../broker/topic.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { createHookRegistry } from './registry.ts';
 import { Outbox } from './outbox.ts';

@@ -37,7 +37,7 @@ import type { TernPersistence } from '../persistence/types.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { pickMember, type PickState } from './strategies.ts';
-import { topicMatches } from '../protocol/topic.ts';
+import { topicMatches } from '../topic.ts';
 
 /** `$share/<group>/<filter>` or `$queue/<filter>` split, or undefined for a plain filter. */
 export function parseShared(topic: string): { group: string; filter: string } | undefined {

@@ -1,0 +1,23 @@
+// MQTT topic helpers used outside aedes' own matcher (API filters, shared-subscription names, the
+// granted QoS of a delivery): the broker's shared vocabulary, like types.ts, imported by every part.
+
+/** [MQTT-4.7] does `filter` (with + and #) match the topic name? `$` topics need an explicit first level. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false; // [MQTT-4.7.2-1]
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/** `$share/<group>/<filter>` → group; `$queue/<filter>` → "$queue"; otherwise undefined. */
+export function shareGroup(topic: string): string | undefined {
+  if (topic.startsWith('$queue/')) return '$queue';
+  if (!topic.startsWith('$share/')) return undefined;
+  const end = topic.indexOf('/', 7);
+  return end > 7 ? topic.slice(7, end) : undefined;
+}
