@@ -21,3 +21,25 @@ export function shareGroup(topic: string): string | undefined {
   const end = topic.indexOf('/', 7);
   return end > 7 ? topic.slice(7, end) : undefined;
 }
+
+/** A subscription's filter: `$share/<group>/<filter>` and `$queue/<filter>` give `<filter>`. */
+export function plainFilter(filter: string): string {
+  if (filter.startsWith('$queue/')) return filter.slice(7);
+  if (!filter.startsWith('$share/')) return filter;
+  const end = filter.indexOf('/', 7);
+  return end < 0 ? filter : filter.slice(end + 1);
+}
+
+/**
+ * The QoS a message on `topic` goes to a client with, given its subscriptions (filter → granted
+ * QoS): the highest of those that match [MQTT-3.3.5-1], shared ones by their filter; undefined
+ * when none does.
+ */
+export function highestGrantedQoS(subscriptions: Readonly<Record<string, { qos: number }>>, topic: string): number | undefined {
+  let best: number | undefined;
+  for (const filter in subscriptions) {
+    const qos = subscriptions[filter]!.qos || 0;
+    if ((best === undefined || qos > best) && topicMatches(plainFilter(filter), topic)) best = qos;
+  }
+  return best;
+}

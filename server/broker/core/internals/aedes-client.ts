@@ -27,6 +27,7 @@ import type { AedesPublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { AedesBroker, AedesClient } from '../aedes-types.ts';
+import { highestGrantedQoS } from '../../topic.ts';
 import { compactParserListeners, forgetConnectPacket, parseChunk, shareParserStates } from './mqtt-packet.ts';
 
 const require = createRequire(import.meta.url);
@@ -134,6 +135,12 @@ function toForward(client: LeanClient, packet: AedesPublishPacket): AedesPublish
   return dedupe(client, packet) ? client.broker.authorizeForward(client, packet) : undefined;
 }
 
+/** the packet at the highest QoS the client's matching subscriptions were granted, if lower (a copy) */
+function withGrantedQoS(client: LeanClient, packet: AedesPublishPacket): AedesPublishPacket {
+  const granted = client._subs ? highestGrantedQoS(client._subs, packet.topic) : undefined;
+  return granted !== undefined && granted < packet.qos ? { ...packet, qos: granted as 0 | 1 | 2 } : packet;
+}
+
 function writeQoS(client: LeanClient, packet: AedesPublishPacket & { writeCallback: Done }, err?: unknown): void {
   if (err) {
     client._onError(err as Error);
@@ -149,7 +156,9 @@ function writeQoS(client: LeanClient, packet: AedesPublishPacket & { writeCallba
 function makeDeliver0(client: LeanClient): Deliver {
   const broker = client.broker;
   return function deliverQoS0(original, done) {
-    const forward = toForward(client, original);
+    // a QoS 1/2 message through a QoS 0 subscription: authorizeForward (message.delivered, the
+    // acknowledgements awaited) sees the QoS it goes out with
+    const forward = toForward(client, original.qos === 0 ? original : { ...original, qos: 0 });
     if (!forward) {
       setImmediate(done);
       return;
@@ -168,17 +177,20 @@ function makeDeliver0(client: LeanClient): Deliver {
 
 function makeDeliverQoS(client: LeanClient): Deliver {
   return function deliverQoS(original, done) {
-    if (original.qos === 0) {
-      (client as unknown as { deliver0: Deliver }).deliver0(original, done);
+    // aedes lowers a delivery to the subscription's QoS only where the filter is the topic itself,
+    // so a QoS 2 message through a QoS 1 wildcard, or a retained message sent at a SUBSCRIBE
+    // through any filter, went out above the QoS granted [MQTT-3.8.4-6]. Lowered here, before
+    // authorizeForward, so message.delivered says the QoS delivered. A live QoS 1 message needs no
+    // look: deliverQoS is the delivery of subscriptions granted QoS 1 or 2.
+    const delivered = original.qos === 2 || original.retain ? withGrantedQoS(client, original) : original;
+    if (delivered.qos === 0) {
+      (client as unknown as { deliver0: Deliver }).deliver0(delivered, done);
       return;
     }
-    const forward = toForward(client, original);
+    const forward = toForward(client, delivered);
     if (forward) {
       setImmediate(() => {
         const packet = new QoSPacket(forward, client);
-        // downgraded to the subscription's QoS
-        const sub = client._subs?.[packet.topic];
-        if (sub && (sub.qos || 0) < packet.qos) packet.qos = sub.qos as 0 | 1 | 2;
         packet.writeCallback = done;
         if (client.clean || packet.retain) writeQoS(client, packet);
         else {
