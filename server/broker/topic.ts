@@ -22,6 +22,15 @@ export function shareGroup(topic: string): string | undefined {
   return end > 7 ? topic.slice(7, end) : undefined;
 }
 
+/** `$share/<group>/<filter>` or `$queue/<filter>` split, or undefined for a plain filter. */
+export function parseShared(topic: string): { group: string; filter: string } | undefined {
+  if (topic.startsWith('$queue/')) return { group: '$queue', filter: topic.slice(7) };
+  if (!topic.startsWith('$share/')) return undefined;
+  const slash = topic.indexOf('/', 7);
+  if (slash <= 7 || slash === topic.length - 1) return undefined;
+  return { group: topic.slice(7, slash), filter: topic.slice(slash + 1) };
+}
+
 /** A subscription's filter: `$share/<group>/<filter>` and `$queue/<filter>` give `<filter>`. */
 export function plainFilter(filter: string): string {
   if (filter.startsWith('$queue/')) return filter.slice(7);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash32, pickMember, type PickState } from '../../server/broker/routing/strategies.ts';
-import { parseShared } from '../../server/broker/routing/shared-subscriptions.ts';
+import { parseShared } from '../../server/broker/topic.ts';
 import { expandTemplate, templateProblem } from '../../server/broker/routing/broker-subscriptions.ts';
 import { datetimeText, uptimeText } from '../../server/broker/sys/sys-publisher.ts';
 import { mayReadSys } from '../../server/broker/sys/sys-topics.ts';

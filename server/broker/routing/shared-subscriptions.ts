@@ -37,16 +37,7 @@ import type { TernPersistence } from '../persistence/types.ts';
 import type { Metrics } from '../sys/metrics.ts';
 import type { QoS } from '../types.ts';
 import { pickMember, type PickState } from './strategies.ts';
-import { topicMatches } from '../topic.ts';
-
-/** `$share/<group>/<filter>` or `$queue/<filter>` split, or undefined for a plain filter. */
-export function parseShared(topic: string): { group: string; filter: string } | undefined {
-  if (topic.startsWith('$queue/')) return { group: '$queue', filter: topic.slice(7) };
-  if (!topic.startsWith('$share/')) return undefined;
-  const slash = topic.indexOf('/', 7);
-  if (slash <= 7 || slash === topic.length - 1) return undefined;
-  return { group: topic.slice(7, slash), filter: topic.slice(slash + 1) };
-}
+import { parseShared, topicMatches } from '../topic.ts';
 
 interface Member {
   readonly clientId: string;

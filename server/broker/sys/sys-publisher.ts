@@ -24,8 +24,7 @@ import type { AedesBroker, AedesClient, Client } from '../core/aedes-types.ts';
 import { subscriptionsOf } from '../core/internals/aedes-client.ts';
 import { deliverToClient, hasLiveSubscriber, makePacket, mayHaveLiveSubscriberUnder, suppressAedesSysTopics } from '../core/internals/aedes.ts';
 import type { ConnectionFacts, EventBus, TernEvents } from '../events.ts';
-import { topicMatches } from '../topic.ts';
-import { parseShared } from '../routing/shared-subscriptions.ts';
+import { parseShared, topicMatches } from '../topic.ts';
 import type { BrokerControl } from '../types.ts';
 import { durationParts } from '../../duration-parts.ts';
 
