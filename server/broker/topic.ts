@@ -33,10 +33,7 @@ export function parseShared(topic: string): { group: string; filter: string } | 
 
 /** A subscription's filter: `$share/<group>/<filter>` and `$queue/<filter>` give `<filter>`. */
 export function plainFilter(filter: string): string {
-  if (filter.startsWith('$queue/')) return filter.slice(7);
-  if (!filter.startsWith('$share/')) return filter;
-  const end = filter.indexOf('/', 7);
-  return end < 0 ? filter : filter.slice(end + 1);
+  return parseShared(filter)?.filter ?? filter;
 }
 
 /**
